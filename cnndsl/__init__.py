@@ -1,0 +1,24 @@
+"""cnndsl: a language and compiler for convolutional network architectures.
+
+    net = cnndsl.check("architectures/lenet.cnn", net="LeNet")   # shape-checked graph
+    model = cnndsl.load("architectures/resnet.cnn", net="resnet50")  # torch.fx.GraphModule
+
+Importing cnndsl never imports torch; `load` and `transfer_weights` do.
+"""
+
+from .api import check, load, networks, parse_shape
+from .errors import CnnError, Diagnostic, Span
+from .ir import Network
+
+__version__ = "0.1.0"
+
+
+def transfer_weights(src, dst):  # noqa: ANN001, ANN201 (torch types; see cnndsl.weights)
+    """Copy `src`'s state_dict into `dst` in order, checking every shape; see cnndsl.weights."""
+    from .weights import transfer_weights as transfer
+
+    return transfer(src, dst)
+
+
+__all__ = ["CnnError", "Diagnostic", "Network", "Span", "check", "load", "networks", "parse_shape",
+           "transfer_weights"]

@@ -1,0 +1,93 @@
+"""The Python API: `check`, `load`, `networks` (torch is imported only by `load`)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from .elaborator import Limits, elaborate
+from .errors import CnnError
+from .ir import Network
+from .parser import parse_expr
+from .source import Program, load_program
+from .values import Scope, evaluate, show
+
+if TYPE_CHECKING:
+    import torch
+
+PathLike = str | os.PathLike
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """`3x224x224` -> (3, 224, 224); a CnnError for anything else."""
+    parts = str(text).strip().lower().split("x")
+    if not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise CnnError(f"an input shape looks like 3x224x224, got '{text}'")
+    return tuple(int(p) for p in parts)
+
+
+def parse_value(text: str) -> object:
+    """A `--set` value: any expression of the language without names (`4`, `(1, 2)`, `true`)."""
+    return evaluate(parse_expr(text), Scope())
+
+
+def _python_value(key: str, value: object) -> object:
+    if isinstance(value, list):
+        value = tuple(value)
+    if isinstance(value, tuple):
+        return tuple(_python_value(key, v) for v in value)
+    if isinstance(value, (bool, int, float)):
+        return value
+    raise CnnError(f"parameter '{key}' must be a number, bool or tuple, got {type(value).__name__}")
+
+
+def _pick(program: Program, net: str | None) -> str:
+    if net is not None:
+        if net not in program.networks:
+            from .errors import suggest
+            raise CnnError(f"no network '{net}' in {program.file}",
+                           hint=suggest(net, program.networks) or f"networks: {', '.join(program.networks)}")
+        return net
+    if len(program.own_networks) == 1:
+        return program.own_networks[0]
+    if not program.own_networks:
+        raise CnnError(f"{program.file} defines no network")
+    raise CnnError(f"{program.file} defines several networks; choose one with net=",
+                   hint="networks: " + ", ".join(program.own_networks))
+
+
+def check(path: PathLike, net: str | None = None, input: str | tuple | None = None,
+          limits: Limits | None = None, **params: object) -> Network:
+    """Parse, elaborate and shape-check a network; returns the graph with its warnings."""
+    program = load_program(path)
+    shape = parse_shape(input) if isinstance(input, str) else (tuple(input) if input is not None else None)
+    values = {k: _python_value(k, v) for k, v in params.items()}
+    return elaborate(program, _pick(program, net), values, shape, limits)
+
+
+def load(path: PathLike, net: str | None = None, input: str | tuple | None = None,
+         **params: object) -> torch.fx.GraphModule:
+    """Compile a network to a trainable `torch.fx.GraphModule`."""
+    from .fx_backend import compile_network
+
+    return compile_network(check(path, net, input, **params))
+
+
+def networks(path: PathLike) -> dict[str, dict[str, str | None]]:
+    """The networks a file defines: name -> {parameter: default as written, or None}."""
+    program = load_program(path)
+    out = {}
+    for name in program.own_networks:
+        params: Mapping = {}
+        for p in program.networks[name].params:
+            params[p.name] = None if p.default is None else _default_text(p.default)
+        out[name] = dict(params)
+    return out
+
+
+def _default_text(expr: object) -> str:
+    try:
+        return show(evaluate(expr, Scope()))
+    except CnnError:
+        return "..."

@@ -1,0 +1,130 @@
+"""The one error type of cnndsl, its source spans, and compiler-style rendering.
+
+Every problem in a user's text becomes a :class:`CnnError` carrying a :class:`Span` and
+an optional hint; :func:`render` prints it the way a C compiler would::
+
+    alexnet.cnn:7:5: error: `add` branches disagree: 256x13x13 vs 384x13x13
+        add { conv 3x3 384 pad=1 | identity }
+        ^~~
+      in block `residual` called at alexnet.cnn:12:9
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Span:
+    """A region of a source file; lines and columns are 1-based, `end_col` exclusive."""
+
+    file: str
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+# A block call chain: (block name, span of the call), outermost first.
+CallChain = tuple[tuple[str, Span], ...]
+
+
+@dataclass
+class Diagnostic:
+    """One located message: an error or a warning."""
+
+    message: str
+    span: Span | None = None
+    hint: str | None = None
+    chain: CallChain = ()
+    severity: str = "error"
+
+    def render(self, sources: dict[str, str] | None = None) -> str:
+        return render(self, sources)
+
+
+class CnnError(Exception):
+    """The single exception type for problems in `.cnn` text (and in values given for it)."""
+
+    def __init__(self, message: str, span: Span | None = None, hint: str | None = None,
+                 chain: CallChain = ()) -> None:
+        super().__init__(message)
+        self.diagnostic = Diagnostic(message, span, hint, chain)
+
+    @property
+    def message(self) -> str:
+        return self.diagnostic.message
+
+    @property
+    def span(self) -> Span | None:
+        return self.diagnostic.span
+
+    def with_chain(self, chain: CallChain) -> CnnError:
+        """Attach a block call chain unless a deeper one is already there."""
+        if not self.diagnostic.chain:
+            self.diagnostic.chain = chain
+        return self
+
+    def render(self, sources: dict[str, str] | None = None) -> str:
+        return render(self.diagnostic, sources)
+
+    def __str__(self) -> str:
+        where = f"{self.span}: " if self.span else ""
+        return f"{where}{self.message}"
+
+
+def suggest(word: str, candidates: object) -> str | None:
+    """`did you mean 'conv'?` for the closest candidate, or None."""
+    names = sorted(str(c) for c in candidates)
+    close = difflib.get_close_matches(word, names, n=1, cutoff=0.6)
+    if not close:
+        # prefixes: 'convolution' -> 'conv'
+        close = [n for n in names if len(n) >= 2 and word.startswith(n)][:1]
+    return f"did you mean '{close[0]}'?" if close else None
+
+
+def _source_line(span: Span, sources: dict[str, str] | None) -> str | None:
+    text = (sources or {}).get(span.file)
+    if text is None:
+        try:
+            text = Path(span.file).read_text(encoding="utf-8-sig", errors="replace")
+        except OSError:
+            return None
+    lines = text.splitlines()
+    if 1 <= span.line <= len(lines):
+        return lines[span.line - 1].expandtabs(1)
+    return None
+
+
+def render(diag: Diagnostic, sources: dict[str, str] | None = None) -> str:
+    """`file:line:col: severity: message`, the line, a caret under the span, the call chain."""
+    span = diag.span
+    head = f"{span}: " if span else "cnndsl: "
+    out = [f"{head}{diag.severity}: {diag.message}"]
+    if span is not None:
+        line = _source_line(span, sources)
+        if line is not None:
+            width = span.end_col - span.col if span.end_line == span.line else len(line) - span.col + 1
+            width = max(1, min(width, len(line) - span.col + 1))
+            out.append(f"    {line}")
+            out.append("    " + " " * (span.col - 1) + "^" + "~" * (width - 1))
+    for name, call_span in reversed(diag.chain):
+        out.append(f"  in block `{name}` called at {call_span}")
+    if diag.hint:
+        out.append(f"  hint: {diag.hint}")
+    return "\n".join(out)
+
+
+@dataclass
+class Warnings:
+    """Warnings gathered by a pass; kept apart from errors so `check` still succeeds."""
+
+    items: list[Diagnostic] = field(default_factory=list)
+
+    def add(self, message: str, span: Span | None, chain: CallChain = (), hint: str | None = None) -> None:
+        self.items.append(Diagnostic(message, span, hint, chain, severity="warning"))

@@ -1,0 +1,105 @@
+"""Finds grammars/cnn.lark and builds the LALR parser with its layout post-lexer (cached)."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+from lark import Lark, Token
+
+
+def grammar_path() -> Path:
+    """The grammar file: inside an installed wheel, or at the top of a source checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "grammars" / "cnn.lark", here.parent / "grammars" / "cnn.lark"):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError("cnndsl's grammar file cnn.lark is missing from the installation")
+
+
+class LayoutError(Exception):
+    """Unbalanced brackets found by the post-lexer; the parser gives it a span."""
+
+    def __init__(self, message: str, token: Token) -> None:
+        super().__init__(message)
+        self.token = token
+
+
+_OPEN = {"(": ")", "[": "]", "{": "}"}
+_CLOSE = {")", "]", "}"}
+# after these a newline never ends a statement: the line goes on
+_CONTINUES = {"{", ",", "|", "->", "=", "(", "["}
+# before these a newline is dropped: `}` closes, `|` separates branches, `else` continues `if`
+_SWALLOWS = {"RBRACE", "VBAR", "ELSE"}
+
+
+def _opener(tok: Token) -> str | None:
+    if tok.type == "CALL":
+        return "("
+    return tok.value if tok.type != "STRING" and tok.value in _OPEN else None
+
+
+class Layout:
+    """The post-lexer: newlines separate statements only inside `{ }`, where they matter."""
+
+    always_accept = ("_NL",)
+
+    def process(self, stream):  # noqa: ANN001, ANN201 (Lark's interface)
+        stack: list[Token] = []
+        pending: Token | None = None
+        prev: Token | None = None
+        for tok in stream:
+            if tok.type == "_NL":
+                inside_braces = bool(stack) and _opener(stack[-1]) == "{"
+                if inside_braces and not (prev is not None and prev.value in _CONTINUES):
+                    pending = tok
+                continue
+            if pending is not None:
+                if tok.type not in _SWALLOWS:
+                    yield pending
+                pending = None
+            self._track(tok, stack)
+            yield tok
+            prev = tok
+        if stack:
+            opener = stack[-1]
+            raise LayoutError(f"'{_opener(opener)}' is never closed", opener)
+
+    @staticmethod
+    def _track(tok: Token, stack: list[Token]) -> None:
+        opened = _opener(tok)
+        if opened:
+            stack.append(tok)
+        elif tok.type != "STRING" and tok.value in _CLOSE:
+            if not stack:
+                raise LayoutError(f"'{tok.value}' has no matching opening bracket", tok)
+            want = _OPEN[_opener(stack[-1])]
+            if tok.value != want:
+                top = stack[-1]
+                raise LayoutError(f"'{tok.value}' does not match '{_opener(top)}' opened at "
+                                  f"line {top.line}, column {top.column}", tok)
+            stack.pop()
+
+
+def _cache_file(text: str) -> str:
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    base = os.environ.get("XDG_CACHE_HOME") or tempfile.gettempdir()
+    root = os.path.join(base, f"cnndsl-{os.getuid()}")
+    return os.path.join(root, f"cnn-lark-{digest}.cache")
+
+
+@functools.lru_cache(maxsize=1)
+def parser() -> Lark:
+    """The LALR parser for `start` (a file) and `expr` (a `--set` value); built once."""
+    text = grammar_path().read_text(encoding="utf-8")
+    options = dict(parser="lalr", lexer="basic", postlex=Layout(), start=["start", "expr"],
+                   propagate_positions=True, maybe_placeholders=True)
+    cache = _cache_file(text)
+    try:
+        os.makedirs(os.path.dirname(cache), exist_ok=True)
+        return Lark(text, cache=cache, **options)
+    except OSError:  # a read-only cache directory must not stop the compiler
+        return Lark(text, **options)

@@ -1,0 +1,191 @@
+"""The op registry: one entry per op holds everything cnndsl knows about it.
+
+An :class:`Op` carries its keyword, signature (:class:`Param`), shape rule, parameter and
+MAC rules, torch builder and diagram family/label. Passes and backends look ops up here and
+never branch on op names, so adding an op is adding one entry (see cnndsl/ops/*.py).
+Nothing here imports torch: builders receive the `torch` module as an argument.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+Shape = tuple[int, ...]
+Attrs = dict[str, Any]
+
+
+class ShapeError(Exception):
+    """Raised by shape rules; elaboration turns it into a located CnnError."""
+
+
+class ArgError(Exception):
+    """Raised by parameter kinds for a bad value; the message completes 'X must be ...'."""
+
+
+REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class Param:
+    """One argument of an op: positional (in order) or keyword-only."""
+
+    name: str
+    kind: Callable[[object], object]
+    default: object = REQUIRED
+    positional: bool = False
+    stride: bool = False          # a kernel: accepts the `/S` stride suffix
+    symbols: tuple[str, ...] = ()  # bare words taken literally: `pad=same`, `mode=bilinear`
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+
+def _zero(*_: object) -> int:
+    return 0
+
+
+@dataclass(frozen=True)
+class Op:
+    """Everything about one op. Rules receive the bound attributes and the input shapes."""
+
+    name: str
+    family: str  # diagram colour family: conv pool norm act fc merge io reshape other
+    doc: str
+    infer: Callable[[Attrs, list[Shape]], tuple[Shape, ...]]
+    params: tuple[Param, ...] = ()
+    count_params: Callable[[Attrs, list[Shape]], int] = _zero
+    count_macs: Callable[[Attrs, list[Shape], tuple[Shape, ...]], int] = _zero
+    # torch: a module builder `(nn, attrs, in_shapes) -> nn.Module`, or a function on tensors
+    # `(torch, inputs, attrs) -> tensor` for ops without state (merges, split, identity)
+    module: Callable[[Any, Attrs, list[Shape]], Any] | None = None
+    function: Callable[[Any, list[Any], Attrs], Any] | None = None
+    label: Callable[[Attrs], str] | None = None
+    warn: Callable[[Attrs, list[Shape]], list[str]] = field(default=lambda a, s: [])
+    prepare: Callable[[Attrs], Attrs] | None = None  # derived defaults (pool stride = kernel)
+    merge: bool = False     # takes branches: `concat { a | b }` or named tensors `concat(a, b)`
+    outputs: Callable[[Attrs], int] = field(default=lambda a: 1)
+
+    def describe(self, attrs: Attrs) -> str:
+        """The lecture's shorthand for a layer: `conv 11x11/4, 96`."""
+        return self.label(attrs) if self.label else self.name
+
+    def signature(self) -> str:
+        parts = [p.name if p.required else f"[{p.name}]" for p in self.params if p.positional]
+        parts += [f"{p.name}=" for p in self.params if not p.positional]
+        return " ".join([self.name, *parts])
+
+
+REGISTRY: dict[str, Op] = {}
+
+
+def register(*ops: Op) -> None:
+    for op in ops:
+        if op.name in REGISTRY:
+            raise ValueError(f"op {op.name!r} registered twice")
+        REGISTRY[op.name] = op
+
+
+# ---- parameter kinds: each converts a language value or raises ArgError("a ...") -------
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def integer(minimum: int) -> Callable[[object], int]:
+    what = {1: "a positive integer", 0: "a non-negative integer"}.get(minimum, f"an integer >= {minimum}")
+
+    def convert(v: object) -> int:
+        if not _is_int(v) or v < minimum:
+            raise ArgError(what)
+        return v
+    return convert
+
+
+def pair(minimum: int) -> Callable[[object], tuple[int, int]]:
+    """An int (square) or a 2-tuple / `HxW` dims literal."""
+    single = integer(minimum)
+
+    def convert(v: object) -> tuple[int, int]:
+        if isinstance(v, tuple):
+            if len(v) != 2:
+                raise ArgError(f"one integer or HxW (got {len(v)} values)")
+            return single(v[0]), single(v[1])
+        try:
+            n = single(v)
+        except ArgError:
+            raise ArgError(f"{'a positive' if minimum else 'a non-negative'} integer or HxW") from None
+        return n, n
+    return convert
+
+
+def number(low: float | None = None, high: float | None = None) -> Callable[[object], float]:
+    def convert(v: object) -> float:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ArgError("a number")
+        if (low is not None and v < low) or (high is not None and v > high):
+            raise ArgError(f"a number between {low} and {high}" if high is not None else f"a number >= {low}")
+        return float(v)
+    return convert
+
+
+def boolean(v: object) -> bool:
+    if not isinstance(v, bool):
+        raise ArgError("true or false")
+    return v
+
+
+def choice(*options: str) -> Callable[[object], str]:
+    def convert(v: object) -> str:
+        if v not in options:
+            raise ArgError("one of " + ", ".join(options))
+        return v
+    return convert
+
+
+def pad_or_same(v: object) -> object:
+    return "same" if v == "same" else pair(0)(v)
+
+
+# ---- shared shape helpers -------------------------------------------------------------
+
+
+def dims(shape: Shape) -> str:
+    """A shape as users write it: 96x54x54."""
+    return "x".join(str(d) for d in shape)
+
+
+def spatial(op: str, shape: Shape) -> tuple[int, int, int]:
+    if len(shape) != 3:
+        raise ShapeError(f"{op} expects a CxHxW input (got {dims(shape)})")
+    return shape  # type: ignore[return-value]
+
+
+def window(n: int, k: int, s: int, p: int, d: int = 1, ceil: bool = False) -> int:
+    """Output length of a sliding window, as PyTorch computes it (Conv2d / MaxPool2d docs):
+    floor((n + 2p - d(k-1) - 1) / s) + 1, or ceil(...) where the last window must start
+    inside the input or its left padding."""
+    span = n + 2 * p - d * (k - 1) - 1
+    if span < 0:
+        return 0
+    out = (-(-span // s) if ceil else span // s) + 1
+    if ceil and (out - 1) * s >= n + p:
+        out -= 1
+    return out
+
+
+def dropped(n: int, k: int, s: int, p: int, d: int = 1) -> int:
+    """Input rows at the end that no window touches (the floor of `window` drops them).
+    Only meaningful when windows tile the input (k >= s); a 1x1/2 conv skips rows by design."""
+    out = window(n, k, s, p, d)
+    last = -p + (out - 1) * s + d * (k - 1)
+    return max(0, n - 1 - last) if d * (k - 1) + 1 >= s else 0
+
+
+def fitting_sizes(n: int, k: int, s: int, p: int, d: int = 1) -> tuple[int, int]:
+    """The nearest input lengths below and above n for which the window fits exactly."""
+    r = (n + 2 * p - d * (k - 1) - 1) % s
+    return n - r, n - r + s
