@@ -10,7 +10,7 @@ from .elaborator import Limits, elaborate
 from .errors import CnnError
 from .ir import Network
 from .parser import parse_expr
-from .source import Program, load_program
+from .source import Program, load_program, program_from_text
 from .values import Scope, evaluate, show
 
 if TYPE_CHECKING:
@@ -57,13 +57,23 @@ def _pick(program: Program, net: str | None) -> str:
                    hint="networks: " + ", ".join(program.own_networks))
 
 
-def check(path: PathLike, net: str | None = None, input: str | tuple | None = None,
-          limits: Limits | None = None, **params: object) -> Network:
-    """Parse, elaborate and shape-check a network; returns the graph with its warnings."""
-    program = load_program(path)
+def _elaborate(program: Program, net: str | None, input: str | tuple | None, limits: Limits | None,
+               params: dict[str, object]) -> Network:
     shape = parse_shape(input) if isinstance(input, str) else (tuple(input) if input is not None else None)
     values = {k: _python_value(k, v) for k, v in params.items()}
     return elaborate(program, _pick(program, net), values, shape, limits)
+
+
+def check(path: PathLike, net: str | None = None, input: str | tuple | None = None,
+          limits: Limits | None = None, **params: object) -> Network:
+    """Parse, elaborate and shape-check a network; returns the graph with its warnings."""
+    return _elaborate(load_program(path), net, input, limits, params)
+
+
+def check_text(text: str, net: str | None = None, input: str | tuple | None = None, file: str = "<string>",
+               limits: Limits | None = None, **params: object) -> Network:
+    """`check` for source text in memory (imports resolve from the current directory)."""
+    return _elaborate(program_from_text(text, file), net, input, limits, params)
 
 
 def load(path: PathLike, net: str | None = None, input: str | tuple | None = None,
@@ -72,6 +82,13 @@ def load(path: PathLike, net: str | None = None, input: str | tuple | None = Non
     from .fx_backend import compile_network
 
     return compile_network(check(path, net, input, **params))
+
+
+def compile(network: Network) -> torch.fx.GraphModule:  # noqa: A001 (the compiler's verb)
+    """Compile an already checked network (from `check` or `check_text`)."""
+    from .fx_backend import compile_network
+
+    return compile_network(network)
 
 
 def networks(path: PathLike) -> dict[str, dict[str, str | None]]:

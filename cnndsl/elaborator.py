@@ -72,6 +72,7 @@ class Elaborator:
         self.warnings: list[Diagnostic] = []
         self.outputs: list[TensorRef] = []
         self.blocks: dict[tuple[str, ...], dict] = {}
+        self.stages: list[tuple[int, int]] = []  # outputs of the network body's own items
         self.globals = Scope(None, dict(BUILTINS))
         self.input_override: tuple | None = None
 
@@ -178,6 +179,12 @@ class Elaborator:
 
     # ---- items
     def item(self, item: ast.Item, scope: Scope, frame: Frame, cur: Flowing) -> Flowing:
+        cur = self.item_output(item, scope, frame, cur)
+        if frame.is_network and isinstance(cur, TensorRef) and isinstance(item, (ast.Layer, ast.CallItem, ast.Merge)):
+            self.stages.append((cur.node, cur.port))
+        return cur
+
+    def item_output(self, item: ast.Item, scope: Scope, frame: Frame, cur: Flowing) -> Flowing:
         match item:
             case ast.Layer():
                 return self.layer(item, scope, frame, cur)
@@ -293,7 +300,7 @@ class Elaborator:
         if not self.outputs:
             self.outputs = [self.flowing(cur, net.span, f"network '{net.name}'", frame)]
         self.g.graph.update(name=net.name, params=args, outputs=[(t.node, t.port) for t in self.outputs],
-                            blocks=self.blocks, warnings=self.warnings, sources=self.program.sources)
+                            blocks=self.blocks, stages=self.stages, warnings=self.warnings, sources=self.program.sources)
         return Network(self.g)
 
 

@@ -18,7 +18,8 @@ chain      CallChain: the block calls it sits in, outermost first
 Edges `u -> v` exist for every `u` in `v`'s inputs (graph algorithms use them; `inputs`
 keeps the order and ports). Node ids are ints in creation order, which is a topological
 order. Graph attributes: `name`, `params`, `outputs` (list of (node, port)), `blocks`
-(path -> {"block", "call", "span", "chain"}), `warnings` (list of Diagnostic), `sources`.
+(path -> {"block", "call", "span", "chain"}), `stages` (list of (node, port): the output
+of each layer, block call or merge written directly in the network body), `warnings` (list of Diagnostic), `sources`.
 """
 
 from __future__ import annotations
@@ -125,6 +126,11 @@ class Network:
     @property
     def output_shapes(self) -> list[Shape]:
         return [self.graph.nodes[n]["shapes"][p] for n, p in self.graph.graph["outputs"]]
+
+    @property
+    def stage_shapes(self) -> list[Shape]:
+        """Output shape after each item of the network body (what d2l prints layer by layer)."""
+        return [self.graph.nodes[n]["shapes"][p] for n, p in self.graph.graph["stages"]]
 
     def count_params(self) -> int:
         total = 0

@@ -27,5 +27,5 @@ register(Op(
     "leaky_relu", "act", "Leaky ReLU with the given negative slope (nn.LeakyReLU).",
     params=(Param("slope", number(), 0.01, positional=True), Param("inplace", boolean, False)),
     infer=lambda a, s: (s[0],), module=lambda nn, a, s: nn.LeakyReLU(a["slope"], a["inplace"]),
-    label=lambda a: f"leaky_relu {a['slope']:g}",
+    label=lambda a: f"leaky_relu {a['slope']:g}", examples=(("leaky_relu 0.2", (3, 4, 4)),),
 ))

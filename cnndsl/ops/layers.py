@@ -79,6 +79,7 @@ CONV = Op(
     infer=_conv_shape, count_params=_conv_params, count_macs=_conv_macs, module=_conv_module,
     label=lambda a: f"conv {_kernel(a)}, {a['out']}" + (f" g{a['groups']}" if a["groups"] > 1 else ""),
     warn=_window_warnings,
+    examples=(("conv 3x3/2 8 pad=1 groups=2 bias=false", (4, 9, 9)), ("conv 2x3 6 pad=same dilation=2", (3, 8, 7))),
 )
 
 # ---- pooling ------------------------------------------------------------------------
@@ -106,18 +107,21 @@ MAXPOOL = Op(
     params=_pool_params(), prepare=_pool_prepare, infer=_pool_shape("maxpool"),
     module=lambda nn, a, s: nn.MaxPool2d(a["kernel"], a["stride"], a["pad"], ceil_mode=a["ceil"]),
     label=lambda a: f"maxpool {_kernel(a)}", warn=lambda a, s: [] if a["ceil"] else _window_warnings(a, s),
+    examples=(("maxpool 3x3/2 pad=1 ceil=true", (4, 10, 10)), ("maxpool 2", (3, 7, 7))),
 )
 AVGPOOL = Op(
     "avgpool", "pool", "Average pooling (nn.AvgPool2d); the stride defaults to the kernel.",
     params=_pool_params(), prepare=_pool_prepare, infer=_pool_shape("avgpool"),
     module=lambda nn, a, s: nn.AvgPool2d(a["kernel"], a["stride"], a["pad"], ceil_mode=a["ceil"]),
     label=lambda a: f"avgpool {_kernel(a)}", warn=lambda a, s: [] if a["ceil"] else _window_warnings(a, s),
+    examples=(("avgpool 3/2 ceil=true", (4, 10, 10)), ("avgpool 2x2/1 pad=1", (3, 6, 6))),
 )
 GAP = Op(
     "gap", "pool", "Global average pooling to Cx1x1 (nn.AdaptiveAvgPool2d(1)).",
     infer=lambda a, s: ((spatial("gap", s[0])[0], 1, 1),),
     count_macs=lambda a, s, o: prod(s[0]),  # one add per input element (fvcore's adaptive_avg_pool2d)
     module=lambda nn, a, s: nn.AdaptiveAvgPool2d(1), label=lambda a: "global avgpool",
+    examples=(("gap", (4, 5, 5)),),
 )
 
 
@@ -130,6 +134,7 @@ ADAPTIVE_AVGPOOL = Op(
     params=(Param("size", pair(1), positional=True),), infer=_adaptive_shape,
     count_macs=lambda a, s, o: prod(s[0]),
     module=lambda nn, a, s: nn.AdaptiveAvgPool2d(a["size"]), label=lambda a: f"adaptive avgpool {dims(a['size'])}",
+    examples=(("adaptive_avgpool 2x3", (4, 9, 9)),),
 )
 
 # ---- normalisation ------------------------------------------------------------------
@@ -148,6 +153,7 @@ BN = Op(
     count_macs=lambda a, s, o: prod(s[0]),  # one scale-and-shift per element in eval mode (fvcore)
     module=lambda nn, a, s: (nn.BatchNorm2d if len(s[0]) == 3 else nn.BatchNorm1d)(
         s[0][0], eps=a["eps"], momentum=a["momentum"]),
+    examples=(("bn eps=0.001", (4, 5, 5)), ("bn momentum=0.2", (6,))),
 )
 LRN = Op(
     "lrn", "norm", "Local response normalisation across channels (nn.LocalResponseNorm).",
@@ -155,6 +161,7 @@ LRN = Op(
             Param("beta", number(0.0), 0.75), Param("k", number(0.0), 1.0)),
     infer=lambda a, s: (s[0],), module=lambda nn, a, s: nn.LocalResponseNorm(a["size"], a["alpha"], a["beta"], a["k"]),
     label=lambda a: f"lrn {a['size']}",
+    examples=(("lrn 3 k=2", (6, 5, 5)),),
 )
 
 # ---- fully connected and shape-only layers ---------------------------------------------
@@ -172,19 +179,23 @@ FC = Op(
     infer=_fc_shape, count_params=lambda a, s: s[0][0] * a["out"] + (a["out"] if a["bias"] else 0),
     count_macs=lambda a, s, o: s[0][0] * a["out"],
     module=lambda nn, a, s: nn.Linear(s[0][0], a["out"], a["bias"]), label=lambda a: f"fc {a['out']}",
+    examples=(("fc 7", (12,)), ("fc 3 bias=false", (5,))),
 )
 FLATTEN = Op(
     "flatten", "reshape", "Flattens CxHxW to C*H*W features (nn.Flatten).",
     infer=lambda a, s: ((prod(s[0]),),), module=lambda nn, a, s: nn.Flatten(),
+    examples=(("flatten", (4, 3, 3)),),
 )
 DROPOUT = Op(
     "dropout", "other", "Dropout with probability p (nn.Dropout).",
     params=(Param("p", number(0.0, 1.0), 0.5, positional=True),),
     infer=lambda a, s: (s[0],), module=lambda nn, a, s: nn.Dropout(a["p"]), label=lambda a: f"dropout {a['p']:g}",
+    examples=(("dropout 0.3", (4, 3, 3)),),
 )
 SOFTMAX = Op(
     "softmax", "act", "Softmax over channels (nn.Softmax(dim=1)).",
     infer=lambda a, s: (s[0],), module=lambda nn, a, s: nn.Softmax(dim=1),
+    examples=(("softmax", (5,)),),
 )
 IDENTITY = Op(
     "identity", "other", "Passes its input on; the empty branch of a merge.",
@@ -205,11 +216,13 @@ UPSAMPLE = Op(
     module=lambda nn, a, s: nn.Upsample(scale_factor=a["scale"], mode=a["mode"],
                                         **({"align_corners": False} if a["mode"] == "bilinear" else {})),
     label=lambda a: f"upsample {a['scale']:g}",
+    examples=(("upsample 2", (3, 4, 4)), ("upsample 2 mode=bilinear", (3, 4, 5))),
 )
 
 INPUT = Op(
     "input", "io", "The network input, per sample (`input 3x224x224`); the compiled model's argument.",
     infer=lambda a, s: (a["shape"],), label=lambda a: f"input {dims(a['shape'])}",
+    examples=(("identity", (3, 4, 4)),),  # the input is a placeholder; it has no module
 )
 
 register(INPUT, CONV, MAXPOOL, AVGPOOL, GAP, ADAPTIVE_AVGPOOL, BN, LRN, FC, FLATTEN, DROPOUT, SOFTMAX, IDENTITY, UPSAMPLE)

@@ -67,6 +67,12 @@ class Op:
     prepare: Callable[[Attrs], Attrs] | None = None  # derived defaults (pool stride = kernel)
     merge: bool = False     # takes branches: `concat { a | b }` or named tensors `concat(a, b)`
     outputs: Callable[[Attrs], int] = field(default=lambda a: 1)
+    # network-body snippets with an input shape, compiled by tests/test_registry.py and
+    # compared with torch; empty means the bare op name on a 4x9x9 input
+    examples: tuple[tuple[str, Shape], ...] = ()
+
+    def usage_examples(self) -> tuple[tuple[str, Shape], ...]:
+        return self.examples or ((self.name, (4, 9, 9)),)
 
     def describe(self, attrs: Attrs) -> str:
         """The lecture's shorthand for a layer: `conv 11x11/4, 96`."""

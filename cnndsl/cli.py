@@ -1,0 +1,140 @@
+"""The `cnndsl` command line. `check` and `list` never import torch."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from .api import parse_shape, parse_value
+from .errors import CnnError, render
+from .ir import Network
+from .source import load_program
+
+EPILOG = "Errors are reported as file:line:col: error: message; the exit status is 1 on errors."
+
+
+def _sets(pairs: Sequence[str]) -> dict[str, object]:
+    values = {}
+    for pair in pairs:
+        key, eq, text = pair.partition("=")
+        if not eq or not key.strip().isidentifier():
+            raise CnnError(f"--set takes NAME=VALUE, got '{pair}'")
+        values[key.strip()] = parse_value(text)
+    return values
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--net", metavar="N", help="the network to use when the file defines several")
+    p.add_argument("--input", metavar="CxHxW", help="override the declared input shape, e.g. 3x227x227")
+    p.add_argument("--set", metavar="K=V", action="append", default=[],
+                   help="set a network parameter, e.g. --set ratio=4 (repeatable)")
+
+
+def _networks(args: argparse.Namespace) -> list[Network]:
+    """The networks `args` selects: --net, or every network the file defines."""
+    from . import api
+
+    program = load_program(args.file)
+    sets = _sets(args.set)
+    shape = parse_shape(args.input) if args.input else None
+    names = [args.net] if args.net else program.own_networks
+    if not args.net and sets and len(names) > 1:
+        raise CnnError(f"{args.file} defines several networks; choose one with --net to use --set",
+                       hint="networks: " + ", ".join(names))
+    if not names:
+        raise CnnError(f"{args.file} defines no network")
+    return [api.check(args.file, net=name, input=shape, **sets) for name in names]
+
+
+def _table(net: Network) -> str:
+    rows = [(layer.qualname, layer.label, " ".join("x".join(map(str, s)) for s in layer.shapes))
+            for layer in net.layers()]
+    widths = [max(len(r[i]) for r in [("layer", "op", "output"), *rows]) for i in range(3)]
+    line = "  {:<%d}  {:<%d}  {}" % (widths[0], widths[1])
+    out = [line.format("layer", "op", "output"), line.format("-" * widths[0], "-" * widths[1], "-" * 6)]
+    out += [line.format(*r) for r in rows]
+    return "\n".join(out)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    for net in _networks(args):
+        sources = net.graph.graph["sources"]
+        for w in net.warnings:
+            print(render(w, sources), file=sys.stderr)
+        if not args.quiet:
+            print(f"{net.name}  ({args.file})")
+            print(_table(net))
+            outs = ", ".join("x".join(map(str, s)) for s in net.output_shapes)
+            print(f"  {len(net)} layers, {net.count_params():,} parameters, output {outs}\n")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from .api import networks
+
+    status = 0
+    for file in args.files:
+        try:
+            for name, params in networks(file).items():
+                text = ", ".join(k if v is None else f"{k}={v}" for k, v in params.items())
+                print(f"{file}  {name}({text})")
+        except CnnError as exc:
+            print(exc.render(), file=sys.stderr)
+            status = 1
+    return status
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cnndsl", description="A language and compiler for convolutional network architectures.",
+        epilog="Run `cnndsl COMMAND --help` for a command's options.")
+    parser.add_argument("--version", action="version", version=f"cnndsl {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    p = sub.add_parser("check", help="parse and shape-check a network; print each layer's output shape",
+                       description="Parse and shape-check FILE; print each layer's name, op and output shape. "
+                                   "Without --net, every network the file defines is checked.", epilog=EPILOG)
+    p.add_argument("file", metavar="FILE")
+    _common(p)
+    p.add_argument("-q", "--quiet", action="store_true", help="print only errors and warnings")
+    p.set_defaults(run=cmd_check)
+    p = sub.add_parser("list", help="list the networks of files with their parameters",
+                       description="One line per network: file, name, parameters with defaults.", epilog=EPILOG)
+    p.add_argument("files", metavar="FILE", nargs="+")
+    p.set_defaults(run=cmd_list)
+    for register in _extensions():
+        register(sub)
+    return parser
+
+
+def _extensions() -> list[Callable[[argparse._SubParsersAction], None]]:
+    """Commands defined in other modules register themselves here (kept lazy for speed)."""
+    return []
+
+
+def _version() -> str:
+    from . import __version__
+    return __version__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except CnnError as exc:
+        print(exc.render(), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("cnndsl: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug in cnndsl, not in the user's text
+        if os.environ.get("CNNDSL_DEBUG"):
+            raise
+        print(f"cnndsl: internal error: {type(exc).__name__}: {exc}\n"
+              "  please report it with the input file; set CNNDSL_DEBUG=1 for the traceback", file=sys.stderr)
+        return 70
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""Shared helpers: compile text, and catch a CnnError with its location."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import cnndsl
+
+ROOT = Path(__file__).resolve().parent.parent
+ARCH = ROOT / "architectures"
+
+
+def wrap(body: str, input: str = "3x32x32", header: str = "") -> str:
+    """A network around a body: `network T { input ... <body> }`."""
+    return f"{header}\nnetwork T {{\n    input {input}\n{body}\n}}\n"
+
+
+def check_body(body: str, input: str = "3x32x32", header: str = "", **params) -> cnndsl.Network:
+    return cnndsl.check_text(wrap(body, input, header), file="t.cnn", **params)
+
+
+def error_of(text: str, **kwargs) -> cnndsl.CnnError:
+    with pytest.raises(cnndsl.CnnError) as info:
+        cnndsl.check_text(text, file="t.cnn", **kwargs)
+    return info.value
+
+
+def where(exc: cnndsl.CnnError) -> tuple[int, int]:
+    assert exc.span is not None, exc.message
+    return exc.span.line, exc.span.col
