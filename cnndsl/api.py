@@ -93,7 +93,15 @@ def compile(network: Network) -> torch.fx.GraphModule:  # noqa: A001 (the compil
 
 def networks(path: PathLike) -> dict[str, dict[str, str | None]]:
     """The networks a file defines: name -> {parameter: default as written, or None}."""
-    program = load_program(path)
+    return _networks(load_program(path))
+
+
+def networks_in_text(text: str, file: str = "<string>") -> dict[str, dict[str, str | None]]:
+    """`networks` for source text in memory."""
+    return _networks(program_from_text(text, file))
+
+
+def _networks(program: Program) -> dict[str, dict[str, str | None]]:
     out = {}
     for name in program.own_networks:
         params: Mapping = {}

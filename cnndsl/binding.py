@@ -29,8 +29,10 @@ def bind_layer(op: Op, layer: ast.Layer, scope: Scope) -> dict:
     if len(layer.args) > len(positional):
         extra = layer.args[len(positional)]
         n = len(positional)
+        missing_comma = isinstance(extra.value, ast.Name) and extra.value.id in REGISTRY
         raise CnnError(f"{op.name} takes {n} positional argument{'s' if n != 1 else ''}, got {len(layer.args)}",
-                       extra.span, f"signature: {op.signature()}")
+                       extra.span, f"a ',' missing before '{extra.value.id}'?" if missing_comma
+                       else f"signature: {op.signature()}")
     attrs: dict[str, object] = {}
     for param, arg in zip(positional, layer.args):
         attrs[param.name] = _convert(op, param, _value(arg.value, scope, param.symbols), arg.span)

@@ -212,12 +212,7 @@ class Elaborator:
             raise CnnError(f"for needs a tuple or range(...), got {show(sequence)}", item.iterable.span)
         for value in sequence:
             inner = scope.child()
-            if item.unpack:
-                if not isinstance(value, tuple) or len(value) != len(item.targets):
-                    raise CnnError(f"cannot unpack {show(value)} into {len(item.targets)} names", item.iterable.span)
-                inner.values.update(zip(item.targets, value))
-            else:
-                inner.values[item.targets[0]] = value
+            _unpack(item.target, value, inner, item.iterable.span)
             cur = self.body(item.body, inner, frame, cur)
         return cur
 
@@ -270,7 +265,8 @@ class Elaborator:
         if call.func in BUILTINS:
             raise CnnError(f"{call.func}(...) is a value, not a layer", call.func_span)
         raise CnnError(f"unknown block '{call.func}'", call.func_span,
-                       suggest(call.func, set(self.program.blocks) | set(REGISTRY)))
+                       suggest(call.func, set(self.program.blocks) | set(REGISTRY))
+                       or f"define it with `block {call.func}(...) {{ ... }}` or import the file that does")
 
     def block(self, block: ast.BlockDef, call: ast.Call, alias: str | None, scope: Scope, frame: Frame,
               cur: Flowing) -> Flowing:
@@ -304,6 +300,16 @@ class Elaborator:
         return Network(self.g)
 
 
+def _unpack(target: ast.Target, value: object, scope: Scope, span: Span) -> None:
+    if isinstance(target, str):
+        scope.values[target] = value
+        return
+    if not isinstance(value, tuple) or len(value) != len(target):
+        raise CnnError(f"cannot unpack {show(value)} into {len(target)} names", span)
+    for t, v in zip(target, value):
+        _unpack(t, v, scope, span)
+
+
 def network_args(net: ast.NetworkDef, overrides: dict[str, object], span: Span | None = None) -> dict[str, object]:
     """The network's parameters: defaults, overridden by `--set` / keyword values."""
     names = [p.name for p in net.params]
@@ -316,7 +322,7 @@ def network_args(net: ast.NetworkDef, overrides: dict[str, object], span: Span |
         if p.name in overrides:
             scope.values[p.name] = overrides[p.name]
         elif p.default is None:
-            raise CnnError(f"network '{net.name}' needs a value for '{p.name}'", net.span,
+            raise CnnError(f"network '{net.name}' needs a value for '{p.name}'", p.span,
                            f"give it with --set {p.name}=... or {p.name}=...")
         else:
             scope.values[p.name] = evaluate(p.default, scope)

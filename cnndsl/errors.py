@@ -101,6 +101,21 @@ def _source_line(span: Span, sources: dict[str, str] | None) -> str | None:
     return None
 
 
+def _chain_lines(chain: CallChain) -> list[str]:
+    """Innermost call first; a run of identical calls (recursion) is shown once with a count."""
+    lines: list[str] = []
+    calls = list(reversed(chain))
+    i = 0
+    while i < len(calls):
+        j = i
+        while j + 1 < len(calls) and calls[j + 1] == calls[i]:
+            j += 1
+        name, span = calls[i]
+        lines.append(f"  in block `{name}` called at {span}" + (f" ({j - i + 1} times)" if j > i else ""))
+        i = j + 1
+    return lines
+
+
 def render(diag: Diagnostic, sources: dict[str, str] | None = None) -> str:
     """`file:line:col: severity: message`, the line, a caret under the span, the call chain."""
     span = diag.span
@@ -111,10 +126,10 @@ def render(diag: Diagnostic, sources: dict[str, str] | None = None) -> str:
         if line is not None:
             width = span.end_col - span.col if span.end_line == span.line else len(line) - span.col + 1
             width = max(1, min(width, len(line) - span.col + 1))
-            out.append(f"    {line}")
-            out.append("    " + " " * (span.col - 1) + "^" + "~" * (width - 1))
-    for name, call_span in reversed(diag.chain):
-        out.append(f"  in block `{name}` called at {call_span}")
+            # the line as written, the caret under the span's column (LANGUAGE.md §8)
+            out.append(line)
+            out.append(" " * (span.col - 1) + "^" + "~" * (width - 1))
+    out += _chain_lines(diag.chain)
     if diag.hint:
         out.append(f"  hint: {diag.hint}")
     return "\n".join(out)

@@ -147,13 +147,12 @@ class _Builder(Transformer):
 
     @v_args(meta=True)
     def for_item(self, meta, items):
-        (targets, unpack), iterable, body = items
-        return ast.For(targets, unpack, iterable, body, self._span(meta))
+        target, iterable, body = items
+        target = target.value if isinstance(target, Token) else target
+        return ast.For(target, iterable, body, self._span(meta))
 
-    @v_args(meta=True)
-    def for_target(self, meta, items):
-        unpack = len(items) > 1 or meta.end_column - meta.column > len(items[0].value)
-        return tuple(t.value for t in items), unpack
+    def for_tuple(self, items):
+        return tuple(t.value if isinstance(t, Token) else t for t in items)
 
     # ---- expressions
     @v_args(meta=True)

@@ -135,10 +135,12 @@ class Repeat:
     span: Span
 
 
+Target = Union[str, tuple["Target", ...]]  # `i` or `(i, (a, b))`
+
+
 @dataclass(frozen=True)
 class For:
-    targets: tuple[str, ...]
-    unpack: bool  # `for (a, b) in ...` rather than `for a in ...`
+    target: Target
     iterable: Expr
     body: tuple[Stmt, ...]
     span: Span

@@ -18,7 +18,7 @@ def wrap(body: str, input: str = "3x32x32", header: str = "") -> str:
 
 
 def check_body(body: str, input: str = "3x32x32", header: str = "", **params) -> cnndsl.Network:
-    return cnndsl.check_text(wrap(body, input, header), file="t.cnn", **params)
+    return cnndsl.check_text(wrap(body, input, header), net="T", file="t.cnn", **params)
 
 
 def error_of(text: str, **kwargs) -> cnndsl.CnnError:
