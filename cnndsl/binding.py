@@ -34,7 +34,7 @@ def bind_layer(op: Op, layer: ast.Layer, scope: Scope) -> dict:
                        extra.span, f"a ',' missing before '{extra.value.id}'?" if missing_comma
                        else f"signature: {op.signature()}")
     attrs: dict[str, object] = {}
-    for param, arg in zip(positional, layer.args):
+    for param, arg in zip(positional, layer.args, strict=False):
         attrs[param.name] = _convert(op, param, _value(arg.value, scope, param.symbols), arg.span)
         if arg.stride is not None:
             if not param.stride:
@@ -65,7 +65,7 @@ def bind_block(block: ast.BlockDef, call: ast.Call, caller: Scope, definition: S
     if len(call.args) > len(params):
         raise CnnError(f"block '{block.name}' takes {len(params)} argument{'s' if len(params) != 1 else ''}, "
                        f"got {len(call.args)}", call.args[len(params)].span, _signature(block))
-    values = {p.name: evaluate(a, caller) for p, a in zip(params, call.args)}
+    values = {p.name: evaluate(a, caller) for p, a in zip(params, call.args, strict=False)}
     names = {p.name for p in params}
     for kw in call.kwargs:
         if kw.name not in names:

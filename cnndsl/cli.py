@@ -52,9 +52,10 @@ def _table(net: Network) -> str:
     rows = [(layer.qualname, layer.label, " ".join("x".join(map(str, s)) for s in layer.shapes))
             for layer in net.layers()]
     widths = [max(len(r[i]) for r in [("layer", "op", "output"), *rows]) for i in range(3)]
-    line = "  {:<%d}  {:<%d}  {}" % (widths[0], widths[1])
-    out = [line.format("layer", "op", "output"), line.format("-" * widths[0], "-" * widths[1], "-" * 6)]
-    out += [line.format(*r) for r in rows]
+    def line(a: str, b: str, c: str) -> str:
+        return f"  {a:<{widths[0]}}  {b:<{widths[1]}}  {c}"
+    out = [line("layer", "op", "output"), line("-" * widths[0], "-" * widths[1], "-" * 6)]
+    out += [line(*r) for r in rows]
     return "\n".join(out)
 
 

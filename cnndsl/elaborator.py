@@ -15,7 +15,7 @@ from . import syntax as ast
 from .binding import bind_block, bind_layer, op_named
 from .errors import CallChain, CnnError, Diagnostic, Span, suggest
 from .ir import Network
-from .ops import REGISTRY, Shape, ShapeError, dims
+from .ops import REGISTRY, Shape, ShapeError
 from .source import Program
 from .values import BUILTINS, Scope, TensorRef, evaluate, show, truth
 
@@ -296,7 +296,8 @@ class Elaborator:
         if not self.outputs:
             self.outputs = [self.flowing(cur, net.span, f"network '{net.name}'", frame)]
         self.g.graph.update(name=net.name, params=args, outputs=[(t.node, t.port) for t in self.outputs],
-                            blocks=self.blocks, stages=self.stages, warnings=self.warnings, sources=self.program.sources)
+                            blocks=self.blocks, stages=self.stages, warnings=self.warnings,
+                            sources=self.program.sources)
         return Network(self.g)
 
 
@@ -306,7 +307,7 @@ def _unpack(target: ast.Target, value: object, scope: Scope, span: Span) -> None
         return
     if not isinstance(value, tuple) or len(value) != len(target):
         raise CnnError(f"cannot unpack {show(value)} into {len(target)} names", span)
-    for t, v in zip(target, value):
+    for t, v in zip(target, value, strict=False):
         _unpack(t, v, scope, span)
 
 

@@ -51,7 +51,10 @@ def compile_network(net: Network) -> fx.GraphModule:
             _install(root, layer.path, op.module(nn, layer.attrs, in_shapes))
             values[layer.id] = fx.Proxy(graph.call_module(layer.qualname, (inputs[0].node,)), tracer)
         else:
-            values[layer.id] = op.function(torch, inputs, layer.attrs)
+            result = op.function(torch, inputs, layer.attrs)
+            if all(result is not i for i in inputs) and hasattr(result.node, "_rename"):
+                result.node._rename(layer.qualname.replace(".", "_"))  # `concat1`, not `cat`
+            values[layer.id] = result
     outs = [read(u, p).node for u, p in net.graph.graph["outputs"]]
     graph.output(outs[0] if len(outs) == 1 else tuple(outs))
     graph.lint()

@@ -234,7 +234,7 @@ BUILTINS: dict[str, Callable[..., object]] = {
     "max": _minmax(max, "max"),
     "sum": lambda *a: sum(_ints(_seq(a[0], "sum"), "sum")) if len(a) == 1 else _arity("sum", 1),
     "enumerate": lambda *a: tuple(enumerate(_seq(a[0], "enumerate"))) if len(a) == 1 else _arity("enumerate", 1),
-    "zip": lambda *a: tuple(zip(*(_seq(x, "zip") for x in a))),
+    "zip": lambda *a: tuple(zip(*(_seq(x, "zip") for x in a), strict=False)),
     "int": _one_number(int, "int"),
     "round": _one_number(round, "round"),
     "abs": _one_number(abs, "abs"),

@@ -20,7 +20,7 @@ def transfer_weights(src: nn.Module | Mapping[str, torch.Tensor], dst: nn.Module
     if len(source) != len(target):
         raise ValueError(f"the source has {len(source)} tensors, the destination {len(target)}")
     pairs, update = [], {}
-    for (sk, sv), (dk, dv) in zip(source.items(), target.items()):
+    for (sk, sv), (dk, dv) in zip(source.items(), target.items(), strict=False):
         if tuple(sv.shape) != tuple(dv.shape):
             raise ValueError(f"source {sk} {tuple(sv.shape)} does not fit destination {dk} {tuple(dv.shape)}")
         pairs.append((sk, dk))

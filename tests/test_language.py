@@ -25,7 +25,7 @@ def test_every_example_of_the_language_contract_works_as_written():
     fragments = [b for b in blocks if b not in definitions and "->" in b]
     assert len(definitions) >= 3 and fragments
     everything = "\n".join(definitions)
-    for name, params in cnndsl.networks_in_text(everything).items():
+    for name, _params in cnndsl.networks_in_text(everything).items():
         model = cnndsl.compile(cnndsl.check_text(everything, net=name))
         net = cnndsl.check_text(everything, net=name)
         out = model.eval()(torch.zeros(1, *net.input_shape))

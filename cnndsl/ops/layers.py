@@ -5,8 +5,24 @@ from __future__ import annotations
 from math import prod
 
 from .registry import (
-    REQUIRED, Attrs, Op, Param, Shape, ShapeError, boolean, choice, dims, dropped, fitting_sizes,
-    integer, number, pad_or_same, pair, register, spatial, window,
+    REQUIRED,
+    Attrs,
+    Op,
+    Param,
+    Shape,
+    ShapeError,
+    boolean,
+    choice,
+    dims,
+    dropped,
+    fitting_sizes,
+    integer,
+    number,
+    pad_or_same,
+    pair,
+    register,
+    spatial,
+    window,
 )
 
 
@@ -25,7 +41,8 @@ def _window_warnings(a: Attrs, shapes: list[Shape]) -> list[str]:
     if not any(lost):
         return []
     fits = [fitting_sizes(n, a["kernel"][i], a["stride"][i], pad[i], dil[i]) for i, n in enumerate((h, w))]
-    what = " and ".join(f"{n} {word}{'s' if n > 1 else ''}" for n, word in zip(lost, ("row", "column")) if n)
+    words = zip(lost, ("row", "column"), strict=True)
+    what = " and ".join(f"{n} {word}{'s' if n > 1 else ''}" for n, word in words if n)
     return [f"drops the last {what} of its {dims(shapes[0])} input; an input of "
             f"{fits[0][0]}x{fits[1][0]} or {fits[0][1]}x{fits[1][1]} here would fit exactly"]
 
@@ -91,7 +108,7 @@ def _pool_prepare(a: Attrs) -> Attrs:
 
 def _pool_shape(op: str):  # noqa: ANN202
     def infer(a: Attrs, shapes: list[Shape]) -> tuple[Shape, ...]:
-        if a["pad"] != "same" and any(2 * p > k for p, k in zip(a["pad"], a["kernel"])):
+        if a["pad"] != "same" and any(2 * p > k for p, k in zip(a["pad"], a["kernel"], strict=False)):
             raise ShapeError(f"pad={dims(a['pad'])} must be at most half the kernel {dims(a['kernel'])}")
         return (_windowed_shape(op, a, shapes[0], spatial(op, shapes[0])[0], a["ceil"]),)
     return infer
@@ -225,4 +242,5 @@ INPUT = Op(
     examples=(("identity", (3, 4, 4)),),  # the input is a placeholder; it has no module
 )
 
-register(INPUT, CONV, MAXPOOL, AVGPOOL, GAP, ADAPTIVE_AVGPOOL, BN, LRN, FC, FLATTEN, DROPOUT, SOFTMAX, IDENTITY, UPSAMPLE)
+register(INPUT, CONV, MAXPOOL, AVGPOOL, GAP, ADAPTIVE_AVGPOOL, BN, LRN, FC, FLATTEN, DROPOUT, SOFTMAX, IDENTITY,
+         UPSAMPLE)

@@ -30,7 +30,7 @@ def _add_shape(a: Attrs, shapes: list[Shape]) -> tuple[Shape, ...]:
 def _broadcast(a: Attrs, shapes: list[Shape]) -> tuple[Shape, ...]:
     _same_rank("mul", shapes)
     out = []
-    for sizes in zip(*shapes):
+    for sizes in zip(*shapes, strict=False):
         big = set(sizes) - {1}
         if len(big) > 1:
             raise ShapeError("`mul` branches do not broadcast: " + " vs ".join(dims(s) for s in shapes))

@@ -1,0 +1,85 @@
+"""The `cnndsl` command: check and list, exit statuses, and errors without tracebacks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cnndsl.cli", *args], cwd=cwd, capture_output=True, text=True)
+
+
+def test_check_prints_every_layer_with_its_shape():
+    result = run("check", "architectures/lenet.cnn", "--net", "LeNet")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "LeNet  (architectures/lenet.cnn)"
+    rows = [line.split() for line in lines[3:16]]
+    assert rows[1][:1] == ["conv1"] and rows[1][-1] == "6x28x28"
+    assert rows[-1][0] == "fc3" and rows[-1][-1] == "10"
+    assert lines[16].strip() == "13 layers, 61,706 parameters, output 10"
+
+
+def test_check_set_and_input_overrides():
+    result = run("check", "architectures/vgg.cnn", "--net", "VGG11", "--set", "ratio=4", "--input", "1x64x64")
+    assert result.returncode == 0, result.stderr
+    assert "vgg_block2.conv1" in result.stdout and "32x32x32" in result.stdout
+
+
+def test_check_without_net_checks_every_network():
+    result = run("check", "-q", "architectures/resnet.cnn")
+    assert result.returncode == 0 and result.stdout == ""
+
+
+def test_warnings_do_not_fail_check():
+    result = run("check", "-q", "architectures/alexnet.cnn", "--net", "AlexNet")
+    assert result.returncode == 0
+    assert result.stderr.startswith("architectures/alexnet.cnn:6:5: warning: conv1 (conv 11x11/4, 96) drops")
+
+
+def test_errors_exit_1_with_a_located_message(tmp_path: Path):
+    bad = tmp_path / "bad.cnn"
+    bad.write_text("network A {\n    input 3x8x8\n    convolution 3x3 4\n}\n")
+    result = run("check", str(bad))
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"{bad}:3:5: error: unknown op 'convolution'", "    convolution 3x3 4", "    ^~~~~~~~~~~",
+        "  hint: did you mean 'conv'?"]
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (["check", "missing.cnn"], "cannot read 'missing.cnn': no such file or directory"),
+    (["check", "architectures"], "'architectures' is not a regular file"),
+    (["check", "architectures/vgg.cnn", "--net", "vgg12"], "no network 'vgg12'"),
+    (["check", "architectures/vgg.cnn", "--set", "ratio=4"], "defines several networks"),
+    (["check", "architectures/vgg.cnn", "--net", "VGG11", "--set", "ratio"], "--set takes NAME=VALUE"),
+    (["check", "architectures/vgg.cnn", "--net", "VGG11", "--set", "ratio=(4"], "'(' is never closed"),
+    (["check", "architectures/vgg.cnn", "--net", "VGG11", "--input", "1x2x2"], "leaves no output"),
+    (["check", "architectures/vgg.cnn", "--net", "VGG11", "--input", "big"], "an input shape looks like"),
+])
+def test_bad_command_lines_exit_1(args, message):
+    result = run(*args)
+    assert result.returncode == 1, result.stdout
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_list_one_line_per_network():
+    result = run("list", "architectures/lenet.cnn", "architectures/vgg.cnn")
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert lines[:3] == ["architectures/lenet.cnn  LeNet(classes=10)", "architectures/lenet.cnn  LeNetBN(classes=10)",
+                         "architectures/vgg.cnn  VGG11(ratio=1, classes=10)"]
+    assert len(lines) == 2 + 9
+
+
+def test_help_for_every_command():
+    for args in (["--help"], ["check", "--help"], ["list", "--help"]):
+        result = run(*args)
+        assert result.returncode == 0 and "usage: cnndsl" in result.stdout
