@@ -26,8 +26,23 @@ def _install(root: nn.Module, path: tuple[str, ...], module: nn.Module) -> None:
     parent.add_module(path[-1], module)
 
 
-def compile_network(net: Network) -> fx.GraphModule:
-    """Build the model; parameters are initialised by torch's default layer initialisers."""
+def _inplace_activations(net: Network, root: nn.Module, values: dict[int, fx.Proxy]) -> None:
+    """Let an activation overwrite its input when nothing else reads it and the producer's
+    backward does not need it (conv/bn/fc/add/concat; see Op.inplace_after). The fx users of
+    the producer count every reader, also through `identity` aliases and network outputs."""
+    for layer in net.layers():
+        op = REGISTRY[layer.op]
+        if "inplace" not in {p.name for p in op.params} or len(layer.inputs) != 1:
+            continue
+        source, _ = layer.inputs[0]
+        producer = REGISTRY[net.graph.nodes[source]["op"]]
+        if producer.inplace_after and len(values[source].node.users) == 1:
+            root.get_submodule(layer.qualname).inplace = True
+
+
+def compile_network(net: Network, inplace: bool = True) -> fx.GraphModule:
+    """Build the model; parameters are initialised by torch's default layer initialisers.
+    `inplace=False` keeps every activation out of place (for debugging)."""
     root = nn.Module()
     graph = fx.Graph()
     tracer = fx.proxy.GraphAppendingTracer(graph)
@@ -58,5 +73,7 @@ def compile_network(net: Network) -> fx.GraphModule:
     outs = [read(u, p).node for u, p in net.graph.graph["outputs"]]
     graph.output(outs[0] if len(outs) == 1 else tuple(outs))
     graph.lint()
+    if inplace:
+        _inplace_activations(net, root, values)
     name = net.name if net.name.isidentifier() else "Network"
     return fx.GraphModule(root, graph, class_name=name)

@@ -75,3 +75,31 @@ def test_training_step_updates_weights():
     loss.backward()
     opt.step()
     assert not torch.equal(before, model.fc3.weight)
+
+
+@pytest.mark.parametrize("file,name", [("resnet.cnn", "ResNet18"), ("densenet.cnn", "DenseNet"),
+                                       ("googlenet.cnn", "GoogLeNet"), ("resnet.cnn", "resnet18")])
+def test_inplace_activations_keep_gradients_exact(file, name):
+    """The backend makes activations in place where safe; training gives the same gradients."""
+    from cnndsl.fx_backend import compile_network
+
+    net = cnndsl.check(ARCH / file, net=name, input=(3, 64, 64) if name == "resnet18" else None)
+    fast, plain = compile_network(net), compile_network(net, inplace=False)
+    plain.load_state_dict(fast.state_dict())
+    assert any(getattr(m, "inplace", False) for m in fast.modules())
+    assert not any(getattr(m, "inplace", False) for m in plain.modules())
+    x = torch.randn(2, *net.input_shape)
+    for model in (fast, plain):
+        model.train()
+        model(x).square().sum().backward()
+    for (key, a), (_, b) in zip(fast.named_parameters(), plain.named_parameters(), strict=True):
+        torch.testing.assert_close(a.grad, b.grad, msg=key)
+
+
+def test_inplace_is_never_applied_to_a_shared_tensor():
+    from cnndsl.fx_backend import compile_network
+
+    net = check_body("conv 1x1 4\nadd { relu | identity }\nx = conv 1x1 4\nrelu\noutput x\n", "3x4x4")
+    model = compile_network(net)
+    assert not model.get_submodule("relu1").inplace  # conv1 also feeds the identity branch
+    assert not model.get_submodule("relu2").inplace  # conv2 is a network output

@@ -97,6 +97,7 @@ CONV = Op(
     label=lambda a: f"conv {_kernel(a)}, {a['out']}" + (f" g{a['groups']}" if a["groups"] > 1 else ""),
     warn=_window_warnings,
     examples=(("conv 3x3/2 8 pad=1 groups=2 bias=false", (4, 9, 9)), ("conv 2x3 6 pad=same dilation=2", (3, 8, 7))),
+    inplace_after=True,
 )
 
 # ---- pooling ------------------------------------------------------------------------
@@ -171,6 +172,7 @@ BN = Op(
     module=lambda nn, a, s: (nn.BatchNorm2d if len(s[0]) == 3 else nn.BatchNorm1d)(
         s[0][0], eps=a["eps"], momentum=a["momentum"]),
     examples=(("bn eps=0.001", (4, 5, 5)), ("bn momentum=0.2", (6,))),
+    inplace_after=True,
 )
 LRN = Op(
     "lrn", "norm", "Local response normalisation across channels (nn.LocalResponseNorm).",
@@ -197,6 +199,7 @@ FC = Op(
     count_macs=lambda a, s, o: s[0][0] * a["out"],
     module=lambda nn, a, s: nn.Linear(s[0][0], a["out"], a["bias"]), label=lambda a: f"fc {a['out']}",
     examples=(("fc 7", (12,)), ("fc 3 bias=false", (5,))),
+    inplace_after=True,
 )
 FLATTEN = Op(
     "flatten", "reshape", "Flattens CxHxW to C*H*W features (nn.Flatten).",

@@ -45,9 +45,10 @@ def _elementwise(shapes: list[Shape], outs: tuple[Shape, ...]) -> int:
 
 
 CONCAT = Op("concat", "merge", "Concatenates its branches along the channel axis (torch.cat(dim=1)).",
-            infer=_concat_shape, merge=True, function=lambda torch, xs, a: torch.cat(xs, 1),
+            infer=_concat_shape, merge=True, inplace_after=True, function=lambda torch, xs, a: torch.cat(xs, 1),
             examples=(("concat { identity | conv 1x1 3 }", (4, 5, 5)), ("concat { identity | fc 3 }", (6,))))
 ADD = Op("add", "merge", "Adds its branches; their shapes must be equal.", infer=_add_shape, merge=True,
+         inplace_after=True,
          count_macs=lambda a, s, o: _elementwise(s, o),
          function=lambda torch, xs, a: functools.reduce(operator.add, xs),
          examples=(("add { identity | conv 3x3 4 pad=1 | relu }", (4, 5, 5)),))

@@ -67,6 +67,9 @@ class Op:
     prepare: Callable[[Attrs], Attrs] | None = None  # derived defaults (pool stride = kernel)
     merge: bool = False     # takes branches: `concat { a | b }` or named tensors `concat(a, b)`
     outputs: Callable[[Attrs], int] = field(default=lambda a: 1)
+    # a fresh output tensor whose backward does not need it: an activation that is its only
+    # reader may overwrite it in place (the backend then sets `inplace=True`, as torchvision does)
+    inplace_after: bool = False
     # network-body snippets with an input shape, compiled by tests/test_registry.py and
     # compared with torch; empty means the bare op name on a 4x9x9 input
     examples: tuple[tuple[str, Shape], ...] = ()
