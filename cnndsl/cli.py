@@ -64,12 +64,26 @@ def cmd_check(args: argparse.Namespace) -> int:
         sources = net.graph.graph["sources"]
         for w in net.warnings:
             print(render(w, sources), file=sys.stderr)
+        if net.warnings:
+            _exact_hint(args, net)
         if not args.quiet:
             print(f"{net.name}  ({args.file})")
             print(_table(net))
             outs = ", ".join("x".join(map(str, s)) for s in net.output_shapes)
             print(f"  {len(net)} layers, {net.count_params():,} parameters, output {outs}\n")
     return 0
+
+
+def _exact_hint(args: argparse.Namespace, net: Network) -> None:
+    """After drop warnings, name the nearest input sizes at which no layer drops pixels."""
+    from .inputs import nearest_exact
+
+    sizes = nearest_exact(load_program(args.file), net.name, _sets(args.set), net.input_shape)
+    c = net.input_shape[0]
+    if sizes:
+        names = " or ".join(f"{c}x{s}x{s}" for s in sizes)
+        print(f"note: no layer of {net.name} drops pixels at an input of {names} "
+              f"(`cnndsl inputs` lists all)", file=sys.stderr)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -110,8 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _extensions() -> list[Callable[[argparse._SubParsersAction], None]]:
-    """Commands defined in other modules register themselves here (kept lazy for speed)."""
-    return []
+    """Commands defined in other modules register themselves here."""
+    from . import cli_analysis
+
+    return [cli_analysis.register]
 
 
 def _version() -> str:

@@ -83,3 +83,49 @@ def test_help_for_every_command():
     for args in (["--help"], ["check", "--help"], ["list", "--help"]):
         result = run(*args)
         assert result.returncode == 0 and "usage: cnndsl" in result.stdout
+
+
+def test_summary_table_and_formats():
+    result = run("summary", "architectures/alexnet.cnn", "--net", "alexnet")
+    assert result.returncode == 0, result.stderr
+    assert "conv 11x11/4, 64" in result.stdout and "23.3K" in result.stdout and "61.1M" in result.stdout
+    assert "training memory, adam" in result.stdout and "fvcore" in result.stdout
+    csv_out = run("summary", "architectures/lenet.cnn", "--net", "LeNet", "--format", "csv").stdout.splitlines()
+    assert csv_out[0].startswith("layer,op,output,params,macs")
+    assert csv_out[2].startswith('conv1,"conv 5x5, 6",6x28x28,156,117600')
+    md = run("summary", "architectures/resnet.cnn", "--net", "resnet18", "--format", "markdown", "--depth", "0")
+    assert "| resnet_stage1 | resnet_stage(2, 64, 1) | 64x56x56 |" in md.stdout
+    tex = run("summary", "architectures/vgg.cnn", "--net", "vgg16", "--format", "latex").stdout
+    assert r"\toprule" in tex and r"vgg\_block(3, 256, false)" in tex and r"\bottomrule" in tex
+
+
+def test_inputs_finds_227_for_the_papers_alexnet():
+    result = run("inputs", "architectures/alexnet.cnn", "--net", "AlexNetPaper", "--range", "200:240")
+    assert result.returncode == 0, result.stderr
+    assert "no layer drops pixels at S = 227" in result.stdout
+    assert "declared input 3x227x227 fits exactly" in result.stdout
+
+
+def test_check_names_the_sizes_that_fit_after_a_drop_warning():
+    result = run("check", "-q", "architectures/alexnet.cnn", "--net", "AlexNetPaper", "--input", "3x224x224")
+    assert result.returncode == 0
+    assert "at an input of 3x195x195 or 3x227x227" in result.stderr
+
+
+def test_diff_of_two_settings_and_two_networks():
+    result = run("diff", "architectures/vgg.cnn", "--net", "VGG11", "--set-b", "ratio=4")
+    assert result.returncode == 0, result.stderr
+    assert "vgg_block1                   64x112x112 -> 16x112x112" in result.stdout
+    result = run("diff", "architectures/resnet.cnn", "architectures/resnet.cnn", "--net", "resnet18",
+                 "--net-b", "resnet34")
+    assert "resnet_stage2" in result.stdout and "+10.1M" in result.stdout
+
+
+@pytest.mark.parametrize("args,message", [
+    (["summary", "architectures/lenet.cnn", "--batch", "0"], "--batch must be a positive integer"),
+    (["inputs", "architectures/lenet.cnn", "--range", "9-3"], "--range takes LOW:HIGH"),
+    (["summary", "missing.cnn"], "cannot read 'missing.cnn'"),
+])
+def test_analysis_commands_reject_bad_input(args, message):
+    result = run(*args)
+    assert result.returncode == 1 and message in result.stderr

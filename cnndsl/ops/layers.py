@@ -32,6 +32,23 @@ def _kernel(a: Attrs) -> str:
     return text + (f"/{s[0]}" if s[0] == s[1] and s != (1, 1) else f"/{dims(s)}" if s != (1, 1) else "")
 
 
+def _sliding(a: Attrs, shape: Shape) -> tuple[tuple[float, ...], ...]:
+    pad = a["pad"] if a["pad"] != "same" else tuple((k - 1) * d / 2 for k, d in
+                                                     zip(a["kernel"], a.get("dilation", (1, 1)), strict=True))
+    dil = a.get("dilation", (1, 1))
+    return tuple((a["kernel"][i], a["stride"][i], dil[i], pad[i]) for i in range(2))
+
+
+def _whole(a: Attrs, shape: Shape) -> tuple[tuple[float, ...], ...]:
+    """Global pooling: one window over the whole input."""
+    return tuple((n, 1, 1, 0) for n in shape[1:])
+
+
+def _adaptive(a: Attrs, shape: Shape) -> tuple[tuple[float, ...], ...]:
+    # PyTorch's adaptive windows span ceil(n / out) inputs, starting every n / out
+    return tuple((-(-n // o), n / o, 1, 0) for n, o in zip(shape[1:], a["size"], strict=True))
+
+
 def _window_warnings(a: Attrs, shapes: list[Shape]) -> list[str]:
     """LANGUAGE.md §7: a floor division that drops input rows or columns is a warning."""
     _, h, w = shapes[0]
@@ -98,6 +115,7 @@ CONV = Op(
     warn=_window_warnings,
     examples=(("conv 3x3/2 8 pad=1 groups=2 bias=false", (4, 9, 9)), ("conv 2x3 6 pad=same dilation=2", (3, 8, 7))),
     inplace_after=True,
+    window=_sliding,
 )
 
 # ---- pooling ------------------------------------------------------------------------
@@ -126,6 +144,7 @@ MAXPOOL = Op(
     module=lambda nn, a, s: nn.MaxPool2d(a["kernel"], a["stride"], a["pad"], ceil_mode=a["ceil"]),
     label=lambda a: f"maxpool {_kernel(a)}", warn=lambda a, s: [] if a["ceil"] else _window_warnings(a, s),
     examples=(("maxpool 3x3/2 pad=1 ceil=true", (4, 10, 10)), ("maxpool 2", (3, 7, 7))),
+    window=_sliding,
 )
 AVGPOOL = Op(
     "avgpool", "pool", "Average pooling (nn.AvgPool2d); the stride defaults to the kernel.",
@@ -133,6 +152,7 @@ AVGPOOL = Op(
     module=lambda nn, a, s: nn.AvgPool2d(a["kernel"], a["stride"], a["pad"], ceil_mode=a["ceil"]),
     label=lambda a: f"avgpool {_kernel(a)}", warn=lambda a, s: [] if a["ceil"] else _window_warnings(a, s),
     examples=(("avgpool 3/2 ceil=true", (4, 10, 10)), ("avgpool 2x2/1 pad=1", (3, 6, 6))),
+    window=_sliding,
 )
 GAP = Op(
     "gap", "pool", "Global average pooling to Cx1x1 (nn.AdaptiveAvgPool2d(1)).",
@@ -140,6 +160,7 @@ GAP = Op(
     count_macs=lambda a, s, o: prod(s[0]),  # one add per input element (fvcore's adaptive_avg_pool2d)
     module=lambda nn, a, s: nn.AdaptiveAvgPool2d(1), label=lambda a: "global avgpool",
     examples=(("gap", (4, 5, 5)),),
+    window=_whole,
 )
 
 
@@ -153,6 +174,7 @@ ADAPTIVE_AVGPOOL = Op(
     count_macs=lambda a, s, o: prod(s[0]),
     module=lambda nn, a, s: nn.AdaptiveAvgPool2d(a["size"]), label=lambda a: f"adaptive avgpool {dims(a['size'])}",
     examples=(("adaptive_avgpool 2x3", (4, 9, 9)),),
+    window=_adaptive,
 )
 
 # ---- normalisation ------------------------------------------------------------------
@@ -168,7 +190,7 @@ BN = Op(
     "bn", "norm", "Batch normalisation: nn.BatchNorm2d on CxHxW inputs, nn.BatchNorm1d on flat ones.",
     params=(Param("eps", number(0.0), 1e-5), Param("momentum", number(0.0, 1.0), 0.1)),
     infer=_bn_shape, count_params=lambda a, s: 2 * s[0][0],
-    count_macs=lambda a, s, o: prod(s[0]),  # one scale-and-shift per element in eval mode (fvcore)
+    count_macs=lambda a, s, o: prod(s[0]),  # one multiply-add per element in eval mode (fvcore counts 2)
     module=lambda nn, a, s: (nn.BatchNorm2d if len(s[0]) == 3 else nn.BatchNorm1d)(
         s[0][0], eps=a["eps"], momentum=a["momentum"]),
     examples=(("bn eps=0.001", (4, 5, 5)), ("bn momentum=0.2", (6,))),
@@ -205,6 +227,7 @@ FLATTEN = Op(
     "flatten", "reshape", "Flattens CxHxW to C*H*W features (nn.Flatten).",
     infer=lambda a, s: ((prod(s[0]),),), module=lambda nn, a, s: nn.Flatten(),
     examples=(("flatten", (4, 3, 3)),),
+    stores_output=False,
 )
 DROPOUT = Op(
     "dropout", "other", "Dropout with probability p (nn.Dropout).",
@@ -220,6 +243,7 @@ SOFTMAX = Op(
 IDENTITY = Op(
     "identity", "other", "Passes its input on; the empty branch of a merge.",
     infer=lambda a, s: (s[0],), function=lambda torch, xs, a: xs[0],
+    stores_output=False,
 )
 
 
@@ -237,6 +261,8 @@ UPSAMPLE = Op(
                                         **({"align_corners": False} if a["mode"] == "bilinear" else {})),
     label=lambda a: f"upsample {a['scale']:g}",
     examples=(("upsample 2", (3, 4, 4)), ("upsample 2 mode=bilinear", (3, 4, 5))),
+    window=lambda a, s: ((1, 1 / a['scale'], 1, 0),) * 2,
+    count_macs=lambda a, s, o: prod(o[0]) * (4 if a['mode'] == 'bilinear' else 1),
 )
 
 INPUT = Op(

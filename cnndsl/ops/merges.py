@@ -38,22 +38,15 @@ def _broadcast(a: Attrs, shapes: list[Shape]) -> tuple[Shape, ...]:
     return (tuple(out),)
 
 
-def _elementwise(shapes: list[Shape], outs: tuple[Shape, ...]) -> int:
-    # one operation per output element per extra input (fvcore counts none; see docs/analysis)
-    from math import prod
-    return prod(outs[0]) * (len(shapes) - 1)
-
-
 CONCAT = Op("concat", "merge", "Concatenates its branches along the channel axis (torch.cat(dim=1)).",
             infer=_concat_shape, merge=True, inplace_after=True, function=lambda torch, xs, a: torch.cat(xs, 1),
             examples=(("concat { identity | conv 1x1 3 }", (4, 5, 5)), ("concat { identity | fc 3 }", (6,))))
 ADD = Op("add", "merge", "Adds its branches; their shapes must be equal.", infer=_add_shape, merge=True,
          inplace_after=True,
-         count_macs=lambda a, s, o: _elementwise(s, o),
          function=lambda torch, xs, a: functools.reduce(operator.add, xs),
          examples=(("add { identity | conv 3x3 4 pad=1 | relu }", (4, 5, 5)),))
 MUL = Op("mul", "merge", "Multiplies its branches with broadcasting (squeeze-and-excitation gates).",
-         infer=_broadcast, merge=True, count_macs=lambda a, s, o: _elementwise(s, o),
+         infer=_broadcast, merge=True,
          function=lambda torch, xs, a: functools.reduce(operator.mul, xs),
          examples=(("mul { identity | gap, conv 1x1 4, sigmoid }", (4, 5, 5)),))
 
@@ -67,7 +60,7 @@ def _split_shape(a: Attrs, shapes: list[Shape]) -> tuple[Shape, ...]:
 
 SPLIT = Op("split", "reshape", "Splits the channels into equal parts: `(a, b) = split 2`.",
            params=(Param("parts", integer(2), 2, positional=True),), infer=_split_shape,
-           outputs=lambda a: a["parts"], label=lambda a: f"split {a['parts']}",
+           outputs=lambda a: a["parts"], label=lambda a: f"split {a['parts']}", stores_output=False,
            function=lambda torch, xs, a: torch.tensor_split(xs[0], a["parts"], 1),
            examples=(("(a, b, c) = split 3\noutput c\noutput a", (6, 4, 4)),))
 

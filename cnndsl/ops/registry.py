@@ -70,6 +70,11 @@ class Op:
     # a fresh output tensor whose backward does not need it: an activation that is its only
     # reader may overwrite it in place (the backend then sets `inplace=True`, as torchvision does)
     inplace_after: bool = False
+    # receptive field: the sliding window per spatial axis, ((k, s, d, p), (k, s, d, p)), for ops
+    # that move or widen the field; None passes the field through (activations, norms, merges)
+    window: Callable[[Attrs, Shape], tuple[tuple[float, ...], ...]] | None = None
+    # whether autograd keeps a tensor the size of the output (views such as flatten do not)
+    stores_output: bool = True
     # network-body snippets with an input shape, compiled by tests/test_registry.py and
     # compared with torch; empty means the bare op name on a 4x9x9 input
     examples: tuple[tuple[str, Shape], ...] = ()
