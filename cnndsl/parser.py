@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from lark import Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
@@ -271,8 +273,10 @@ def _hint(tok: Token, exc: UnexpectedToken) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=64)
 def parse(text: str, file: str = "<string>") -> ast.Module:
-    """Parse one file's text; raises CnnError with the location of the first syntax error."""
+    """Parse one file's text; raises CnnError with the location of the first syntax error.
+    The AST is immutable, so results are cached in process by (text, file name)."""
     text = text.removeprefix("\ufeff")
     try:
         tree = parser().parse(text, start="start")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import textwrap
 from collections.abc import Iterable
 
 from .analysis import DTYPE_BYTES, Row, Summary
@@ -52,32 +53,40 @@ def _rows(s: Summary, depth: int | None) -> list[Row]:
     return s.rows if depth is None else s.at_depth(depth)
 
 
-def table(s: Summary, depth: int | None = None) -> str:
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
+def grid(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]], footer: tuple[str, ...] | None = None,
+         left: int = 3) -> str:
+    """An aligned table in rich's SIMPLE_HEAD style: header, rule, rows, footer. cnndsl draws
+    it itself because rich's Table takes ~300 ms for DenseNet-201's 700 rows (measured; see
+    docs/performance.md), twenty times the whole analysis. The first `left` columns align left."""
+    cells = [header, *rows, *([footer] if footer else [])]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
 
-    t = Table(title=f"{s.network}  input {dims(s.input_shape)}, batch {s.batch}, {s.dtype}", box=box.SIMPLE_HEAD,
-              show_footer=True, title_justify="left")
-    for name, foot in zip(COLUMNS, _totals(s), strict=True):
-        t.add_column(name, footer=foot, justify="left" if name in ("layer", "op", "output") else "right")
-    for r in _rows(s, depth):
-        t.add_row(*_cells(r))
-    split = Table(box=box.SIMPLE_HEAD, title="where the numbers are", title_justify="left")
-    for name in ("group", "params", "%", "MACs", "%"):
-        split.add_column(name, justify="left" if name == "group" else "right")
-    for group, v in s.split().items():
-        split.add_row(group, human(v["params"]), f"{v['params_pct']:.1f}", human(v["macs"]), f"{v['macs_pct']:.1f}")
-    console = Console(file=io.StringIO(), width=160, force_terminal=False, color_system=None)
-    console.print(t)
-    console.print(split)
+    def line(r: tuple[str, ...]) -> str:
+        return "  " + "  ".join(c.ljust(w) if i < left else c.rjust(w)
+                                 for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
+    rule = " " + "─" * (sum(widths) + 2 * len(widths) + 1)
+    out = [title, "", line(header), rule, *(line(r) for r in rows)]
+    if footer:
+        out += ["", line(footer)]
+    return "\n".join(out) + "\n"
+
+
+def table(s: Summary, depth: int | None = None) -> str:
+    """The terminal report: layer table with totals, the conv/fc/other split, training memory."""
+    title = f"{s.network}  input {dims(s.input_shape)}, batch {s.batch}, {s.dtype}"
+    out = [grid(title, COLUMNS, [_cells(r) for r in _rows(s, depth)], _totals(s))]
+    split = [(g, human(v["params"]), f"{v['params_pct']:.1f}", human(v["macs"]), f"{v['macs_pct']:.1f}")
+             for g, v in s.split().items()]
+    out.append(grid("where the numbers are", ("group", "params", "%", "MACs", "%"), split, left=1))
+    memory = []
     for opt in ("sgd-momentum", "adam"):
         m = s.training_memory(opt)
-        console.print(f"training memory, {opt}, batch {s.batch}: {human_bytes(m['total'])} "
+        memory.append(f"training memory, {opt}, batch {s.batch}: {human_bytes(m['total'])} "
                       f"(weights {human_bytes(m['weights'])}, gradients {human_bytes(m['gradients'])}, "
                       f"optimizer {human_bytes(m['optimizer'])}, activations {human_bytes(m['activations'])})")
-    console.print(f"\n{CONVENTIONS}\n{TRAINING}", soft_wrap=False, width=100)
-    return console.file.getvalue()
+    out.append("\n".join(memory) + "\n")
+    out.append(textwrap.fill(CONVENTIONS, 100) + "\n" + textwrap.fill(TRAINING, 100) + "\n")
+    return "\n".join(out)
 
 
 def markdown(s: Summary, depth: int | None = None) -> str:
