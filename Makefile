@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 # torch and torchvision are pinned to the versions this kind of machine has on local disk
 TORCH   := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: demo test lint setup system clean
+.PHONY: demo test lint setup system clean gallery
 
 setup: $(STAMP) system
 
@@ -29,6 +29,10 @@ demo: setup
 	$(CNNDSL) list architectures/*.cnn
 	@for f in architectures/*.cnn; do echo "cnndsl check $$f"; $(CNNDSL) check -q $$f || exit 1; done
 	$(CNNDSL) check architectures/resnet.cnn --net ResNet18
+
+# the SVG of every zoo network and docs/gallery/index.html
+gallery: setup
+	$(PY) -m cnndsl.gallery docs/gallery
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check cnndsl tests benchmarks

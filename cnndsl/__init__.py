@@ -6,7 +6,7 @@
 Importing cnndsl never imports torch; `load` and `transfer_weights` do.
 """
 
-from .api import check, check_text, compile, load, networks, networks_in_text, parse_shape
+from .api import check, check_text, compile, draw, load, networks, networks_in_text, parse_shape
 from .errors import CnnError, Diagnostic, Span
 from .ir import Network
 
@@ -20,6 +20,6 @@ def transfer_weights(src, dst):  # noqa: ANN001, ANN201 (torch types; see cnndsl
     return transfer(src, dst)
 
 
-__all__ = ["CnnError", "Diagnostic", "Network", "Span", "check", "check_text", "compile", "load", "networks",
+__all__ = ["CnnError", "Diagnostic", "Network", "Span", "check", "check_text", "compile", "draw", "load", "networks",
            "networks_in_text", "parse_shape",
            "transfer_weights"]

@@ -116,3 +116,13 @@ def _default_text(expr: object) -> str:
         return show(evaluate(expr, Scope()))
     except CnnError:
         return "..."
+
+
+def draw(path: PathLike, output: PathLike, net: str | None = None, input: str | tuple | None = None,
+         depth: int | None = 0, full: bool = False, rankdir: str = "TB", shapes: bool = True, params: bool = False,
+         theme: str = "color", **values: object) -> os.PathLike:
+    """Draw a network into `output` (.svg, .pdf, .png or .dot); `full=True` draws every layer."""
+    from .figure import draw_network
+
+    return draw_network(check(path, net, input, **values), output, None if full else depth, rankdir, shapes,
+                        params, theme)

@@ -125,9 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extensions() -> list[Callable[[argparse._SubParsersAction], None]]:
     """Commands defined in other modules register themselves here."""
-    from . import cli_analysis
+    from . import cli_analysis, cli_draw
 
-    return [cli_analysis.register]
+    return [cli_analysis.register, cli_draw.register]
 
 
 def _version() -> str:

@@ -139,6 +139,12 @@ class Network:
             total += REGISTRY[layer.op].count_params(layer.attrs, ins)
         return total
 
+    def _repr_svg_(self) -> str | None:
+        """Jupyter shows a checked network as its diagram (default level)."""
+        from .figure import svg
+
+        return svg(self)
+
     def __len__(self) -> int:
         return self.graph.number_of_nodes()
 

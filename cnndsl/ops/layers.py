@@ -244,6 +244,7 @@ IDENTITY = Op(
     "identity", "other", "Passes its input on; the empty branch of a merge.",
     infer=lambda a, s: (s[0],), function=lambda torch, xs, a: xs[0],
     stores_output=False,
+    diagram="skip",
 )
 
 
@@ -269,6 +270,7 @@ INPUT = Op(
     "input", "io", "The network input, per sample (`input 3x224x224`); the compiled model's argument.",
     infer=lambda a, s: (a["shape"],), label=lambda a: f"input {dims(a['shape'])}",
     examples=(("identity", (3, 4, 4)),),  # the input is a placeholder; it has no module
+    diagram="io",
 )
 
 register(INPUT, CONV, MAXPOOL, AVGPOOL, GAP, ADAPTIVE_AVGPOOL, BN, LRN, FC, FLATTEN, DROPOUT, SOFTMAX, IDENTITY,

@@ -39,14 +39,14 @@ def _broadcast(a: Attrs, shapes: list[Shape]) -> tuple[Shape, ...]:
 
 
 CONCAT = Op("concat", "merge", "Concatenates its branches along the channel axis (torch.cat(dim=1)).",
-            infer=_concat_shape, merge=True, inplace_after=True, function=lambda torch, xs, a: torch.cat(xs, 1),
+            infer=_concat_shape, merge=True, inplace_after=True, diagram="merge", glyph="concat", function=lambda torch, xs, a: torch.cat(xs, 1),
             examples=(("concat { identity | conv 1x1 3 }", (4, 5, 5)), ("concat { identity | fc 3 }", (6,))))
 ADD = Op("add", "merge", "Adds its branches; their shapes must be equal.", infer=_add_shape, merge=True,
-         inplace_after=True,
+         inplace_after=True, diagram="merge", glyph="+",
          function=lambda torch, xs, a: functools.reduce(operator.add, xs),
          examples=(("add { identity | conv 3x3 4 pad=1 | relu }", (4, 5, 5)),))
 MUL = Op("mul", "merge", "Multiplies its branches with broadcasting (squeeze-and-excitation gates).",
-         infer=_broadcast, merge=True,
+         infer=_broadcast, merge=True, diagram="merge", glyph="×",
          function=lambda torch, xs, a: functools.reduce(operator.mul, xs),
          examples=(("mul { identity | gap, conv 1x1 4, sigmoid }", (4, 5, 5)),))
 

@@ -75,6 +75,10 @@ class Op:
     window: Callable[[Attrs, Shape], tuple[tuple[float, ...], ...]] | None = None
     # whether autograd keeps a tensor the size of the output (views such as flatten do not)
     stores_output: bool = True
+    # diagrams: `box` (a layer), `merge` (a small round node showing `glyph`), `io`, or `skip`
+    # (not drawn: edges pass through it, as an identity shortcut is drawn in the papers)
+    diagram: str = "box"
+    glyph: str | None = None
     # network-body snippets with an input shape, compiled by tests/test_registry.py and
     # compared with torch; empty means the bare op name on a 4x9x9 input
     examples: tuple[tuple[str, Shape], ...] = ()
