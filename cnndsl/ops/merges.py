@@ -39,7 +39,8 @@ def _broadcast(a: Attrs, shapes: list[Shape]) -> tuple[Shape, ...]:
 
 
 CONCAT = Op("concat", "merge", "Concatenates its branches along the channel axis (torch.cat(dim=1)).",
-            infer=_concat_shape, merge=True, inplace_after=True, diagram="merge", glyph="concat", function=lambda torch, xs, a: torch.cat(xs, 1),
+            infer=_concat_shape, merge=True, inplace_after=True, diagram="merge", glyph="concat",
+            function=lambda torch, xs, a: torch.cat(xs, 1),
             examples=(("concat { identity | conv 1x1 3 }", (4, 5, 5)), ("concat { identity | fc 3 }", (6,))))
 ADD = Op("add", "merge", "Adds its branches; their shapes must be equal.", infer=_add_shape, merge=True,
          inplace_after=True, diagram="merge", glyph="+",
