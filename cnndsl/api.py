@@ -76,18 +76,44 @@ def check_text(text: str, net: str | None = None, input: str | tuple | None = No
     return _elaborate(program_from_text(text, file), net, input, limits, params)
 
 
-def load(path: PathLike, net: str | None = None, input: str | tuple | None = None,
+def available_memory() -> int | None:
+    """Bytes of memory available now (Linux's MemAvailable, else free physical pages)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def refuse_oversized(network: Network, max_bytes: int | None = None) -> None:
+    """Refuse to build a model whose float32 parameters alone exceed the memory at hand,
+    before allocating anything; `check` and `summary` still work on it."""
+    limit = max_bytes if max_bytes is not None else available_memory()
+    need = network.count_params() * 4
+    if limit is not None and need > limit:
+        raise CnnError(f"network '{network.name}' has {network.count_params():,} parameters "
+                       f"({need / 2**30:.1f} GiB as float32) but only {limit / 2**30:.1f} GiB of memory is available",
+                       hint="`cnndsl check` and `cnndsl summary` work without building it")
+
+
+def load(path: PathLike, net: str | None = None, input: str | tuple | None = None, max_bytes: int | None = None,
          **params: object) -> torch.fx.GraphModule:
-    """Compile a network to a trainable `torch.fx.GraphModule`."""
-    from .fx_backend import compile_network
+    """Compile a network to a trainable `torch.fx.GraphModule`. A network whose parameters
+    would not fit in `max_bytes` (default: the memory available) is refused before allocation."""
+    return compile(check(path, net, input, **params), max_bytes)
 
-    return compile_network(check(path, net, input, **params))
 
-
-def compile(network: Network) -> torch.fx.GraphModule:  # noqa: A001 (the compiler's verb)
+def compile(network: Network, max_bytes: int | None = None) -> torch.fx.GraphModule:  # noqa: A001
     """Compile an already checked network (from `check` or `check_text`)."""
     from .fx_backend import compile_network
 
+    refuse_oversized(network, max_bytes)
     return compile_network(network)
 
 

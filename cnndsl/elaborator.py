@@ -6,7 +6,10 @@ computed as the layer is added (blocks may read `in_channels`). The AST is never
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import networkx as nx
@@ -335,4 +338,17 @@ def elaborate(program: Program, name: str, overrides: dict[str, object] | None =
     """Elaborate network `name` of `program` into a shape-checked graph."""
     net = program.networks[name]
     args = network_args(net, overrides or {})
-    return Elaborator(program, limits or Limits()).network(net, args, input_shape)
+    with _deep_recursion():
+        return Elaborator(program, limits or Limits()).network(net, args, input_shape)
+
+
+@contextlib.contextmanager
+def _deep_recursion(frames: int = 20_000) -> Iterator[None]:
+    """Nested block calls (up to Limits.max_depth) and merges recurse several frames per level;
+    make room for them. Python 3.11+ keeps such calls off the C stack."""
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, frames))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)

@@ -8,11 +8,33 @@ model works with torch.compile, TorchScript and ONNX export.
 
 from __future__ import annotations
 
+import keyword
+
 import torch
 from torch import fx, nn
 
-from .ir import Network
+from .errors import CnnError
+from .ir import Layer, Network
 from .ops import REGISTRY
+
+# names a layer may not take: they would shadow what torch.nn.Module / GraphModule need
+RESERVED = set(dir(fx.GraphModule)) | set(vars(nn.Module()))
+
+
+def _check_names(layer: Layer) -> None:
+    """`as` names become attributes and code: refuse keywords and torch's own attributes."""
+    for part in layer.path:
+        why = ("a Python keyword" if keyword.iskeyword(part) else
+               "an attribute of torch.nn.Module" if part in RESERVED else None)
+        if why:
+            raise CnnError(f"'{part}' cannot name a layer: it is {why}", layer.span, "choose another `as` name",
+                           layer.chain)
+
+
+def _node_name(layer: Layer) -> str:
+    """The variable in the generated code: the path with dots as underscores, never `self`."""
+    name = layer.qualname.replace(".", "_")
+    return f"{name}_" if name == "self" or keyword.iskeyword(name) else name
 
 
 def _install(root: nn.Module, path: tuple[str, ...], module: nn.Module) -> None:
@@ -63,12 +85,14 @@ def compile_network(net: Network, inplace: bool = True) -> fx.GraphModule:
         if not inputs:
             values[layer.id] = fx.Proxy(graph.placeholder("x"), tracer)
         elif op.module is not None:
+            _check_names(layer)
             _install(root, layer.path, op.module(nn, layer.attrs, in_shapes))
-            values[layer.id] = fx.Proxy(graph.call_module(layer.qualname, (inputs[0].node,)), tracer)
+            node = graph.create_node("call_module", layer.qualname, (inputs[0].node,), name=_node_name(layer))
+            values[layer.id] = fx.Proxy(node, tracer)
         else:
             result = op.function(torch, inputs, layer.attrs)
             if all(result is not i for i in inputs) and hasattr(result.node, "_rename"):
-                result.node._rename(layer.qualname.replace(".", "_"))  # `concat1`, not `cat`
+                result.node._rename(_node_name(layer))  # `concat1`, not `cat`
             values[layer.id] = result
     outs = [read(u, p).node for u, p in net.graph.graph["outputs"]]
     graph.output(outs[0] if len(outs) == 1 else tuple(outs))

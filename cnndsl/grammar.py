@@ -29,6 +29,7 @@ class LayoutError(Exception):
 
 
 _OPEN = {"(": ")", "[": "]", "{": "}"}
+MAX_NESTING = 100  # brackets and braces inside one another (docs/language.md, "Limits")
 _CLOSE = {")", "]", "}"}
 # after these a newline never ends a statement: the line goes on
 _CONTINUES = {"{", ",", "|", "->", "=", "(", "["}
@@ -73,6 +74,8 @@ class Layout:
         opened = _opener(tok)
         if opened:
             stack.append(tok)
+            if len(stack) > MAX_NESTING:
+                raise LayoutError(f"brackets and braces nest deeper than {MAX_NESTING}", tok)
         elif tok.type != "STRING" and tok.value in _CLOSE:
             if not stack:
                 raise LayoutError(f"'{tok.value}' has no matching opening bracket", tok)

@@ -273,6 +273,22 @@ def _hint(tok: Token, exc: UnexpectedToken) -> str | None:
     return None
 
 
+MAX_TREE_DEPTH = 200  # syntax tree depth: `1 + 1 + ... + 1` or `- - ... - 1` chains (docs/language.md)
+
+
+def _check_depth(tree: Tree, file: str) -> None:
+    """Refuse trees deeper than MAX_TREE_DEPTH before the (recursive) AST builder sees them."""
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_TREE_DEPTH:
+            meta = node.meta
+            span = Span(file, meta.line, meta.column, meta.end_line, meta.end_column) if not meta.empty else None
+            raise CnnError(f"expression nested deeper than {MAX_TREE_DEPTH} levels", span,
+                           "split it with `let` bindings")
+        stack.extend((c, depth + 1) for c in node.children if isinstance(c, Tree))
+
+
 @functools.lru_cache(maxsize=64)
 def parse(text: str, file: str = "<string>") -> ast.Module:
     """Parse one file's text; raises CnnError with the location of the first syntax error.
@@ -282,6 +298,7 @@ def parse(text: str, file: str = "<string>") -> ast.Module:
         tree = parser().parse(text, start="start")
     except (UnexpectedInput, LayoutError) as exc:
         raise _translate(exc, file, text) from None
+    _check_depth(tree, file)
     return _Builder(file).transform(tree)
 
 
@@ -291,5 +308,7 @@ def parse_expr(text: str, file: str = "<command line>") -> ast.Expr:
         tree = parser().parse(text, start="expr")
     except (UnexpectedInput, LayoutError) as exc:
         raise _translate(exc, file, text) from None
+    if isinstance(tree, Tree):
+        _check_depth(tree, file)
     result = _Builder(file).transform(tree)
     return result if not isinstance(result, Tree) else result.children[0]
