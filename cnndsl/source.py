@@ -65,6 +65,8 @@ def read_text(path: Path, span: Span | None = None) -> str:
 def _resolve_import(imp: ast.Import, importer: Path) -> Path:
     """Relative to the importing file; it may not leave that directory tree, except for the
     bundled library, which is searched when the relative path names no file."""
+    if not imp.path or "\x00" in imp.path:
+        raise CnnError(f"import needs a file name, got {imp.path!r}", imp.span)
     base = importer.parent.resolve()
     library = library_path().resolve()
     for root in (base, library):

@@ -103,3 +103,28 @@ def test_inplace_is_never_applied_to_a_shared_tensor():
     model = compile_network(net)
     assert not model.get_submodule("relu1").inplace  # conv1 also feeds the identity branch
     assert not model.get_submodule("relu2").inplace  # conv2 is a network output
+
+
+@pytest.mark.parametrize("name,why", [("class", "a Python keyword"), ("forward", "an attribute of torch.nn.Module"),
+                                      ("_modules", "an attribute of torch.nn.Module")])
+def test_names_that_would_break_the_generated_code_are_refused(name, why):
+    net = check_body(f"conv 1x1 2 as {name}", "3x4x4")
+    with pytest.raises(cnndsl.CnnError, match=f"'{name}' cannot name a layer: it is {why}") as info:
+        cnndsl.compile(net)
+    assert (info.value.span.line, info.value.span.col) == (4, 1)  # the layer, in wrap()'s text
+
+
+@pytest.mark.parametrize("name", ["self", "x", "torch", "operator", "getattr", "inf"])
+def test_names_the_generated_code_uses_are_renamed_not_shadowed(name):
+    model = cnndsl.compile(check_body(f"conv 1x1 2 as {name}, relu\nadd {{ identity | relu as {name}2 }}", "3x4x4"))
+    x = torch.randn(1, 3, 4, 4)
+    torch.testing.assert_close(torch.jit.script(model)(x), model(x))
+    assert hasattr(model, name)
+
+
+def test_load_refuses_a_model_larger_than_memory_before_allocating():
+    net = check_body("flatten\nfc 1000000\nfc 1000000", "512x7x7")
+    with pytest.raises(cnndsl.CnnError, match=r"has 1,025,090,000,000 parameters \(3818.8 GiB as float32\)"):
+        cnndsl.compile(net)
+    with pytest.raises(cnndsl.CnnError, match="only 0.0 GiB"):
+        cnndsl.compile(check_body("fc 10", "10"), max_bytes=100)

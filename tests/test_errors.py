@@ -3,65 +3,43 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from tests.conftest import error_of, where
+import cnndsl
+from tests.conftest import ROOT, error_of, where
 
 NET = "network A {{\n    input 3x32x32\n    {}\n}}\n"
-
-# (body line, expected column, message fragment, hint fragment or None)
-CASES = [
-    ("convolution 3x3 16", 5, "unknown op 'convolution'", "did you mean 'conv'?"),
-    ("conv 3x3 16 padding=1", 17, "conv has no argument 'padding'", "did you mean 'pad'?"),
-    ("conv 3x3", 5, "conv needs out", "signature: conv kernel out"),
-    ("conv 3x3 4 relu", 16, "conv takes 2 positional arguments, got 3", "',' missing before 'relu'"),
-    ("conv 3x3 16, fc 10", 18, "fc expects a flat input (got 16x30x30); add 'flatten' before it", None),
-    ("conv 3x3 16 groups=5", 5, "groups=5 must divide both the input channels (3)", None),
-    ("maxpool 64x64", 5, "leaves no output on a 3x32x32 input", None),
-    ("conv 3x3 c", 14, "undefined name 'c'", None),
-    ("relu(3)", 5, "`relu` is an op: write its arguments without parentheses", None),
-    ("conv 3x3 16.5", 14, "conv out must be a positive integer, got float 16.5", None),
-    ("conv 3x3 4 bias=1", 16, "conv bias must be true or false, got int 1", None),
-    ("conv 3x3 4 pad=same stride=2", 5, "pad=same needs stride 1", None),
-    ("conv 3x3/2 4 stride=2", 18, "conv stride is given by a '/' suffix", None),
-    ("dropout 1.5", 13, "dropout p must be a number between 0.0 and 1.0", None),
-    ("concat { conv 3x3 4 | conv 3x3 4 pad=1 }", 5, "`concat` branches disagree in size: 4x30x30 vs 4x32x32", None),
-    ("add { conv 1x1 4 | identity }", 5, "`add` branches disagree: 4x32x32 vs 3x32x32", None),
-    ("mul { conv 1x1 4 | conv 1x1 5 }", 5, "`mul` branches do not broadcast", None),
-    ("conv 1x1 5, split 2", 17, "split 2 needs channels divisible by 2 (got 5)", None),
-    ("split 3, relu", 14, "`relu` follows a layer with 3 outputs", "(a, b, c) = ..."),
-    ("(a, b) = split 3", 5, "2 names for 3 outputs", None),
-    ("conv 3x3 (1, 2)[5]", 14, "index 5 out of range for a tuple of 2", None),
-    ("conv 3x3 (4 // 0)", 15, "division by zero", None),
-    ("conv 3x3 (2 ** 100)", 15, "arithmetic overflow", None),
-    ("conv 3x3 (4 + true)", 15, "cannot apply '+' to int and bool", None),
-    ("if 1 { relu }", 8, "a condition must be true or false, got int 1", None),
-    ("repeat -1 { relu }", 12, "repeat needs a non-negative integer", None),
-    ("for i in 3 { relu }", 14, "for needs a tuple or range(...), got 3", None),
-    ("for (a, b) in (1, 2) { relu }", 19, "cannot unpack 1 into 2 names", None),
-    ("conv 3x3 4 as a\n    relu as a", 5, "the name 'a' is already used at t.cnn:3:5", None),
-    ("f -> relu", 5, "undefined name 'f'", None),
-    ("let f = 3\n    f -> relu", 5, "'f' is a value, not a tensor", None),
-    ("foo(3)", 5, "unknown block 'foo'", "define it with `block foo(...)"),
-    ("range(3)", 5, "range(...) is a value, not a layer", None),
-    ("conv 3x3 lenn((1, 2))", 14, "unknown function 'lenn'", "did you mean 'len'?"),
-    ("conv 3x3 max(1, (2,))", 14, "max() takes numbers", None),
-    ("conv { relu | relu }", 5, "`conv` does not take branches", None),
-    ("add 3", 5, "`add` joins branches", None),
-    ("input 3x8x8", 5, "a network has one `input`", None),
-    ("output zz", 12, "undefined name 'zz'", None),
-    ("conv 3x3 4 $", 16, "unexpected character '$'", None),
-    ("conv 3x3/2/2 4", 15, "unexpected '/'", None),
-    ("conv 3x3 4 )", 16, "')' does not match '{' opened at line 1, column 11", None),
-    ("conv (3x3 4", 15, "unexpected '4'", None),
-]
+DOC = ROOT / "docs" / "errors.md"
 
 
-@pytest.mark.parametrize("body,col,message,hint", CASES, ids=[c[2][:40] for c in CASES])
-def test_error_is_located(body, col, message, hint):
-    exc = error_of(NET.format(body))
+def documented_errors() -> list[tuple[str, str, int, int, str]]:
+    """The rows of docs/errors.md: (message, program text, line, column, hint)."""
+    rows = []
+    for line in DOC.read_text().splitlines():
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+        if len(cells) != 5 or not cells[0].isdigit() or cells[3] == "—":
+            continue
+        message, example, at, hint = (c.replace("\\|", "|") for c in cells[1:])
+        example = example.strip("`").replace("⏎", "\n")
+        text = example + "\n" if re.match(r"(block|network|import)\b", example) else NET.format(example)
+        line_no, col = map(int, at.split(":"))
+        rows.append((message, text, line_no, col, hint))
+    return rows
+
+
+ROWS = documented_errors()
+
+
+def test_the_table_covers_the_errors():
+    assert len(ROWS) >= 60
+
+
+@pytest.mark.parametrize("message,text,line,col,hint", ROWS, ids=[r[0][:40] for r in ROWS])
+def test_every_documented_error_is_located(message, text, line, col, hint):
+    exc = error_of(text)
     assert message in exc.message
-    line = 3 + (body.count("\n") if "already used" in message or "not a tensor" in message else 0)
     assert where(exc) == (line, col)
     if hint:
         assert hint in (exc.diagnostic.hint or "")
@@ -97,30 +75,19 @@ def test_recursion_is_an_error_with_a_folded_chain():
     assert "(99 times)" in exc.render({"t.cnn": text})
 
 
-@pytest.mark.parametrize("text,line,col,message", [
-    ("network A {\n    input 3x8x8\n    conv 3x3 4\n", 1, 11, "'{' is never closed"),
-    ("network A {\n    input 3x8x8\n}\n}\n", 4, 1, "'}' has no matching opening bracket"),
-    ("network {\n}\n", 1, 9, "unexpected '{'"),
-    ("network A {\n    input 3x8x8\n    conv 3x3 4,\n}\n", 4, 1, "unexpected '}'"),
-    ("network A(c) {\n    input 3x8x8\n    fc c\n}\n", 1, 11, "network 'A' needs a value for 'c'"),
-    ("block conv(x) { relu }\n", 1, 1, "block 'conv' would shadow the op 'conv'"),
-    ("block b() { relu }\nblock b() { relu }\n", 2, 1, "'b' is already defined at t.cnn:1:1"),
-    ("network A {\n    conv 3x3 4\n}\n", 2, 5, "`conv` has no input: a network starts with `input CxHxW`"),
-    ("network A {\n    relu\n}\n", 2, 5, "`relu` has no input"),
-    ("block b() { input 3x8x8 }\nnetwork A {\n    input 3x8x8\n    b()\n}\n", 1, 13, "`input` belongs in a network"),
-    ("network A {\n    input 0x8x8\n}\n", 2, 11, "input must be a shape like 3x224x224"),
-    ("block b(x) { relu }\nnetwork A {\n    input 3x8x8\n    b(1, 2)\n}\n", 4, 10, "block 'b' takes 1 argument, got 2"),
-    ("block b(x) { relu }\nnetwork A {\n    input 3x8x8\n    b(y=2)\n}\n", 4, 7, "block 'b' has no parameter 'y'"),
-    ("block b(x) { relu }\nnetwork A {\n    input 3x8x8\n    b()\n}\n", 4, 5, "block 'b' needs 'x'"),
-    ("block b(x) { relu }\nnetwork A {\n    input 3x8x8\n    b\n}\n", 4, 5, "'b' is a block: call it with parentheses"),
-    ("import \"../../x.cnn\"\n", 1, 1, "leaves the directory of the importing file"),
-    ("import \"nothere.cnn\"\n", 1, 1, "cannot import \"nothere.cnn\": no such file"),
-    ("network A {\n    input 3x8x8\n    conv 3x3 'x'\n}\n", 3, 14, "unexpected character"),
-])
-def test_file_level_errors(text, line, col, message):
-    exc = error_of(text)
-    assert message in exc.message
-    assert where(exc) == (line, col)
+def test_import_cycle_points_at_the_import(tmp_path):
+    (tmp_path / "x.cnn").write_text('import "y.cnn"\n')
+    (tmp_path / "y.cnn").write_text('\n\nimport "x.cnn"\n')
+    with pytest.raises(cnndsl.CnnError, match=r"import cycle: x.cnn -> y.cnn -> x.cnn") as info:
+        cnndsl.check(tmp_path / "x.cnn")
+    assert (info.value.span.line, info.value.span.col) == (3, 1)
+
+
+def test_a_file_that_is_not_utf8(tmp_path):
+    bad = tmp_path / "latin1.cnn"
+    bad.write_bytes("# réseau\nnetwork A {\n input 1\n}\n".encode("latin-1"))
+    with pytest.raises(cnndsl.CnnError, match="is not UTF-8 text"):
+        cnndsl.check(bad)
 
 
 def test_unknown_set_parameter_suggests():
