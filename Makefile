@@ -16,19 +16,26 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test,draw]'
 	touch $(STAMP)
 
-# System packages: Graphviz's `dot` for diagrams. Installed when we are root, else explained.
+# System packages: Graphviz's `dot` for diagrams, the real Fashion-MNIST for training.
+# Installed when we are root, else the command to run is printed.
 system:
-	@if ! command -v dot >/dev/null 2>&1; then \
+	@missing=""; command -v dot >/dev/null 2>&1 || missing="graphviz"; \
+	dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || missing="$$missing dataset-fashion-mnist"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null) \
-	      || echo "warning: could not install graphviz; diagrams fall back to .dot files"; \
-	  else echo "note: for diagrams install Graphviz: sudo apt-get install graphviz"; fi; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	      || echo "warning: could not install $$missing"; \
+	  else echo "note: install the system packages with: sudo apt-get install $$missing"; fi; \
 	fi
 
+# the main job: check the zoo, then train d2l's LeNet with batch norm on the real Fashion-MNIST
+# for one epoch on the CPU, print its summary table and test accuracy, and draw it
 demo: setup
 	$(CNNDSL) list architectures/*.cnn
 	@for f in architectures/*.cnn; do echo "cnndsl check $$f"; $(CNNDSL) check -q $$f || exit 1; done
-	$(CNNDSL) check architectures/resnet.cnn --net ResNet18
+	$(CNNDSL) summary architectures/lenet.cnn --net LeNetBN
+	$(CNNDSL) train architectures/lenet.cnn --net LeNetBN --epochs 1 --device cpu --out runs/demo
+	$(CNNDSL) draw architectures/lenet.cnn --net LeNetBN --full -o runs/demo/LeNetBN.svg
 
 # the SVG of every zoo network and docs/gallery/index.html
 gallery: setup

@@ -13,6 +13,13 @@ from .ir import Network
 __version__ = "0.1.0"
 
 
+def train(*args, **kwargs):  # noqa: ANN002, ANN003, ANN201 (see cnndsl.training.train)
+    """Train a network on real data; see `cnndsl.training.train` and `cnndsl train --help`."""
+    from .training import train as run
+
+    return run(*args, **kwargs)
+
+
 def transfer_weights(src, dst):  # noqa: ANN001, ANN201 (torch types; see cnndsl.weights)
     """Copy `src`'s state_dict into `dst` in order, checking every shape; see cnndsl.weights."""
     from .weights import transfer_weights as transfer
@@ -21,5 +28,5 @@ def transfer_weights(src, dst):  # noqa: ANN001, ANN201 (torch types; see cnndsl
 
 
 __all__ = ["CnnError", "Diagnostic", "Network", "Span", "check", "check_text", "compile", "draw", "load", "networks",
-           "networks_in_text", "parse_shape",
+           "networks_in_text", "parse_shape", "train",
            "transfer_weights"]

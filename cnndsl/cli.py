@@ -125,9 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extensions() -> list[Callable[[argparse._SubParsersAction], None]]:
     """Commands defined in other modules register themselves here."""
-    from . import cli_analysis, cli_draw
+    from . import cli_analysis, cli_draw, cli_train
 
-    return [cli_analysis.register, cli_draw.register]
+    return [cli_analysis.register, cli_draw.register, cli_train.register]
 
 
 def _version() -> str:

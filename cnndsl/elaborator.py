@@ -163,6 +163,11 @@ class Elaborator:
         if isinstance(stmt.source, ast.Name):
             cur = self.tensor(stmt.source, scope, frame)
         elif isinstance(stmt.source, ast.Call):
+            op = REGISTRY.get(stmt.source.func)
+            if op is None or not op.merge:
+                raise CnnError(f"`{stmt.source.func}(...)` cannot come before '->'", stmt.source.func_span,
+                               "a statement starts from a tensor name (`e1 -> ...`) or a merge of named tensors "
+                               "(`concat(e1, e2) -> ...`); use ',' to continue the flow")
             cur = self.named_merge(stmt.source, None, scope, frame)
         for item in stmt.items:
             cur = self.item(item, scope, frame, cur)
