@@ -101,8 +101,16 @@ def cmd_list(args: argparse.Namespace) -> int:
     return status
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad command lines exit 1 like every other bad input (argparse's own status is 2)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(1, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="cnndsl", description="A language and compiler for convolutional network architectures.",
         epilog="Run `cnndsl COMMAND --help` for a command's options.")
     parser.add_argument("--version", action="version", version=f"cnndsl {_version()}")
@@ -127,7 +135,7 @@ def _extensions() -> list[Callable[[argparse._SubParsersAction], None]]:
     """Commands defined in other modules register themselves here."""
     from . import cli_analysis, cli_draw, cli_train
 
-    return [cli_analysis.register, cli_draw.register, cli_train.register]
+    return [cli_analysis.register, cli_draw.register, cli_draw.register_export, cli_train.register]
 
 
 def _version() -> str:

@@ -47,3 +47,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--theme", default="color", metavar="NAME",
                    help=f"colour theme: {', '.join(THEMES)} (mono is print-friendly)")
     p.set_defaults(run=cmd_draw)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from . import api
+    from .cli import _sets
+    from .export import export
+
+    net = api.check(args.file, net=args.net, input=api.parse_shape(args.input) if args.input else None,
+                    **_sets(args.set))
+    print(export(net, args.format, args.output), file=sys.stderr)
+    return 0
+
+
+def register_export(sub: argparse._SubParsersAction) -> None:
+    from .cli import EPILOG, _common
+
+    p = sub.add_parser("export", help="export a network to ONNX, TorchScript or a standalone Python file",
+                       description="Write the compiled network as ONNX (checked in onnxruntime when it is "
+                                   "installed), TorchScript, or one Python file that needs only torch and whose "
+                                   "state_dict matches the compiled model's.", epilog=EPILOG)
+    p.add_argument("file", metavar="FILE")
+    _common(p)
+    p.add_argument("--format", required=True, choices=["onnx", "torchscript", "py"])
+    p.add_argument("-o", "--output", required=True, metavar="OUT")
+    p.set_defaults(run=cmd_export)

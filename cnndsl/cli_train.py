@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .cli import _sets
-    from .training import Interrupted, Options, train
+    from .training import Options, TrainingInterruptedError, train
 
     augment = [a for a in (args.augment or "").split(",") if a]
     unknown = set(augment) - {"flip", "crop"}
@@ -22,10 +23,10 @@ def cmd_train(args: argparse.Namespace) -> int:
                    out=args.out or f"runs/{args.net or 'train'}", resume=args.resume, subset=args.subset)
     try:
         rows = train(args.file, args.net, args.input, opts, **_sets(args.set))
-    except Interrupted as exc:
+    except TrainingInterruptedError as exc:
         print(f"cnndsl: {exc}", file=sys.stderr)
         return 130
-    if rows:
+    if rows and os.environ.get("RANK", "0") == "0":
         best = max(r["test_acc"] for r in rows)
         print(f"test accuracy {rows[-1]['test_acc']:.4f} (best {best:.4f}); outputs in {opts.out}")
     return 0

@@ -1,19 +1,16 @@
-"""Writing diagrams to files: `cnndsl.draw` and `cnndsl draw`, through Graphviz's `dot`.
-
-Files are written atomically (a temporary file in the target directory, then a rename), so a
-failure never leaves a partial figure behind or damages one that was there.
-"""
+"""Writing diagrams to files: `cnndsl.draw` and `cnndsl draw`, through Graphviz's `dot`
+(atomically, by cnndsl.files)."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 from .diagram import THEMES, to_dot
 from .errors import CnnError
+from .files import write_atomic
 from .ir import Network
 
 FORMATS = ("svg", "pdf", "png", "dot")
@@ -34,26 +31,6 @@ def render(source: str, fmt: str) -> bytes:
     if result.returncode != 0:
         raise CnnError(f"dot failed: {result.stderr.decode(errors='replace').strip()}")
     return result.stdout
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise CnnError(f"cannot write '{path}': the directory '{directory}' does not exist")
-    if path.is_dir():
-        raise CnnError(f"cannot write '{path}': it is a directory")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
-    except OSError as exc:
-        raise CnnError(f"cannot write '{path}': {exc.strerror.lower()}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except OSError as exc:
-        os.unlink(tmp)
-        raise CnnError(f"cannot write '{path}': {exc.strerror.lower()}") from None
 
 
 def output_format(path: str | os.PathLike) -> str:

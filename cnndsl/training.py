@@ -49,7 +49,7 @@ class Options:
     subset: int | None = None  # train on the first N images only (quick runs, tests)
 
 
-class Interrupted(Exception):
+class TrainingInterruptedError(Exception):
     """Ctrl-C: a checkpoint was saved; `--resume` continues from it."""
 
 
@@ -259,15 +259,16 @@ def train(file: str | os.PathLike, net: str | None = None, input: str | None = N
             bar.close()
             if rank == 0:
                 runs.save_torch(out / "checkpoint.pt", _state(model, opt, schedule, epoch, step, sums, best, aug))
-            raise Interrupted(f"interrupted at epoch {epoch + 1}, step {step}; checkpoint saved in "
+            raise TrainingInterruptedError(f"interrupted at epoch {epoch + 1}, step {step}; checkpoint saved in "
                               f"{out / 'checkpoint.pt'}; continue with --resume") from None
         bar.close()
         total = _reduce(sums, device)
+        train_seconds = time.perf_counter() - start
         test_acc = _evaluate(model, test_batches, opts, device)
         elapsed = time.perf_counter() - start
         row = {"epoch": epoch + 1, "train_loss": total[0] / total[2], "train_acc": total[1] / total[2],
-               "test_acc": test_acc, "seconds": round(elapsed, 2), "images_per_second": round(total[2] / elapsed, 1),
-               "lr": opt.param_groups[0]["lr"]}
+               "test_acc": test_acc, "seconds": round(elapsed, 2), "train_seconds": round(train_seconds, 2),
+               "images_per_second": round(total[2] / train_seconds, 1), "lr": opt.param_groups[0]["lr"]}
         rows.append(row)
         if schedule:
             schedule.step()
@@ -282,4 +283,6 @@ def train(file: str | os.PathLike, net: str | None = None, input: str | None = N
                 print(f"epoch {row['epoch']}/{opts.epochs}  train loss {row['train_loss']:.4f}  train acc "
                       f"{row['train_acc']:.4f}  test acc {test_acc:.4f}  {elapsed:.1f} s  "
                       f"{row['images_per_second']:.0f} img/s", flush=True)
+    if world > 1:
+        dist.destroy_process_group()
     return rows

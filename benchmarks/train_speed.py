@@ -1,0 +1,105 @@
+"""Issue 6: one training epoch of d2l's LeNet on Fashion-MNIST on the CPU, batch 256, SGD,
+three ways in one run: (a) the d2l-style loop (torchvision dataset, ToTensor per item,
+DataLoader), (b) the fastest plain loop (the whole data set as one tensor, sliced batches),
+(c) `cnndsl.train`. Then one training step of the compiled resnet18 against torchvision's.
+
+Run: .venv/bin/python -m benchmarks.train_speed
+"""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+import torchvision
+from torch.utils.data import DataLoader
+
+import cnndsl
+from benchmarks.common import machine, median_time
+from cnndsl import data as datasets
+from cnndsl.training import Options
+
+ARCH = Path(__file__).resolve().parent.parent / "architectures"
+BATCH = 256
+
+
+def lenet() -> torch.nn.Module:
+    return cnndsl.load(ARCH / "lenet.cnn", net="LeNet")
+
+
+def epoch(model: torch.nn.Module, batches) -> float:  # noqa: ANN001
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    start = time.perf_counter()
+    for x, y in batches:
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+    return time.perf_counter() - start
+
+
+def d2l_style(root: Path) -> float:
+    files, _ = datasets._find_idx("fashion-mnist")
+    raw = root / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    for stem, path in files.items():
+        with gzip.open(path) if path.suffix == ".gz" else open(path, "rb") as src, open(raw / stem, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    ds = torchvision.datasets.FashionMNIST(str(root), train=True, transform=torchvision.transforms.ToTensor())
+    return epoch(lenet(), DataLoader(ds, BATCH, shuffle=True, num_workers=0))
+
+
+def plain_loop() -> float:
+    train = datasets.load_idx_dataset("fashion-mnist", "train")
+    x, y = train.images.float().div(255), train.labels
+    perm = torch.randperm(len(y))
+    return epoch(lenet(), ((x[perm[i:i + BATCH]], y[perm[i:i + BATCH]]) for i in range(0, len(y), BATCH)))
+
+
+def ours(out: str) -> float:
+    rows = cnndsl.train(ARCH / "lenet.cnn", net="LeNet", options=Options(
+        epochs=1, batch_size=BATCH, optimizer="sgd", lr=0.1, momentum=0.0, device="cpu", out=out), progress=False)
+    return rows[0]["train_seconds"]
+
+
+def resnet_step(repeat: int = 5) -> tuple[float, float]:
+    x, y = torch.randn(16, 3, 224, 224), torch.randint(0, 1000, (16,))
+
+    def step(model: torch.nn.Module, opt: torch.optim.Optimizer) -> None:
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+    spec, ref = cnndsl.load(ARCH / "resnet.cnn", net="resnet18"), torchvision.models.resnet18()
+    opts = [torch.optim.SGD(m.parameters(), lr=0.01) for m in (spec, ref)]
+    step(spec, opts[0]), step(ref, opts[1])
+    a, b = [], []
+    for _ in range(repeat):  # interleaved, so machine drift hits both
+        a.append(median_time(lambda: step(spec, opts[0]), 1, 0))
+        b.append(median_time(lambda: step(ref, opts[1]), 1, 0))
+    return sorted(a)[repeat // 2], sorted(b)[repeat // 2]
+
+
+def main() -> None:
+    torch.manual_seed(0)
+    print(f"Machine: {machine()}; torch {torch.__version__}, {torch.get_num_threads()} threads\n")
+    n = 60_000
+    with tempfile.TemporaryDirectory() as tmp:
+        results = {"(a) d2l-style loop (Dataset + ToTensor + DataLoader)": d2l_style(Path(tmp)),
+                   "(b) plain loop over one tensor": plain_loop(),
+                   "(c) cnndsl.train": ours(f"{tmp}/run")}
+    print("| LeNet, one epoch of Fashion-MNIST, CPU, batch 256 | seconds | images/s | (a) / this | this / (b) |")
+    print("|---|---|---|---|---|")
+    a, b = results["(a) d2l-style loop (Dataset + ToTensor + DataLoader)"], results["(b) plain loop over one tensor"]
+    for label, t in results.items():
+        print(f"| {label} | {t:.2f} | {n / t:,.0f} | {a / t:.2f}x | {t / b:.2f} |")
+    spec, ref = resnet_step()
+    print("\n| resnet18 training step, CPU, batch 16 | compiled spec | torchvision | ratio |\n|---|---|---|---|")
+    print(f"| forward + backward + SGD step | {spec * 1000:.0f} ms | {ref * 1000:.0f} ms | {spec / ref:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
