@@ -18,8 +18,8 @@ import torch
 import torchvision
 
 import cnndsl
-from cnndsl.parser import parse
 from benchmarks.common import machine, median_time, process_time, row
+from cnndsl.parser import parse
 
 ARCH = Path(__file__).resolve().parent.parent / "architectures"
 FILES = {"resnet50": "resnet.cnn", "resnet152": "resnet.cnn", "densenet201": "densenet.cnn"}

@@ -32,6 +32,17 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="set a network parameter, e.g. --set ratio=4 (repeatable)")
 
 
+def checked(args: argparse.Namespace) -> Network:
+    """The network FILE/--net/--input/--set name, shape-checked, its warnings printed."""
+    from . import api
+
+    net = api.check(args.file, net=args.net, input=parse_shape(args.input) if args.input else None,
+                    **_sets(args.set))
+    for w in net.warnings:
+        print(render(w, net.graph.graph["sources"]), file=sys.stderr)
+    return net
+
+
 def _networks(args: argparse.Namespace) -> list[Network]:
     """The networks `args` selects: --net, or every network the file defines."""
     from . import api

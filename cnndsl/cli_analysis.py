@@ -8,7 +8,7 @@ import sys
 from . import report
 from .analysis import DTYPE_BYTES, Summary, analyse
 from .api import parse_shape
-from .errors import CnnError, render
+from .errors import CnnError
 from .ops import dims
 from .source import load_program
 
@@ -20,16 +20,12 @@ def _checked(file: str, net: str | None, shape: str | None, sets: list[str]):  #
     return api.check(file, net=net, input=parse_shape(shape) if shape else None, **_sets(sets))
 
 
-def _warn(net) -> None:  # noqa: ANN001
-    for w in net.warnings:
-        print(render(w, net.graph.graph["sources"]), file=sys.stderr)
-
-
 def cmd_summary(args: argparse.Namespace) -> int:
+    from .cli import checked
+
     if args.batch < 1:
         raise CnnError(f"--batch must be a positive integer, got {args.batch}")
-    net = _checked(args.file, args.net, args.input, args.set)
-    _warn(net)
+    net = checked(args)
     s = analyse(net, args.batch, args.dtype)
     text = report.latex(s) if args.format == "latex" else report.FORMATS[args.format](s, args.depth)
     sys.stdout.write(text)

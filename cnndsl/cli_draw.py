@@ -6,21 +6,17 @@ import argparse
 import sys
 
 from .diagram import THEMES
-from .errors import CnnError, render
+from .errors import CnnError
 
 
 def cmd_draw(args: argparse.Namespace) -> int:
-    from . import api
-    from .cli import _sets
+    from .cli import checked
     from .figure import draw_network, output_format
 
     output_format(args.output)  # refuse an unknown format before any work
     if args.depth is not None and args.depth < 0:
         raise CnnError(f"--depth must be 0 or more, got {args.depth}")
-    net = api.check(args.file, net=args.net, input=api.parse_shape(args.input) if args.input else None,
-                    **_sets(args.set))
-    for w in net.warnings:
-        print(render(w, net.graph.graph["sources"]), file=sys.stderr)
+    net = checked(args)
     depth = None if args.full else (args.depth if args.depth is not None else 0)
     path = draw_network(net, args.output, depth, args.rankdir, args.shapes, args.params, args.theme)
     print(f"wrote {path}", file=sys.stderr)
@@ -50,13 +46,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from . import api
-    from .cli import _sets
+    from .cli import checked
     from .export import export
 
-    net = api.check(args.file, net=args.net, input=api.parse_shape(args.input) if args.input else None,
-                    **_sets(args.set))
-    print(export(net, args.format, args.output), file=sys.stderr)
+    print(export(checked(args), args.format, args.output), file=sys.stderr)
     return 0
 
 

@@ -18,13 +18,16 @@ def build(out: Path, library: Path | None = None) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written, sections = [], []
     for file in sorted(library.glob("*.cnn")):
-        source = file.read_text()
+        figures = []
         for name in networks(file):
             svg_path = out / f"{name}.svg"
             write_atomic(svg_path, render(to_dot(check(file, net=name), 0), "svg"))
             written.append(svg_path)
-            sections.append(f'<section id="{name}"><h2>{name} <small>{file.name}</small></h2><div class="row">'
-                            f'<img src="{name}.svg" alt="{name}"><pre>{html.escape(source)}</pre></div></section>')
+            figures.append(f'<figure id="{name}"><img src="{name}.svg" alt="{name}"><figcaption>{name}'
+                           f'</figcaption></figure>')
+        # the file's text once, beside every network it defines
+        sections.append(f'<section><h2>{file.name}</h2><div class="row"><div class="figures">{"".join(figures)}'
+                        f'</div><pre>{html.escape(file.read_text())}</pre></div></section>')
     index = out / "index.html"
     toc = " · ".join(f'<a href="#{p.stem}">{p.stem}</a>' for p in written)
     write_atomic(index, PAGE.format(toc=toc, sections="\n".join(sections)).encode())
@@ -36,7 +39,9 @@ PAGE = """<!doctype html>
 <style>
 body {{ font-family: Helvetica, Arial, sans-serif; margin: 2em; color: #222; }}
 .row {{ display: flex; gap: 2em; align-items: flex-start; }}
-.row img {{ max-width: 48%; height: auto; border: 1px solid #ddd; padding: 0.5em; }}
+.figures {{ display: flex; flex-wrap: wrap; gap: 1em; max-width: 55%; align-items: flex-start; }}
+figure {{ margin: 0; }} figure img {{ max-width: 100%; height: auto; border: 1px solid #ddd; padding: 0.5em; }}
+figcaption {{ text-align: center; color: #555; font-size: 13px; }}
 pre {{ flex: 1; font-size: 12px; background: #f7f7f7; padding: 1em; overflow: auto; max-height: 60em; }}
 section {{ margin-bottom: 3em; }} small {{ color: #888; font-weight: normal; }}
 </style></head><body>
