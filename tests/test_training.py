@@ -180,3 +180,10 @@ def test_lenet_bn_reaches_85_percent_in_three_epochs_with_the_defaults(tmp_path:
     rows = cnndsl.train(ARCH / "lenet.cnn", net="LeNetBN", options=Options(epochs=3, out=str(tmp_path)),
                         progress=False)
     assert rows[-1]["test_acc"] >= 0.85, rows
+
+
+@needs_fmnist
+def test_amp_and_channels_last_train_on_the_cpu(tmp_path: Path):
+    rows = train(ARCH / "lenet.cnn", net="LeNetBN", progress=False,
+                 options=Options(epochs=1, subset=1024, amp=True, channels_last=True, device="cpu", out=str(tmp_path)))
+    assert len(rows) == 1 and rows[0]["train_loss"] == rows[0]["train_loss"] and rows[0]["test_acc"] > 0.1
