@@ -64,6 +64,7 @@ def write_metrics(out: Path, rows: list[dict]) -> None:
 def write_curves(path: Path, rows: list[dict]) -> None:
     """Loss and accuracy per epoch, as d2l plots them: train loss, train acc, test acc."""
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -74,6 +75,7 @@ def write_curves(path: Path, rows: list[dict]) -> None:
     ax.plot(epochs, [r["train_acc"] for r in rows], "--", label="train acc", color="#9467bd")
     ax.plot(epochs, [r["test_acc"] for r in rows], "-.", label="test acc", color="#2ca02c")
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_xlim(0.5 if len(epochs) == 1 else 1, max(epochs) + (0.5 if len(epochs) == 1 else 0))
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=8)
