@@ -8,61 +8,18 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import networkx as nx
 
 from . import syntax as ast
 from .binding import bind_block, bind_layer, op_named
-from .errors import CallChain, CnnError, Diagnostic, Span, suggest
+from .errors import CnnError, Diagnostic, Span, suggest
+from .frames import Frame, Limits, Multi
 from .ir import Network
 from .ops import REGISTRY, Shape, ShapeError
 from .source import Program
 from .values import BUILTINS, Scope, TensorRef, evaluate, show, truth
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Resource limits; docs/language.md lists them. None of them rejects a zoo network."""
-
-    max_layers: int = 1_000_000
-    max_depth: int = 100  # nested block calls
-
-
-@dataclass(frozen=True)
-class Multi:
-    """The several outputs of one layer (`split`), waiting for `(a, b) = ...`."""
-
-    node: int
-    count: int
-
-
-@dataclass
-class Frame:
-    """One network body or block instance: its module path, call chain and layer names."""
-
-    path: tuple[str, ...]
-    chain: CallChain
-    is_network: bool
-    counters: Counter = field(default_factory=Counter)
-    names: dict[str, Span] = field(default_factory=dict)
-
-    def claim(self, base: str, alias: str | None, span: Span) -> str:
-        """`as` names are taken as given; others are `op1, op2, ...` per block instance."""
-        if alias is not None:
-            if alias in self.names:
-                raise CnnError(f"the name '{alias}' is already used at {self.names[alias]}", span)
-            self.names[alias] = span
-            return alias
-        while True:
-            self.counters[base] += 1
-            name = f"{base}{self.counters[base]}"
-            if name not in self.names:
-                self.names[name] = span
-                return name
-
 
 Flowing = TensorRef | Multi | None
 
