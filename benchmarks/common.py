@@ -21,6 +21,17 @@ def median_time(fn: Callable[[], object], repeat: int = 5, warmup: int = 1) -> f
     return statistics.median(times)
 
 
+def interleaved(a: Callable[[], object], b: Callable[[], object], repeat: int) -> tuple[float, float]:
+    """Medians of a and b timed alternately (after one warm-up each), so drift in the machine's
+    load hits both alike."""
+    a(), b()
+    ta, tb = [], []
+    for _ in range(repeat):
+        ta.append(median_time(a, 1, 0))
+        tb.append(median_time(b, 1, 0))
+    return sorted(ta)[repeat // 2], sorted(tb)[repeat // 2]
+
+
 def process_time(argv: list[str], repeat: int = 5) -> float:
     return median_time(lambda: subprocess.run(argv, check=True, capture_output=True), repeat=repeat)
 

@@ -18,7 +18,7 @@ import torch
 import torchvision
 
 import cnndsl
-from benchmarks.common import machine, median_time, process_time, row
+from benchmarks.common import interleaved, machine, median_time, process_time, row
 from cnndsl.parser import parse
 
 ARCH = Path(__file__).resolve().parent.parent / "architectures"
@@ -57,16 +57,6 @@ def load_time(repeat: int) -> list[str]:
     return out
 
 
-def interleaved(a, b, repeat: int) -> tuple[float, float]:
-    """Medians of a and b timed alternately, so drift in machine load hits both alike."""
-    ta, tb = [], []
-    for _ in range(repeat):
-        ta.append(median_time(a, 1, 0))
-        tb.append(median_time(b, 1, 0))
-    a(), b()
-    return sorted(ta)[repeat // 2], sorted(tb)[repeat // 2]
-
-
 def run_time(repeat: int, batch: int = 8) -> list[str]:
     torch.manual_seed(0)
     ref = torchvision.models.resnet50()
@@ -83,7 +73,6 @@ def run_time(repeat: int, batch: int = 8) -> list[str]:
             else:
                 with torch.no_grad():
                     model(x)
-        step(ours), step(ref)  # warm-up
         out.append(row(label, *interleaved(lambda: step(ours), lambda: step(ref), repeat)))
     return out
 

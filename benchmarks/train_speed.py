@@ -20,7 +20,7 @@ import torchvision
 from torch.utils.data import DataLoader
 
 import cnndsl
-from benchmarks.common import machine, median_time
+from benchmarks.common import interleaved, machine
 from cnndsl import data as datasets
 from cnndsl.training import Options
 
@@ -75,12 +75,7 @@ def resnet_step(repeat: int = 5) -> tuple[float, float]:
         opt.step()
     spec, ref = cnndsl.load(ARCH / "resnet.cnn", net="resnet18"), torchvision.models.resnet18()
     opts = [torch.optim.SGD(m.parameters(), lr=0.01) for m in (spec, ref)]
-    step(spec, opts[0]), step(ref, opts[1])
-    a, b = [], []
-    for _ in range(repeat):  # interleaved, so machine drift hits both
-        a.append(median_time(lambda: step(spec, opts[0]), 1, 0))
-        b.append(median_time(lambda: step(ref, opts[1]), 1, 0))
-    return sorted(a)[repeat // 2], sorted(b)[repeat // 2]
+    return interleaved(lambda: step(spec, opts[0]), lambda: step(ref, opts[1]), repeat)
 
 
 def main() -> None:

@@ -140,10 +140,10 @@ def analyse(net: Network, batch: int = 1, dtype: str = "float32") -> Summary:
     rows, fields = [], {}
     for layer in net.layers():
         op = REGISTRY[layer.op]
-        ins = [net.graph.nodes[u]["shapes"][p] for u, p in layer.inputs]
+        ins = net.input_shapes(layer)
         fields[layer.id] = _field(net, layer, fields)
         memory = batch * size * sum(prod(s) for s in layer.shapes)
         rows.append(Row(layer.qualname, layer.op, layer.label, len(layer.path) - 1, layer.shape,
-                        op.count_params(layer.attrs, ins), op.count_macs(layer.attrs, ins, layer.shapes),
+                        net.params_of(layer), op.count_macs(layer.attrs, ins, layer.shapes),
                         memory, memory if op.stores_output else 0, fields[layer.id], op.family))
     return Summary(net.name, net.input_shape, batch, dtype, rows, dict(net.graph.graph["blocks"]))

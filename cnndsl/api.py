@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from .elaborator import Limits, elaborate
@@ -128,13 +127,8 @@ def networks_in_text(text: str, file: str = "<string>") -> dict[str, dict[str, s
 
 
 def _networks(program: Program) -> dict[str, dict[str, str | None]]:
-    out = {}
-    for name in program.own_networks:
-        params: Mapping = {}
-        for p in program.networks[name].params:
-            params[p.name] = None if p.default is None else _default_text(p.default)
-        out[name] = dict(params)
-    return out
+    return {name: {p.name: None if p.default is None else _default_text(p.default)
+                   for p in program.networks[name].params} for name in program.own_networks}
 
 
 def _default_text(expr: object) -> str:

@@ -32,12 +32,16 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="set a network parameter, e.g. --set ratio=4 (repeatable)")
 
 
-def checked(args: argparse.Namespace) -> Network:
-    """The network FILE/--net/--input/--set name, shape-checked, its warnings printed."""
+def check_file(file: str, net: str | None, shape: str | None, sets: list[str]) -> Network:
+    """The network a command line names (FILE, --net, --input, --set), shape-checked."""
     from . import api
 
-    net = api.check(args.file, net=args.net, input=parse_shape(args.input) if args.input else None,
-                    **_sets(args.set))
+    return api.check(file, net=net, input=parse_shape(shape) if shape else None, **_sets(sets))
+
+
+def checked(args: argparse.Namespace) -> Network:
+    """`check_file` for a command's own arguments, with its warnings printed."""
+    net = check_file(args.file, args.net, args.input, args.set)
     for w in net.warnings:
         print(render(w, net.graph.graph["sources"]), file=sys.stderr)
     return net

@@ -7,21 +7,13 @@ import sys
 
 from . import report
 from .analysis import DTYPE_BYTES, Summary, analyse
-from .api import parse_shape
+from .cli import check_file, checked
 from .errors import CnnError
 from .ops import dims
 from .source import load_program
 
 
-def _checked(file: str, net: str | None, shape: str | None, sets: list[str]):  # noqa: ANN202
-    from . import api
-    from .cli import _sets
-
-    return api.check(file, net=net, input=parse_shape(shape) if shape else None, **_sets(sets))
-
-
 def cmd_summary(args: argparse.Namespace) -> int:
-    from .cli import checked
 
     if args.batch < 1:
         raise CnnError(f"--batch must be a positive integer, got {args.batch}")
@@ -33,14 +25,14 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_inputs(args: argparse.Namespace) -> int:
+    from .cli import _sets
     from .inputs import scan
 
     low, _, high = args.range.partition(":")
     if not (low.isdigit() and high.isdigit() and 0 < int(low) <= int(high)):
         raise CnnError(f"--range takes LOW:HIGH, e.g. 32:512, got '{args.range}'")
-    net = _checked(args.file, args.net, None, args.set)
+    net = check_file(args.file, args.net, None, args.set)
     program = load_program(args.file)
-    from .cli import _sets
     params = _sets(args.set)
     channels = net.input_shape[0]
     sizes = range(int(low), int(high) + 1)
@@ -83,8 +75,8 @@ def _ranges(values: list[int]) -> str:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    a = analyse(_checked(args.file_a, args.net, args.input, args.set))
-    b = analyse(_checked(args.file_b or args.file_a, args.net_b or args.net, args.input_b or args.input,
+    a = analyse(check_file(args.file_a, args.net, args.input, args.set))
+    b = analyse(check_file(args.file_b or args.file_a, args.net_b or args.net, args.input_b or args.input,
                          args.set + args.set_b if args.file_b is None else args.set_b))
     print(diff_text(a, b, args.depth))
     return 0

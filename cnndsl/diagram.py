@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from .ir import Network
 from .ops import REGISTRY, dims
+from .report import human
 
 # one palette for the op families; `mono` is the print-friendly theme
 THEMES = {
@@ -42,14 +43,8 @@ class Box:
 
     def text(self, with_params: bool) -> str:
         label = self.label + (f" ×{self.count}" if self.count > 1 else "")
-        return label + (f"\n{_human(self.params)} params" if with_params and self.params else "")
+        return label + (f"\n{human(self.params)} params" if with_params and self.params else "")
 
-
-def _human(n: int) -> str:
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.1f}{unit}"
-    return str(n)
 
 
 @dataclass
@@ -57,10 +52,6 @@ class Picture:
     boxes: dict[tuple[str, ...], Box]
     edges: list[tuple[tuple[str, ...], tuple[str, ...], str]]  # source, target, tensor shape
 
-
-def _params(net: Network, layer) -> int:  # noqa: ANN001
-    ins = [net.graph.nodes[u]["shapes"][p] for u, p in layer.inputs]
-    return REGISTRY[layer.op].count_params(layer.attrs, ins)
 
 
 def layout(net: Network, depth: int | None = 0) -> Picture:
@@ -81,7 +72,7 @@ def layout(net: Network, depth: int | None = 0) -> Picture:
             label = op.glyph if op.diagram == "merge" and op.glyph else op.describe(layer.attrs)
             box = boxes.setdefault(key, Box(key, label, op.family, op.diagram))
         box.layers.append(layer.id)
-        box.params += _params(net, layer)
+        box.params += net.params_of(layer)
         owner[layer.id] = key
     edges, seen = [], set()
     for layer in net.layers():

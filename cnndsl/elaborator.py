@@ -35,6 +35,7 @@ class Elaborator:
         self.stages: list[tuple[int, int]] = []  # outputs of the network body's own items
         self.globals = Scope(None, dict(BUILTINS))
         self.input_override: tuple | None = None
+        self.input_node: int | None = None
 
     # ---- graph construction
     def add_node(self, op: str, attrs: dict, inputs: list[TensorRef], frame: Frame, name: str,
@@ -99,7 +100,7 @@ class Elaborator:
     def input(self, stmt: ast.Input, scope: Scope, frame: Frame, cur: Flowing) -> TensorRef:
         if not frame.is_network:
             raise CnnError("`input` belongs in a network, not in a block", stmt.span)
-        if any(d["op"] == "input" for _, d in self.g.nodes(data=True)):
+        if self.input_node is not None:
             raise CnnError("a network has one `input`", stmt.span)
         shape = self.input_override or evaluate(stmt.shape, scope)
         if isinstance(shape, int) and not isinstance(shape, bool):
@@ -107,8 +108,9 @@ class Elaborator:
         if not (isinstance(shape, tuple) and shape and all(isinstance(d, int) and not isinstance(d, bool)
                                                             and d > 0 for d in shape)):
             raise CnnError(f"input must be a shape like 3x224x224, got {show(shape)}", stmt.shape.span)
-        n = self.add_node("input", {"shape": shape}, [], frame, frame.claim("input", "input", stmt.span), stmt.span)
-        return TensorRef(n)
+        self.input_node = self.add_node("input", {"shape": shape}, [], frame, frame.claim("input", "input", stmt.span),
+                                        stmt.span)
+        return TensorRef(self.input_node)
 
     def tensor(self, name: ast.Name, scope: Scope, frame: Frame) -> TensorRef:
         value = evaluate(name, scope)
@@ -256,7 +258,7 @@ class Elaborator:
         scope = Scope(self.globals, args)
         frame = Frame((), (), True)
         cur = self.body(net.body, scope, frame, None)
-        if not any(d["op"] == "input" for _, d in self.g.nodes(data=True)):
+        if self.input_node is None:
             raise CnnError(f"network '{net.name}' has no `input` statement", net.span)
         if not self.outputs:
             self.outputs = [self.flowing(cur, net.span, f"network '{net.name}'", frame)]

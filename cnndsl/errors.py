@@ -12,7 +12,7 @@ an optional hint; :func:`render` prints it the way a C compiler would::
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -133,13 +133,3 @@ def render(diag: Diagnostic, sources: dict[str, str] | None = None) -> str:
     if diag.hint:
         out.append(f"  hint: {diag.hint}")
     return "\n".join(out)
-
-
-@dataclass
-class Warnings:
-    """Warnings gathered by a pass; kept apart from errors so `check` still succeeds."""
-
-    items: list[Diagnostic] = field(default_factory=list)
-
-    def add(self, message: str, span: Span | None, chain: CallChain = (), hint: str | None = None) -> None:
-        self.items.append(Diagnostic(message, span, hint, chain, severity="warning"))

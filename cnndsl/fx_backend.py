@@ -81,7 +81,7 @@ def compile_network(net: Network, inplace: bool = True) -> fx.GraphModule:
     for layer in net.layers():
         op = REGISTRY[layer.op]
         inputs = [read(u, p) for u, p in layer.inputs]
-        in_shapes = [net.graph.nodes[u]["shapes"][p] for u, p in layer.inputs]
+        in_shapes = net.input_shapes(layer)
         if not inputs:
             values[layer.id] = fx.Proxy(graph.placeholder("x"), tracer)
         elif op.module is not None:

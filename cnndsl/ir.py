@@ -121,7 +121,7 @@ class Network:
 
     @property
     def input_shape(self) -> Shape:
-        return next(layer.shape for layer in self.layers() if layer.op == "input")
+        return next(layer.shape for layer in self.layers() if not layer.inputs)
 
     @property
     def output_shapes(self) -> list[Shape]:
@@ -132,12 +132,15 @@ class Network:
         """Output shape after each item of the network body (what d2l prints layer by layer)."""
         return [self.graph.nodes[n]["shapes"][p] for n, p in self.graph.graph["stages"]]
 
+    def input_shapes(self, layer: Layer) -> list[Shape]:
+        """The shapes a layer reads, in input order."""
+        return [self.graph.nodes[u]["shapes"][p] for u, p in layer.inputs]
+
+    def params_of(self, layer: Layer) -> int:
+        return REGISTRY[layer.op].count_params(layer.attrs, self.input_shapes(layer))
+
     def count_params(self) -> int:
-        total = 0
-        for layer in self.layers():
-            ins = [self.graph.nodes[u]["shapes"][p] for u, p in layer.inputs]
-            total += REGISTRY[layer.op].count_params(layer.attrs, ins)
-        return total
+        return sum(self.params_of(layer) for layer in self.layers())
 
     def _repr_svg_(self) -> str | None:
         """Jupyter shows a checked network as its diagram (default level)."""

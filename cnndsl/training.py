@@ -22,9 +22,8 @@ import torch.nn.functional as F  # noqa: N812
 
 from . import data as datasets
 from . import runs
-from .api import check, parse_shape, refuse_oversized
+from .api import check, compile, parse_shape
 from .errors import CnnError
-from .fx_backend import compile_network
 
 
 @dataclass
@@ -81,7 +80,7 @@ def _agree(net, train: datasets.Dataset, opts: Options) -> None:  # noqa: ANN001
                        f"{train.classes} classes", hint=f"use --set classes={train.classes}")
 
 
-def _optimizer(model: torch.nn.Module, opts: Options, steps: int) -> tuple:
+def _optimizer(model: torch.nn.Module, opts: Options) -> tuple:
     params = model.parameters()
     if opts.optimizer == "sgd":
         opt = torch.optim.SGD(params, lr=opts.lr, momentum=opts.momentum, weight_decay=opts.weight_decay)
@@ -155,9 +154,6 @@ class _Bar:
             self.progress = None
 
 
-_bar = _Bar
-
-
 def _write_run(out: Path, file: str | os.PathLike, net, opts: Options, world: int) -> None:  # noqa: ANN001
     import torchvision
 
@@ -190,10 +186,9 @@ def train(file: str | os.PathLike, net: str | None = None, input: str | None = N
         train_set = datasets.Dataset(train_set.name, train_set.images[:opts.subset], train_set.labels[:opts.subset],
                                      train_set.classes)
     _agree(checked, train_set, opts)
-    refuse_oversized(checked)
     torch.manual_seed(opts.seed)
     random.seed(opts.seed)
-    model = compile_network(checked).to(device)
+    model = compile(checked).to(device)
     if opts.channels_last:
         model = model.to(memory_format=torch.channels_last)
     pixels = train_set.images.float().div(255)
@@ -201,7 +196,7 @@ def train(file: str | os.PathLike, net: str | None = None, input: str | None = N
     make = lambda ds: datasets.Batches(ds, opts.batch_size, device, opts.resize, set(opts.augment),  # noqa: E731
                                        mean, std, opts.channels_last)
     train_batches, test_batches = make(train_set), make(test_set)
-    opt, schedule = _optimizer(model, opts, len(train_batches))
+    opt, schedule = _optimizer(model, opts)
     rows, epoch, step, sums, best = [], 0, 0, [0.0, 0.0, 0.0], -1.0
     aug = torch.Generator().manual_seed(opts.seed + 1)
     if opts.resume:
@@ -236,7 +231,7 @@ def train(file: str | os.PathLike, net: str | None = None, input: str | None = N
         order = torch.randperm(len(train_set.labels), generator=torch.Generator().manual_seed(opts.seed * 7919 + epoch))
         index = order[rank::world]
         per_rank = -(-len(index) // opts.batch_size)
-        bar = _bar(show, epoch, opts.epochs, per_rank)
+        bar = _Bar(show, epoch, opts.epochs, per_rank)
         model.train()
         try:
             while step < per_rank:
