@@ -15,7 +15,7 @@ import networkx as nx
 from . import syntax as ast
 from .binding import bind_block, bind_layer, op_named
 from .errors import CnnError, Diagnostic, Span, suggest
-from .frames import Frame, Limits, Multi
+from .frames import Frame, Limits, Multi, name_of
 from .ir import Network
 from .ops import REGISTRY, Shape, ShapeError
 from .source import Program
@@ -191,7 +191,8 @@ class Elaborator:
             raise CnnError(f"`{op.name}` joins branches: {op.name} {{ a | b }} or {op.name}(x, y)", layer.span)
         attrs = bind_layer(op, layer, scope)
         source = self.flowing(cur, layer.span, f"`{layer.op}`", frame)
-        n = self.add_node(op.name, attrs, [source], frame, frame.claim(op.name, layer.alias, layer.span), layer.span)
+        name = frame.claim(op.name, name_of(layer.alias, scope, layer.span), layer.span)
+        n = self.add_node(op.name, attrs, [source], frame, name, layer.span)
         count = op.outputs(attrs)
         return Multi(n, count) if count > 1 else TensorRef(n)
 
@@ -216,7 +217,8 @@ class Elaborator:
             if not isinstance(arg, ast.Name):
                 raise CnnError(f"{call.func}(...) takes tensor names", arg.span)
             ends.append(self.tensor(arg, scope, frame))
-        return TensorRef(self.add_node(op.name, {}, ends, frame, frame.claim(op.name, alias, call.span), call.span))
+        name = frame.claim(op.name, name_of(alias, scope, call.span), call.span)
+        return TensorRef(self.add_node(op.name, {}, ends, frame, name, call.span))
 
     # ---- calls
     def call(self, call: ast.Call, alias: str | None, scope: Scope, frame: Frame, cur: Flowing) -> Flowing:
@@ -245,7 +247,7 @@ class Elaborator:
         if isinstance(cur, TensorRef):
             inner_scope.values["in_shape"] = self.shape(cur)
             inner_scope.values["in_channels"] = self.shape(cur)[0]
-        name = frame.claim(block.name, alias, call.span)
+        name = frame.claim(block.name, name_of(alias, scope, call.span), call.span)
         inner = Frame((*frame.path, name), (*frame.chain, (block.name, call.func_span)), False)
         text = f"{block.name}(" + ", ".join([show(v) for v in list(args.values())[:len(call.args)]] +
                                             [f"{k.name}={show(args[k.name])}" for k in call.kwargs]) + ")"

@@ -29,6 +29,22 @@ def _constructor(module: nn.Module) -> str:
     return f"nn.{text}"
 
 
+def _reference(path: str) -> str:
+    """`self.layer1`, `getattr(self.layer1, "0")`: attribute access as torch.fx writes it, for
+    names that are not identifiers (positions, `block1-0`)."""
+    text = "self"
+    for part in path.split("."):
+        text = f"{text}.{part}" if part.isidentifier() else f'getattr({text}, "{part}")'
+    return text
+
+
+def _assign(path: str, value: str) -> str:
+    parent, _, last = path.rpartition(".")
+    if last.isidentifier():
+        return f"{_reference(parent) if parent else 'self'}.{last} = {value}"
+    return f'setattr({_reference(parent) if parent else "self"}, "{last}", {value})'
+
+
 def to_python(net: Network, model: torch.fx.GraphModule) -> str:
     name = model.__class__.__name__
     lines = ['"""' + f"{net.name}, exported by `cnndsl export --format py`; needs only torch." + '"""',
@@ -39,9 +55,11 @@ def to_python(net: Network, model: torch.fx.GraphModule) -> str:
         if not qualname:
             continue
         if type(module) is nn.Module:  # a block instance: a plain container, as in the compiled model
-            lines.append(f"        self.{qualname} = nn.Module()")
+            lines.append("        " + _assign(qualname, "nn.Module()"))
         else:
-            lines.append(f"        self.{qualname} = {_constructor(module)}")
+            lines.append("        " + _assign(qualname, _constructor(module)))
+        for name, p in module.named_parameters(recurse=False) if type(module) is nn.Module else ():
+            lines.append("        " + _assign(f"{qualname}.{name}", f"nn.Parameter(torch.empty({tuple(p.shape)}))"))
     forward = model.code.strip("\n")
     lines += ["", *("    " + line if line.strip() else "" for line in forward.splitlines()), ""]
     lines += ["", "if __name__ == \"__main__\":", f"    model = {name}()",

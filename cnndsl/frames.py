@@ -3,10 +3,37 @@ chain), and the several outputs of one layer waiting to be bound."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
 from .errors import CallChain, CnnError, Span
+from .values import Scope, show
+
+_FIELD = re.compile(r"\{([^{}]*)\}")
+
+
+def name_of(alias: str | None, scope: Scope, span: Span) -> str | None:
+    """The name an `as` gives: a word, a position (`as 0`, as nn.Sequential numbers its
+    layers), or a quoted template whose `{NAME}` fields are filled from the scope
+    (`as "denselayer{i}"`, `as "{i}"`). A name may not be empty or hold a dot or braces:
+    it is one step of a module path."""
+    if alias is None:
+        return None
+
+    def fill(m: re.Match) -> str:
+        key = m.group(1)
+        if not scope.has(key):
+            raise CnnError(f"unknown name '{key}' in the name template \"{alias}\"", span)
+        value = scope.lookup(key)
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise CnnError(f"'{key}' in a name template must be an integer, got {show(value)}", span)
+        return str(value)
+    name = _FIELD.sub(fill, alias)
+    if not name or any(c in name for c in ".{}") or not name.isprintable() or " " in name:
+        raise CnnError(f"\"{name}\" cannot name a layer: a name is one step of a module path "
+                       "(no dots, braces or spaces)", span)
+    return name
 
 
 @dataclass(frozen=True)

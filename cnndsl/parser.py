@@ -122,7 +122,10 @@ class _Builder(Transformer):
         return ast.CallItem(items[0], items[1], items[0].span)
 
     def alias(self, items):
-        return items[0].value if items[0] is not None else None
+        # `as conv1`, `as 0` (a position, as in nn.Sequential), `as "block{i}"` (a template)
+        if items[0] is None:
+            return None
+        return items[0].value[1:-1] if items[0].type == "STRING" else items[0].value
 
     @v_args(meta=True)
     def arg(self, meta, items):
