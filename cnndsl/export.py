@@ -7,6 +7,7 @@ compiled model's own generated code.
 
 from __future__ import annotations
 
+import inspect
 import io
 import os
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from . import torch_layers
 from .errors import CnnError
 from .files import write_atomic
 from .ir import Network
@@ -22,11 +24,19 @@ FORMATS = ("onnx", "torchscript", "py")
 
 
 def _constructor(module: nn.Module) -> str:
-    """`nn.Conv2d(3, 64, kernel_size=(7, 7), ...)`: torch's repr of a layer is its constructor call."""
+    """`nn.Conv2d(3, 64, kernel_size=(7, 7), ...)`: torch's repr of a layer is its constructor call
+    (cnndsl's own layers, whose source goes into the file, print theirs the same way)."""
     text = repr(module)
-    if "\n" in text or not hasattr(nn, type(module).__name__):
+    if "\n" not in text and type(module) in torch_layers.CLASSES:
+        return text
+    if "\n" in text or getattr(nn, type(module).__name__, None) is not type(module):
         raise CnnError(f"cannot export {type(module).__name__} as Python")
     return f"nn.{text}"
+
+
+def _own_classes(model: nn.Module) -> list[str]:
+    used = {type(m) for m in model.modules()}
+    return [inspect.getsource(cls) for cls in torch_layers.CLASSES if cls in used]
 
 
 def _reference(path: str) -> str:
@@ -49,7 +59,7 @@ def to_python(net: Network, model: torch.fx.GraphModule) -> str:
     name = model.__class__.__name__
     lines = ['"""' + f"{net.name}, exported by `cnndsl export --format py`; needs only torch." + '"""',
              "", "import operator  # noqa: F401 (the generated forward may use it)", "", "import torch",
-             "from torch import nn", "", "", f"class {name}(nn.Module):", "    def __init__(self) -> None:",
+             "from torch import nn", "", "", *(c + "\n\n" for c in _own_classes(model)), f"class {name}(nn.Module):", "    def __init__(self) -> None:",
              "        super().__init__()"]
     for qualname, module in model.named_modules():
         if not qualname:

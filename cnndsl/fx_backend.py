@@ -37,7 +37,7 @@ def _node_name(layer: Layer) -> str:
     return f"{name}_" if name == "self" or keyword.iskeyword(name) else name
 
 
-def _install(root: nn.Module, path: tuple[str, ...], module: nn.Module) -> None:
+def _install(root: nn.Module, path: tuple[str, ...], module: nn.Module | nn.Parameter) -> None:
     parent = root
     for part in path[:-1]:
         child = getattr(parent, part, None)
@@ -45,7 +45,10 @@ def _install(root: nn.Module, path: tuple[str, ...], module: nn.Module) -> None:
             child = nn.Module()
             parent.add_module(part, child)
         parent = child
-    parent.add_module(path[-1], module)
+    if isinstance(module, nn.Parameter):
+        parent.register_parameter(path[-1], module)
+    else:
+        parent.add_module(path[-1], module)
 
 
 def _inplace_activations(net: Network, root: nn.Module, values: dict[int, fx.Proxy]) -> None:
@@ -90,6 +93,11 @@ def compile_network(net: Network, inplace: bool = True) -> fx.GraphModule:
             node = graph.create_node("call_module", layer.qualname, (inputs[0].node,), name=_node_name(layer))
             values[layer.id] = fx.Proxy(node, tracer)
         else:
+            if op.parameter is not None:  # a parameter stored at the layer's own name
+                _check_names(layer)
+                shape, value = op.parameter(layer.attrs, in_shapes)
+                _install(root, layer.path, nn.Parameter(torch.full(shape, float(value))))
+                inputs.append(fx.Proxy(graph.get_attr(layer.qualname), tracer))
             result = op.function(torch, inputs, layer.attrs)
             if all(result is not i for i in inputs) and hasattr(result.node, "_rename"):
                 result.node._rename(_node_name(layer))  # `concat1`, not `cat`

@@ -62,6 +62,10 @@ class Op:
     # `(torch, inputs, attrs) -> tensor` for ops without state (merges, split, identity)
     module: Callable[[Any, Attrs, list[Shape]], Any] | None = None
     function: Callable[[Any, list[Any], Attrs], Any] | None = None
+    # an op whose state is one tensor stored at the layer's own name (ConvNeXt's layer scale:
+    # key `features.1.0.layer_scale`): `(attrs, in_shapes) -> (shape, initial value)`; the
+    # backend registers the parameter and passes it to `function` after the inputs
+    parameter: Callable[[Attrs, list[Shape]], tuple[Shape, float]] | None = None
     label: Callable[[Attrs], str] | None = None
     warn: Callable[[Attrs, list[Shape]], list[str]] = field(default=lambda a, s: [])
     prepare: Callable[[Attrs], Attrs] | None = None  # derived defaults (pool stride = kernel)

@@ -1,0 +1,114 @@
+"""Ops of the networks after 2016 that torchvision ships: ShuffleNet's channel shuffle,
+EfficientNet's and ConvNeXt's stochastic depth, ConvNeXt's layer scale, channels-last layer
+norm and per-position linear layers. Each matches the torchvision/torch layer exactly (the
+importer maps those layers here, and the round-trip test loads torchvision's weights)."""
+
+from __future__ import annotations
+
+from math import prod
+
+from .registry import ArgError, Attrs, Op, Param, Shape, ShapeError, boolean, choice, dims, integer, number, register, spatial
+
+
+def _torch_layers():  # noqa: ANN202
+    from .. import torch_layers  # torch is imported only when a model is built
+
+    return torch_layers
+
+
+def _shuffle_shape(a: Attrs, s: list[Shape]) -> tuple[Shape, ...]:
+    c = spatial("channel_shuffle", s[0])[0]
+    if c % a["groups"]:
+        raise ShapeError(f"channel_shuffle {a['groups']} needs channels divisible by {a['groups']} (got {c})")
+    return (s[0],)
+
+
+CHANNEL_SHUFFLE = Op(
+    "channel_shuffle", "reshape",
+    "Interleaves the channels of `groups` groups (ShuffleNet, Zhang et al. 2018; nn.ChannelShuffle).",
+    params=(Param("groups", integer(1), positional=True),), infer=_shuffle_shape,
+    module=lambda nn, a, s: nn.ChannelShuffle(a["groups"]), label=lambda a: f"channel shuffle {a['groups']}",
+    examples=(("channel_shuffle 2", (4, 3, 3)),),
+)
+
+STOCHASTIC_DEPTH = Op(
+    "stochastic_depth", "other",
+    "Drops a residual branch per sample (`row`) or per batch with probability p while training, "
+    "scaling by 1/(1-p) (Huang et al. 2016; torchvision.ops.StochasticDepth); identity in eval mode.",
+    params=(Param("p", number(0.0, 1.0), positional=True),
+            Param("mode", choice("row", "batch"), "row", symbols=("row", "batch"))),
+    infer=lambda a, s: (s[0],), label=lambda a: f"stochastic depth {a['p']:g}",
+    module=lambda nn, a, s: _torch_layers().StochasticDepth(a["p"], a["mode"]),
+    examples=(("stochastic_depth 0.2", (4, 3, 3)), ("stochastic_depth 0.1 mode=batch", (5,))),
+    diagram="skip",
+)
+
+LAYER_SCALE = Op(
+    "layer_scale", "other",
+    "Multiplies each channel by a learned factor, initialised to `init` (ConvNeXt, Liu et al. 2022; "
+    "CaiT's LayerScale). The parameter is the layer itself: its state_dict key is the layer's name.",
+    params=(Param("init", number(), 1e-6, positional=True),),
+    infer=lambda a, s: (spatial("layer_scale", s[0]) and s[0],), count_params=lambda a, s: s[0][0],
+    count_macs=lambda a, s, o: prod(s[0]),
+    parameter=lambda a, s: ((s[0][0], 1, 1), a["init"]),
+    function=lambda torch, xs, a: xs[1] * xs[0],
+    label=lambda a: "layer scale", examples=(("layer_scale 0.5", (4, 3, 3)),),
+)
+
+
+def _order(v: object) -> tuple[int, ...]:
+    if not isinstance(v, tuple) or sorted(v) != list(range(len(v))):
+        raise ArgError("a permutation of the sample axes such as (1, 2, 0)")
+    return v
+
+
+def _permute_shape(a: Attrs, s: list[Shape]) -> tuple[Shape, ...]:
+    if len(a["order"]) != len(s[0]):
+        raise ShapeError(f"permute {a['order']} needs a {len(a['order'])}-axis input (got {dims(s[0])})")
+    return (tuple(s[0][i] for i in a["order"]),)
+
+
+PERMUTE = Op(
+    "permute", "reshape",
+    "Reorders the sample's axes (the batch stays first): `permute (1, 2, 0)` makes CxHxW channels-last.",
+    params=(Param("order", _order, positional=True),), infer=_permute_shape,
+    function=lambda torch, xs, a: xs[0].permute(0, *(i + 1 for i in a["order"])),
+    label=lambda a: "permute " + dims(a["order"]), stores_output=False,
+    examples=(("permute (1, 2, 0)", (4, 3, 5)),),
+)
+
+
+def _last_axis(op: str, s: Shape) -> int:
+    if not s:
+        raise ShapeError(f"{op} needs an input with at least one axis")
+    return s[-1]
+
+
+LAYERNORM = Op(
+    "layernorm", "norm", "Layer normalisation over the last axis (nn.LayerNorm); with `permute` for channels-last.",
+    params=(Param("eps", number(0.0), 1e-5),), infer=lambda a, s: (_last_axis("layernorm", s[0]) and s[0],),
+    count_params=lambda a, s: 2 * s[0][-1], count_macs=lambda a, s, o: prod(s[0]),
+    module=lambda nn, a, s: nn.LayerNorm(s[0][-1], eps=a["eps"]),
+    examples=(("layernorm eps=1e-6", (4, 3, 5)), ("layernorm", (6,))),
+)
+LAYERNORM2D = Op(
+    "layernorm2d", "norm", "Layer normalisation over the channels of a CxHxW input at each position "
+    "(ConvNeXt's LayerNorm2d).",
+    params=(Param("eps", number(0.0), 1e-5),), infer=lambda a, s: (spatial("layernorm2d", s[0]),),
+    count_params=lambda a, s: 2 * s[0][0], count_macs=lambda a, s, o: prod(s[0]),
+    module=lambda nn, a, s: _torch_layers().LayerNorm2d(s[0][0], eps=a["eps"]),
+    examples=(("layernorm2d eps=1e-6", (4, 3, 5)),),
+)
+LINEAR = Op(
+    "linear", "fc", "nn.Linear applied along the last axis of any input (a 1x1 convolution on "
+    "channels-last tensors); `fc` is the same on flat inputs.",
+    params=(Param("out", integer(1), positional=True), Param("bias", boolean, True)),
+    infer=lambda a, s: ((*s[0][:-1], a["out"]) if _last_axis("linear", s[0]) else s[0],),
+    count_params=lambda a, s: s[0][-1] * a["out"] + (a["out"] if a["bias"] else 0),
+    count_macs=lambda a, s, o: prod(s[0]) * a["out"],
+    module=lambda nn, a, s: nn.Linear(s[0][-1], a["out"], a["bias"]), label=lambda a: f"linear {a['out']}",
+    examples=(("permute (1, 2, 0), linear 6", (4, 3, 5)), ("linear 3 bias=false", (5,))),
+    inplace_after=True,
+)
+
+register(CHANNEL_SHUFFLE, STOCHASTIC_DEPTH, LAYER_SCALE, PERMUTE, LAYERNORM, LAYERNORM2D, LINEAR)
