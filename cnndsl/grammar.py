@@ -20,6 +20,14 @@ def grammar_path() -> Path:
     raise FileNotFoundError("cnndsl's grammar file cnn.lark is missing from the installation")
 
 
+@functools.cache
+def keywords() -> frozenset[str]:
+    """The grammar's reserved words (`block`, `for`, `as`, ...): they cannot be bare names."""
+    import re
+
+    return frozenset(re.findall(r'"([a-z]+)"', grammar_path().read_text()))
+
+
 class LayoutError(Exception):
     """Unbalanced brackets found by the post-lexer; the parser gives it a span."""
 

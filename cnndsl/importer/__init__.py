@@ -1,0 +1,114 @@
+"""`cnndsl import`: a torch model as `.cnn` text a person would write.
+
+trace (torch.fx, `trace.py`) -> map layers to ops (`rules.py`) -> normalise the graph and
+write each module instance as items (`graph.py`) -> loops (`loops.py`) -> blocks with
+parameters (`blocks.py`) -> text (`text.py`) -> check: the text is compiled, must load the
+model's state_dict by name (strict) and give the same outputs, or nothing is returned.
+"""
+
+from __future__ import annotations
+
+import difflib
+from copy import deepcopy as copy_module
+from typing import Any
+
+from ..errors import CnnError
+
+TOLERANCE = 1e-5  # relative, eval mode (the issue's round-trip bound)
+
+
+def import_module(module: Any, example_input: Any, name: str | None = None, verify: bool = True) -> str:
+    """The `.cnn` text of `module` (a torch.nn.Module), traced on `example_input` (a batch).
+
+    Raises CnnError when the model cannot be traced, has a layer with no op, or when the
+    compiled text does not reproduce the model (weights by name, outputs to 1e-5 relative)."""
+    import torch
+
+    from .blocks import structure
+    from .text import write
+    from .trace import trace
+
+    name = name or type(module).__name__
+    if not name.isidentifier():
+        name = "imported"
+    was_training = module.training
+    module.eval()
+    try:
+        gm, graph = trace(module, example_input, name)
+        if _unused_state(gm, module):  # auxiliary heads run only in training (GoogLeNet, Inception v3)
+            copy = copy_module(module).train()  # a copy: a training-mode pass updates batch-norm statistics
+            gm, graph = trace(copy, example_input, name)
+        text = write(structure(graph, name), f"{name}: imported from {type(module).__module__}."
+                     f"{type(module).__qualname__} by `cnndsl import`")
+        if verify:
+            verify_text(text, module, example_input)
+    finally:
+        module.train(was_training)
+    return text
+
+
+def _unused_state(gm: Any, module: Any) -> bool:
+    """Whether some weights belong to layers the traced graph never calls."""
+    used = {n.target for n in gm.graph.nodes if n.op in ("call_module", "get_attr")}
+    return any(k not in used and k.rsplit(".", 1)[0] not in used for k in module.state_dict())
+
+
+def verify_text(text: str, module: Any, example_input: Any) -> None:
+    """The round trip: compile the text, load the module's weights by name, compare outputs."""
+    import torch
+
+    from ..api import check_text, compile
+
+    try:
+        net = check_text(text)
+    except CnnError as e:
+        raise CnnError(f"the imported text does not check (an importer bug): {e}") from None
+    model = compile(net).eval()
+    try:
+        model.load_state_dict(module.state_dict(), strict=True)
+    except RuntimeError as e:
+        raise CnnError(f"the imported network does not take the model's weights by name: {str(e)[:400]}") from None
+    with torch.no_grad():
+        want, got = module.eval()(example_input), model(example_input)
+    want = _first(want)
+    got = _first(got)
+    diff = ((got - want).abs().max() / want.abs().max().clamp_min(1e-12)).item()
+    if diff > TOLERANCE:
+        raise CnnError(f"the imported network's outputs differ from the model's by {diff:.1e} (relative)")
+
+
+def _first(out: Any) -> Any:
+    return out[0] if isinstance(out, (tuple, list)) else out
+
+
+def torchvision_model(name: str) -> Any:
+    """torchvision's classification model `name`, randomly initialised (no download)."""
+    from torchvision import models
+
+    names = models.list_models(module=models)
+    if name not in names:
+        close = difflib.get_close_matches(name, names, n=4, cutoff=0.5)
+        raise CnnError(f"torchvision has no classification model '{name}'",
+                       hint=(f"did you mean {', '.join(repr(c) for c in close)}?" if close
+                             else "`cnndsl import --list` lists them"))
+    return models.get_model(name, weights=None)
+
+
+def default_input(name: str) -> tuple[int, int, int]:
+    """The input size torchvision's weights for `name` were trained at (224 when unknown)."""
+    from torchvision import models
+
+    try:
+        size = models.get_model_weights(name).DEFAULT.transforms.keywords.get("crop_size", 224)
+    except (ValueError, AttributeError):
+        size = 224
+    return (3, size, size)
+
+
+def import_torchvision(name: str, input_shape: tuple[int, ...] | None = None, verify: bool = True) -> str:
+    import torch
+
+    model = torchvision_model(name)
+    shape = input_shape or default_input(name)
+    torch.manual_seed(0)
+    return import_module(model, torch.randn(2, *shape), name=name, verify=verify)

@@ -1,0 +1,158 @@
+"""The imported text before it is text: statements and values as frozen dataclasses.
+
+A module instance's body is a tuple of items whose numbers are all :class:`Const`. Bodies of
+instances of one block have the same *shape* (`shape_of`: the items with every constant
+blanked out); `values_of` lists their constants in a fixed order and `fill` puts
+expressions back in that order, which is how `blocks.py` turns differing numbers into block
+parameters and repeated items into loops.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Const:
+    value: Any
+
+
+@dataclass(frozen=True)
+class Var:
+    name: str
+
+
+@dataclass(frozen=True)
+class Bin:
+    op: str  # + - * //
+    left: Value
+    right: Value
+
+
+Value = Const | Var | Bin
+# `as` names: text and numbers, `block1-0` is ("block", Const(1), "-", Const(0))
+Alias = tuple[str | Value, ...]
+
+
+@dataclass(frozen=True)
+class Layer:
+    op: str
+    slots: tuple[tuple[str, Value], ...]
+    alias: Alias | None = None
+
+
+@dataclass(frozen=True)
+class Call:
+    block: str
+    args: tuple[Value, ...]
+    alias: Alias | None = None
+
+
+@dataclass(frozen=True)
+class Merge:
+    op: str
+    branches: tuple[tuple[Any, ...], ...]  # () is the identity branch
+
+
+@dataclass(frozen=True)
+class Loop:
+    """`for i in range(start, stop) { body }` (`repeat` when the body does not use `i`)."""
+
+    start: Value
+    stop: Value
+    body: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Cond:
+    """`if flag { then } else { orelse }`: where instances of one block differ in structure."""
+
+    flag: Value
+    then: tuple[Any, ...]
+    orelse: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class Stmt:
+    """A statement of a body that is not a simple chain: `x3 = x1 -> items`, `concat(x2, x3)`."""
+
+    targets: tuple[str, ...]
+    source: str | None
+    items: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class NamedMerge:
+    op: str
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Output:
+    name: str
+
+
+LOOP_VAR = "i"
+
+
+def alias_of(name: str) -> Alias:
+    """Digit runs become numbers (`denselayer12` -> ("denselayer", Const(12))), so a run of
+    numbered calls can be written as a loop and a stage number can become a parameter."""
+    parts: list[str | Value] = []
+    i = 0
+    while i < len(name):
+        j = i
+        digits = name[i].isdigit()
+        while j < len(name) and name[j].isdigit() == digits:
+            j += 1
+        run = name[i:j]
+        parts.append(Const(int(run)) if digits and (run == "0" or run[0] != "0") else run)
+        i = j
+    return tuple(parts)
+
+
+def _walk(x: Any, visit: Any) -> Any:
+    """Rebuild `x` with every Const replaced by visit(const) (a pre-order walk)."""
+    if isinstance(x, Const):
+        return visit(x)
+    if isinstance(x, (Var, str)) or x is None or isinstance(x, (int, float, bool)):
+        return x
+    if isinstance(x, tuple):
+        return tuple(_walk(v, visit) for v in x)
+    if dataclasses.is_dataclass(x):
+        return dataclasses.replace(x, **{f.name: _walk(getattr(x, f.name), visit) for f in dataclasses.fields(x)})
+    raise TypeError(type(x))
+
+
+BLANK = Const(None)
+
+
+class _Wild:
+    """A constant of the branch an instance does not take: any value will do."""
+
+    def __repr__(self) -> str:
+        return "WILD"
+
+
+WILD = _Wild()
+
+
+def wild(x: Any) -> Any:
+    return _walk(x, lambda c: Const(WILD))
+
+
+def shape_of(body: tuple) -> tuple:
+    return _walk(body, lambda c: BLANK)
+
+
+def values_of(body: tuple) -> list[Any]:
+    out: list[Any] = []
+    _walk(body, lambda c: out.append(c.value) or c)
+    return out
+
+
+def fill(body: tuple, values: list[Value]) -> tuple:
+    it = iter(values)
+    return _walk(body, lambda c: next(it))

@@ -1,0 +1,180 @@
+"""Tracing a torch model into cnndsl's import graph (the only part of the importer that
+imports torch).
+
+`torch.fx` traces the model with the layers cnndsl knows as leaves; every fx node becomes a
+:class:`~cnndsl.importer.graph.Node` carrying the cnndsl op it maps to (see `rules.py`), its
+values, and the module instance it belongs to (its *scope*), from which `graph.py` and
+`blocks.py` rebuild the model's structure as blocks.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+import torch
+from torch import fx, nn
+from torch.fx.passes.shape_prop import ShapeProp
+
+from ..errors import CnnError
+from .graph import Graph, Node
+from .rules import LEAVES, Unmapped, map_function, map_module
+
+
+class _Tracer(fx.Tracer):
+    """Leaves are the layers with a mapping (and every other torch.nn layer, so that an
+    unmappable one is reported by name rather than traced into); the rest is traced through.
+    The module being traced is kept, so a failure can say where the trace stopped."""
+
+    def __init__(self, wrapped: tuple) -> None:
+        super().__init__(autowrap_functions=wrapped)
+        self.where: list[tuple[str, str]] = []
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        if isinstance(m, (nn.Sequential, nn.ModuleList, nn.ModuleDict)):
+            return False
+        return type(m) in LEAVES or type(m).__module__.startswith("torch.nn")
+
+    def call_module(self, m: nn.Module, forward: Any, args: tuple, kwargs: dict) -> Any:
+        self.where.append((self.path_of_module(m), type(m).__name__))
+        result = super().call_module(m, forward, args, kwargs)
+        self.where.pop()
+        return result
+
+
+def _wrapped_functions() -> tuple:
+    from torchvision.models import shufflenetv2  # channel_shuffle is one op, not its view/transpose steps
+
+    return (shufflenetv2.channel_shuffle,)
+
+
+def trace(model: nn.Module, example: torch.Tensor, name: str) -> tuple[fx.GraphModule, Graph]:
+    """Trace `model` (in its current train/eval mode) and map it; raises CnnError naming the
+    module where tracing or mapping stopped."""
+    tracer = _Tracer(_wrapped_functions())
+    try:
+        fx_graph = tracer.trace(model)
+    except Exception as e:  # noqa: BLE001  (torch.fx raises many kinds; all mean "not traceable")
+        where = tracer.where[-1] if tracer.where else ("", type(model).__name__)
+        place = f"module `{where[0]}` ({where[1]})" if where[0] else f"the top-level module ({where[1]})"
+        raise CnnError(f"torch.fx cannot trace {name}: it stopped in {place}: {type(e).__name__}: "
+                       f"{str(e).splitlines()[0] if str(e) else ''}".rstrip(": "),
+                       hint="only models whose forward torch.fx can trace symbolically can be imported") from None
+    gm = fx.GraphModule(model, fx_graph)
+    with torch.no_grad():
+        ShapeProp(gm).propagate(example)
+    return gm, _convert(gm, model, name)
+
+
+def _shape(node: fx.Node) -> tuple[int, ...]:
+    meta = node.meta.get("tensor_meta")
+    return tuple(meta.shape[1:]) if meta is not None and hasattr(meta, "shape") else ()
+
+
+def _scope(node: fx.Node) -> tuple[str, ...]:
+    stack = node.meta.get("nn_module_stack") or {}
+    paths = [path for path, _ in stack.values()]
+    if node.op == "call_module":
+        paths = paths[:-1]
+    return tuple(paths[-1].split(".")) if paths and paths[-1] else ()
+
+
+class _Converter:
+    """fx nodes -> import graph nodes; fx refs are resolved to (node id, port)."""
+
+    def __init__(self, gm: fx.GraphModule, name: str) -> None:
+        self.gm, self.name = gm, name
+        self.modules = dict(gm.named_modules())
+        self.graph = Graph()
+        self.refs: dict[fx.Node, tuple[int, int]] = {}
+        self.params: dict[fx.Node, str] = {}
+        self.called: set[str] = set()
+
+    def ref(self, arg: object, where: str) -> tuple[int, int]:
+        if isinstance(arg, fx.Node) and arg in self.refs:
+            return self.refs[arg]
+        raise CnnError(f"cannot import {self.name}: {where} takes {arg!r}, which is not a tensor cnndsl can follow")
+
+    def add(self, n: fx.Node, op: str, slots: tuple, inputs: list, scope: tuple, alias: str | None,
+            outputs: int = 1) -> None:
+        node = self.graph.add(Node(op, slots, inputs, scope, alias, _shape(n), outputs))
+        self.refs[n] = (node.id, 0)
+
+    def module(self, n: fx.Node) -> None:
+        module = self.modules[n.target]
+        path = tuple(n.target.split("."))
+        try:
+            mapped = map_module(module, _shape(n.args[0]) if isinstance(n.args[0], fx.Node) else ())
+        except Unmapped as e:
+            raise CnnError(f"cannot import {self.name}: no mapping for {type(module).__name__} at "
+                           f"`{n.target}`{': ' + str(e) if str(e) else ''}", hint="nothing was written") from None
+        stateful = any(True for _ in module.parameters()) or any(True for _ in module.buffers())
+        if stateful and n.target in self.called:
+            raise CnnError(f"cannot import {self.name}: `{n.target}` is called twice (shared weights); "
+                           "each cnndsl layer has weights of its own")
+        self.called.add(n.target)
+        source = self.ref(n.args[0], f"`{n.target}`")
+        for i, (op, slots) in enumerate(mapped):
+            last = i == len(mapped) - 1
+            self.add(n, op, slots, [source], path[:-1], path[-1] if stateful and last else None)
+            source = self.refs[n]
+
+    def function(self, n: fx.Node) -> None:
+        target = n.target
+        if target is operator.getitem and n.args[0] in self.refs:
+            node, _ = self.refs[n.args[0]]
+            if self.graph.nodes[node].outputs > 1 and isinstance(n.args[1], int):
+                self.refs[n] = (node, n.args[1])
+                return
+        if target is operator.mul and any(a in self.params for a in n.args):
+            param = next(a for a in n.args if a in self.params)
+            other = next(a for a in n.args if a is not param)
+            path = tuple(self.params[param].split("."))
+            value = self.gm.get_parameter(self.params[param]).detach().flatten()[0].item()
+            self.add(n, "layer_scale", (("init", float(f"{value:.7g}")),), [self.ref(other, "layer scale")],
+                     path[:-1], path[-1])
+            return
+        try:
+            mapped, tensors, outputs = map_function(target, n.args, n.kwargs, _shape(n.args[0])
+                                                       if n.args and isinstance(n.args[0], fx.Node) else ())
+        except Unmapped as e:
+            scope = ".".join(_scope(n))
+            what = getattr(target, "__name__", str(target))
+            raise CnnError(f"cannot import {self.name}: no mapping for {n.op} `{what}` in "
+                           f"`{scope or type(self.gm).__name__}`{': ' + str(e) if str(e) else ''}",
+                           hint="nothing was written") from None
+        if not mapped:  # cat of one tensor, contiguous(): the value passes through
+            self.refs[n] = self.ref(tensors[0], what_of(n))
+            return
+        inputs = [self.ref(t, what_of(n)) for t in tensors]
+        for op, slots in mapped:  # `x.mean([2, 3])` is gap, flatten
+            self.add(n, op, slots, inputs, _scope(n), None, outputs)
+            inputs = [self.refs[n]]
+
+    def output(self, n: fx.Node) -> None:
+        result = n.args[0]
+        values = list(result) if isinstance(result, (tuple, list)) else [result]
+        self.graph.outputs = [self.ref(v, "the output") for v in values]
+
+
+def what_of(n: fx.Node) -> str:
+    return f"`{getattr(n.target, '__name__', n.target)}`"
+
+
+def _convert(gm: fx.GraphModule, model: nn.Module, name: str) -> Graph:
+    conv = _Converter(gm, name)
+    for n in gm.graph.nodes:
+        if n.op == "placeholder":
+            conv.add(n, "input", (("shape", _shape(n)),), [], (), None)
+        elif n.op == "call_module":
+            conv.module(n)
+        elif n.op in ("call_function", "call_method"):
+            conv.function(n)
+        elif n.op == "get_attr":
+            conv.params[n] = n.target
+        elif n.op == "output":
+            conv.output(n)
+    for path, module in model.named_modules():
+        conv.graph.scopes[tuple(path.split(".")) if path else ()] = type(module).__name__
+    conv.graph.scopes[()] = type(model).__name__
+    return conv.graph
