@@ -18,9 +18,25 @@ from graphlib import TopologicalSorter
 from ..ops import REGISTRY
 from ..values import BUILTINS
 from .graph import Graph, Scope, body, normalize
-from .items import WILD, Bin, Call, Const, Cond, Layer, Loop, Merge, Stmt, Value, Var, alias_of, fill, shape_of, values_of
+from .items import (
+    WILD,
+    Bin,
+    Call,
+    Cond,
+    Const,
+    Layer,
+    Loop,
+    Merge,
+    Stmt,
+    Value,
+    Var,
+    alias_of,
+    fill,
+    shape_of,
+    values_of,
+)
 from .loops import compress
-from .variants import align
+from .variants import realize, similar, template
 
 REQUIRED = object()
 _CONTAINERS = ("Sequential", "ModuleList", "ModuleDict", "Module")
@@ -50,10 +66,10 @@ class Imported:
 
 
 def _class_key(g: Graph, path: tuple) -> tuple:
-    """Instances of one class may share a block; plain containers only when their names do
-    (`layer1`..`layer4`, not a model's `features` and a block's `conv`)."""
+    """Instances of one class may share a block; plain containers only when their names and
+    their parents' classes do (`layer1`..`layer4`, not a model's `layers` and a block's)."""
     cls = g.scopes.get(path, "Module")
-    return (cls, _base(path[-1])) if cls in _CONTAINERS else (cls,)
+    return (cls, _base(path[-1]), g.scopes.get(path[:-1])) if cls in _CONTAINERS else (cls,)
 
 
 def _base(name: str) -> str:
@@ -74,7 +90,7 @@ class _Builder:
         self.raw = {p: body(Scope(g, p, name), self._placeholder) for p in self.paths}
         self.family = {p: p for p in self.paths}  # instance -> a representative instance of its block
         self.items: dict[tuple, tuple] = {}
-        self.pairs: dict[tuple, tuple] = {}  # family -> (shape, items, other shape, other items)
+        self.templates: dict[tuple, tuple] = {}  # family -> (its shapes, their template)
 
     @staticmethod
     def _placeholder(path: tuple) -> Call:
@@ -93,36 +109,38 @@ class _Builder:
             return x
         return visit(items)
 
+    def residual(self, family: tuple) -> bool:
+        return any(isinstance(i, Merge) for i in self.items.get(family, ()))
+
     def group(self) -> bool:
         """One round: items with the current children's blocks, then families; True if changed.
-        A family with two shapes aligns its instances (variants.py) with the last round's pair."""
+        A family with several shapes aligns its instances to the last round's template."""
         plain: dict[tuple, tuple] = {}
         for p in self.paths:
-            plain[p] = self.items[p] = compress(self.resolve(self.raw[p]), stage=True)
-            pair = self.pairs.get(self.family[p])
-            if pair is not None and shape_of(plain[p]) in (pair[0], pair[2]):
-                own = shape_of(plain[p]) == pair[0]
-                aligned = align(plain[p], pair[3]) if own else align(pair[1], plain[p])
-                self.items[p] = aligned[0] if own else aligned[1]
+            plain[p] = self.items[p] = compress(self.resolve(self.raw[p]), stage=self.residual)
+            known = self.templates.get(self.family[p])
+            if known is not None and shape_of(plain[p]) in known[0]:
+                self.items[p] = realize(known[1], plain[p], frozenset(range(len(known[0]))))
         families: list[tuple[tuple, list[tuple], list]] = []  # class key, shapes, paths
         for p in self.paths:
             key, shape = _class_key(self.g, p), shape_of(plain[p])
             for fam_key, shapes, members in families:
-                if fam_key == key and (shape in shapes or (len(shapes) == 1 and align(
-                        plain[members[0]], plain[p]) is not None)):
+                nested = any(m[:len(p)] == p or p[:len(m)] == m for m in members)
+                if fam_key == key and not nested and (shape in shapes or similar(plain[members[0]], plain[p])):
                     shapes.append(shape) if shape not in shapes else None
                     members.append(p)
                     break
             else:
                 families.append((key, [shape], [p]))
         new = {p: members[0] for _, _, members in families for p in members}
-        pairs = {}
+        templates = {}
         for _, shapes, members in families:
-            if len(shapes) == 2:
+            if len(shapes) > 1:
                 reps = {shape_of(plain[m]): plain[m] for m in members}
-                pairs[members[0]] = (shapes[0], reps[shapes[0]], shapes[1], reps[shapes[1]])
-        changed = new != self.family or pairs.keys() != self.pairs.keys()
-        self.family, self.pairs = new, pairs
+                templates[members[0]] = (shapes, template([reps[s] for s in shapes]))
+        changed = new != self.family or templates.keys() != self.templates.keys() or any(
+            templates[k][0] != self.templates[k][0] for k in templates)
+        self.family, self.templates = new, templates
         return changed
 
 
@@ -145,7 +163,7 @@ def structure(g: Graph, name: str) -> Imported:
     order = TopologicalSorter({b.name: _callees(b.instances[0][1]) for b in blocks.values()}).static_order()
     for b in order:
         _finish(blocks[b], blocks)
-    root = compress(builder.resolve(body(Scope(g, (), name), builder._placeholder)), stage=False)
+    root = compress(builder.resolve(body(Scope(g, (), name), builder._placeholder)))
     root = _prune(_rename(root, names), blocks)
     shape = next(n.slots[0][1] for n in g.nodes if n.op == "input")
     return Imported(name, shape, [blocks[b] for b in TopologicalSorter(
@@ -265,11 +283,13 @@ def _finish(block: Block, blocks: dict[str, Block]) -> None:
     keep = values_of(_prune(_walk_consts(block.instances[0][1], lambda c: Const(next(counter))), blocks))
     rows = [values_of(items) for items in pruned]
     hints = hints_of(pruned[0], blocks)
-    exprs: list[Value] = []
+    exprs: dict[int, Value] = {}
     params: list[tuple[str, list, int]] = []  # name, column, hole index
     used: set[str] = set()
-    for h, hint in enumerate(hints):
-        col = [row[h] for row in rows]
+    columns = [[row[h] for row in rows] for h in range(len(hints))]
+    # columns every instance has first, so that a column of an `if` can reuse their parameter
+    for h in sorted(range(len(hints)), key=lambda h: sum(v is WILD for v in columns[h])):
+        hint, col = hints[h], columns[h]
         expr = _known(col, params, alias=hint == "idx")
         if expr is None:
             pname, k = hint, 2
@@ -278,8 +298,8 @@ def _finish(block: Block, blocks: dict[str, Block]) -> None:
             used.add(pname)
             params.append((pname, col, h))
             expr = Var(pname)
-        exprs.append(expr)
-    block.body = _simplify(fill(pruned[0], exprs))
+        exprs[h] = expr
+    block.body = _simplify(fill(pruned[0], [exprs[h] for h in range(len(hints))]))
     signature = []
     for pname, col, h in params:
         known = [v for v in col if v is not WILD]
@@ -287,7 +307,7 @@ def _finish(block: Block, blocks: dict[str, Block]) -> None:
         default = next(v for v in known if repr(v) == value)
         usual = (count >= 2 and 2 * count > len(known)) or len(known) < len(col)
         signature.append((pname, default if usual else REQUIRED, h))
-    signature.sort(key=lambda p: p[1] is not REQUIRED)  # stable: required first, as written
+    signature.sort(key=lambda p: (p[1] is not REQUIRED, p[2]))  # required first, then as written
     block.params = [(n, d) for n, d, _ in signature]
     block.positions = [keep[h] for _, _, h in signature]
 
@@ -298,12 +318,15 @@ def _walk_consts(items: tuple, visit: object) -> tuple:
     return _walk(items, visit)
 
 
-def _same(a: list, b: list) -> bool:
-    return all(x is WILD or y is WILD or (x == y and type(x) is type(y)) for x, y in zip(a, b, strict=True))
+def _same(param: list, col: list) -> bool:
+    """Whether `param` gives every value `col` needs (WILD in `col` needs none)."""
+    return all(y is WILD or (x is not WILD and x == y and type(x) is type(y)) for x, y in zip(param, col, strict=True))
 
 
 def _known(col: list, params: list, alias: bool) -> Value | None:
     known = [v for v in col if v is not WILD]
+    if not known:  # an argument for the side of an `if` that no instance here takes
+        return Const(WILD)
     if all(repr(v) == repr(known[0]) for v in known):
         return Const(known[0])
     for pname, pcol, _ in params:
@@ -312,8 +335,8 @@ def _known(col: list, params: list, alias: bool) -> Value | None:
     if alias or not all(type(v) is int for v in known):
         return None
     for pname, pcol, _ in params:
-        pairs = [(v, p) for v, p in zip(col, pcol, strict=True) if v is not WILD and p is not WILD]
-        if len(pairs) == len(known) and all(type(p) is int and p > 0 for _, p in pairs):
+        pairs = [(v, p) for v, p in zip(col, pcol, strict=True) if v is not WILD]
+        if all(p is not WILD for _, p in pairs) and all(type(p) is int and p > 0 for _, p in pairs):
             for k in (2, 3, 4, 6, 8):
                 if all(v == p * k for v, p in pairs):
                     return Bin("*", Var(pname), Const(k))

@@ -10,6 +10,8 @@ depth rates, which torchvision computes as `rate * k / blocks`; they are written
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from .items import LOOP_VAR, Bin, Call, Const, Loop, Merge, Value, Var, fill, shape_of, values_of
 
 FLOAT_TOLERANCE = 1e-9
@@ -79,25 +81,31 @@ def _uses_loop_var(x: object) -> bool:
     return "Var(name='i')" in repr(x)
 
 
-def compress(items: tuple, stage: bool = False) -> tuple:
-    """Runs of two or more items (or, in a stage, all items after the first) as loops;
-    merge branches are compressed too."""
+def compress(items: tuple, stage: Callable[[object], bool] | None = None) -> tuple:
+    """Runs of two or more items as loops; in a stage (calls of residual blocks, `stage(block)`
+    says which, whose first may differ from the rest as torchvision's `_make_layer` builds
+    them) all calls after the first, so that stages of any length have one shape. Merge
+    branches are compressed too."""
     items = tuple(Merge(i.op, tuple(compress(b) for b in i.branches)) if isinstance(i, Merge) else i for i in items)
-    if stage and len(items) >= 2 and all(isinstance(i, Call) and i.block == items[0].block for i in items):
+    if stage and len(items) >= 2 and all(isinstance(i, Call) and i.block == items[1].block for i in items[1:]) \
+            and isinstance(items[0], Call) and stage(items[1].block):
         loop = _loop(list(items[1:]), _index_holes(items[1]), True)
         if loop is not None:
             return (items[0], loop)
+    shapes = [shape_of((item,)) for item in items]
+    looped = [_uses_loop_var(item) for item in items]
     out: list = []
     i = 0
     while i < len(items):
-        for j in range(len(items), i + 1, -1):
-            run = list(items[i:j])
-            if len({shape_of((r,)) for r in run}) == 1 and not _uses_loop_var(run[0]):
-                loop = _loop(run, _index_holes(run[0]), False)
-                if loop is not None and _safe_names(loop):
-                    out.append(loop)
-                    i = j
-                    break
+        end = i + 1
+        while end < len(items) and shapes[end] == shapes[i]:
+            end += 1
+        for j in range(end, i + 1, -1):
+            loop = None if looped[i] else _loop(list(items[i:j]), _index_holes(items[i]), False)
+            if loop is not None and _safe_names(loop):
+                out.append(loop)
+                i = j
+                break
         else:
             out.append(items[i])
             i += 1

@@ -7,7 +7,7 @@ from __future__ import annotations
 from ..grammar import keywords
 from ..ops import REGISTRY
 from .blocks import REQUIRED, Block, Imported
-from .items import LOOP_VAR, Bin, Call, Const, Cond, Layer, Loop, Merge, NamedMerge, Output, Stmt, Var
+from .items import LOOP_VAR, WILD, Bin, Call, Cond, Const, Layer, Loop, Merge, NamedMerge, Output, Stmt, Var
 
 WIDTH = 110
 _HEAVY = {"conv", "fc", "linear", "layernorm2d"}
@@ -97,7 +97,8 @@ class Writer:
         for (name, default), v in zip(block.params, item.args, strict=True):
             if default is REQUIRED:
                 args.append(value(v))
-            elif v != Const(default) or type(v.value if isinstance(v, Const) else v) is not type(default):
+            elif v != Const(WILD) and not (isinstance(v, Const) and v.value == default
+                                           and type(v.value) is type(default)):
                 args.append(f"{name}={value(v)}")
         return f"{item.block}({', '.join(args)})" + alias(item.alias)
 

@@ -89,6 +89,7 @@ class _Converter:
         self.refs: dict[fx.Node, tuple[int, int]] = {}
         self.params: dict[fx.Node, str] = {}
         self.called: set[str] = set()
+        self.tuples: dict[fx.Node, list] = {}
 
     def ref(self, arg: object, where: str) -> tuple[int, int]:
         if isinstance(arg, fx.Node) and arg in self.refs:
@@ -121,6 +122,9 @@ class _Converter:
 
     def function(self, n: fx.Node) -> None:
         target = n.target
+        if isinstance(target, type) and issubclass(target, tuple):  # GoogLeNetOutputs(logits, aux2, aux1)
+            self.tuples[n] = list(n.args) + list(n.kwargs.values())
+            return
         if target is operator.getitem and n.args[0] in self.refs:
             node, _ = self.refs[n.args[0]]
             if self.graph.nodes[node].outputs > 1 and isinstance(n.args[1], int):
@@ -153,6 +157,7 @@ class _Converter:
 
     def output(self, n: fx.Node) -> None:
         result = n.args[0]
+        result = self.tuples.get(result, result) if isinstance(result, fx.Node) else result
         values = list(result) if isinstance(result, (tuple, list)) else [result]
         self.graph.outputs = [self.ref(v, "the output") for v in values]
 

@@ -1,58 +1,133 @@
-"""Two shapes of one module class as one block with an `if`.
+"""Several shapes of one module class as one block with `if`s.
 
 torchvision's Bottleneck has a `downsample` branch in the first block of a stage and none in
-the others; Conv2dNormActivation has an activation or not. `align` finds the one place where
-two bodies differ (descending into the one merge branch that differs) and returns both
-bodies rewritten with `Cond(flag, this, that)` there: each instance takes its own side, and
-the constants of the side it does not take are WILD (any value fits them).
+the others; MobileNetV3's inverted residual has an expansion layer or not, and a
+squeeze-excitation or not. A family's shapes are merged into one *template*: a sequence of
+slots that every shape embeds into (a shortest common supersequence built by repeated
+longest-common-subsequence alignment, descending into merges with the same op). A slot not
+every shape has becomes `if flag { ... }` (neighbouring slots that come and go together
+share one `if`); an instance takes the slots it has, and the constants of the ones it lacks
+are WILD (any value fits them).
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, field
 
-from .items import Cond, Const, Merge, shape_of, wild
-
-
-def _common(a: tuple, b: tuple) -> tuple[int, int]:
-    p = 0
-    while p < min(len(a), len(b)) and shape_of((a[p],)) == shape_of((b[p],)):
-        p += 1
-    q = 0
-    while q < min(len(a), len(b)) - p and shape_of((a[-1 - q],)) == shape_of((b[-1 - q],)):
-        q += 1
-    return p, q
+from .items import WILD, Cond, Const, Merge, shape_of, wild
 
 
-def align(a: tuple, b: tuple, top: bool = True) -> tuple[tuple, tuple] | None:
-    """(a', b') with equal shapes and one Cond, or None when they differ in more than one place
-    (or when one is empty: a block that is sometimes nothing is not one block)."""
-    if shape_of(a) == shape_of(b):
-        return a, b
-    p, q = _common(a, b)
-    ma, mb = a[p:len(a) - q], b[p:len(b) - q]
-    head, tail_a, tail_b = a[:p], a[len(a) - q:], b[len(b) - q:]
-    if (len(ma) == len(mb) == 1 and isinstance(ma[0], Merge) and isinstance(mb[0], Merge)
-            and ma[0].op == mb[0].op and len(ma[0].branches) == len(mb[0].branches)):
-        differ = [k for k, (x, y) in enumerate(zip(ma[0].branches, mb[0].branches, strict=True))
-                  if shape_of(x) != shape_of(y)]
-        if len(differ) == 1:
-            k = differ[0]
-            inner = align(ma[0].branches[k], mb[0].branches[k], top=False)
-            if inner is None:
-                return None
-            ba, bb = list(ma[0].branches), list(mb[0].branches)
-            ba[k], bb[k] = inner
-            return head + (replace(ma[0], branches=tuple(ba)),) + tail_a, head + (
-                replace(mb[0], branches=tuple(bb)),) + tail_b
-    if (top and not (head or tail_a)) or _has_cond(ma) or _has_cond(mb):
-        return None
-    if not ma:  # the side with items is the `if`: `if with_downsample { ... }`
-        return (head + (Cond(Const(False), wild(mb), ma),) + tail_a,
-                head + (Cond(Const(True), mb, wild(ma)),) + tail_b)
-    return (head + (Cond(Const(True), ma, wild(mb)),) + tail_a,
-            head + (Cond(Const(False), wild(ma), mb),) + tail_b)
+@dataclass(eq=False)
+class Slot:
+    shape: object  # shape_of((item,)), or ("merge", op, branches) for a merge
+    item: object  # the first item seen here (its wild copy stands in where an instance lacks it)
+    branches: list[list[Slot]] | None = None
+    seen: list[int] = field(default_factory=list)  # which of the family's shapes have it
 
 
-def _has_cond(items: tuple) -> bool:
-    return "Cond(" in repr(items)
+def _key(item: object) -> object:
+    return ("merge", item.op, len(item.branches)) if isinstance(item, Merge) else shape_of((item,))
+
+
+def _pairs(slots: list[Slot], items: tuple) -> list[tuple[int | None, int | None]]:
+    """Longest common subsequence of slots and items, as (slot, item) pairs in order."""
+    n, m = len(slots), len(items)
+    keys = [_key(i) for i in items]
+    best = [[0] * (m + 1) for _ in range(n + 1)]
+    for a in range(n - 1, -1, -1):
+        for b in range(m - 1, -1, -1):
+            best[a][b] = best[a + 1][b + 1] + 1 if slots[a].shape == keys[b] else max(best[a + 1][b], best[a][b + 1])
+    out, a, b = [], 0, 0
+    while a < n or b < m:
+        if a < n and b < m and slots[a].shape == keys[b] and best[a][b] == best[a + 1][b + 1] + 1:
+            out.append((a, b))
+            a, b = a + 1, b + 1
+        elif b < m and (a == n or best[a][b + 1] >= best[a + 1][b]):
+            out.append((None, b))
+            b += 1
+        else:
+            out.append((a, None))
+            a += 1
+    return out
+
+
+def extend(slots: list[Slot], items: tuple, shape_id: int) -> list[Slot]:
+    """The template grown so that `items` embed into it."""
+    out: list[Slot] = []
+    for a, b in _pairs(slots, items):
+        if b is None:
+            out.append(slots[a])
+            continue
+        item = items[b]
+        slot = slots[a] if a is not None else Slot(_key(item), item, [[] for _ in item.branches]
+                                                   if isinstance(item, Merge) else None)
+        if slot.branches is not None:
+            slot.branches = [extend(s, br, shape_id) for s, br in zip(slot.branches, item.branches, strict=True)]
+        slot.seen.append(shape_id)
+        out.append(slot)
+    return out
+
+
+def similar(a: tuple, b: tuple) -> bool:
+    """Worth one block: they share at least half of the longer body, and not nothing."""
+    common = sum(1 for x, y in _pairs([Slot(_key(i), i) for i in a], b) if x is not None and y is not None)
+    return common >= 1 and 2 * common >= max(len(a), len(b))
+
+
+def realize(slots: list[Slot], items: tuple, shapes: frozenset[int]) -> tuple:
+    """`items` in the template's shape: its own items where it has them, WILD copies where it
+    does not, `Cond(present, ...)` around the slots only some shapes have."""
+    mine = {a: items[b] for a, b in _pairs(slots, items) if a is not None and b is not None}
+    out: list = []
+    group: list = []
+    pattern: tuple | None = None
+    for a, slot in enumerate(slots):
+        item = mine.get(a)
+        if slot.branches is not None:
+            branches = item.branches if item is not None else [()] * len(slot.branches)
+            inside = frozenset(slot.seen)
+            body = Merge(slot.shape[1], tuple(realize(s, br, inside) for s, br in zip(slot.branches, branches,
+                                                                                       strict=True)))
+        else:
+            body = item if item is not None else wild(slot.item)
+        optional = frozenset(slot.seen) != shapes
+        here = tuple(sorted(set(slot.seen))) if optional else None
+        if group and here != pattern:
+            out.append(Cond(Const(group[0][0]), tuple(x for _, x in group)))
+            group = []
+        if optional:
+            group.append((item is not None, body))
+            pattern = here
+        else:
+            out.append(body)
+    if group:
+        out.append(Cond(Const(group[0][0]), tuple(x for _, x in group)))
+    return tuple(out)
+
+
+def template(bodies: list[tuple]) -> list[Slot]:
+    slots: list[Slot] = []
+    for k, body in enumerate(bodies):
+        slots = extend(slots, body, k)
+    _clear(slots)
+    for k, body in enumerate(bodies):  # which shape has which slot, as `realize` will match them
+        _mark(slots, body, k)
+    return slots
+
+
+def _clear(slots: list[Slot]) -> None:
+    for slot in slots:
+        slot.seen = []
+        for branch in slot.branches or ():
+            _clear(branch)
+
+
+def _mark(slots: list[Slot], items: tuple, k: int) -> None:
+    for a, b in _pairs(slots, items):
+        if a is not None and b is not None:
+            slots[a].seen.append(k)
+            for branch, inner in zip(slots[a].branches or (), getattr(items[b], "branches", ()), strict=False):
+                _mark(branch, inner, k)
+
+
+__all__ = ["WILD", "Slot", "realize", "similar", "template"]
