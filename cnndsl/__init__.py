@@ -3,7 +3,7 @@
     net = cnndsl.check("architectures/lenet.cnn", net="LeNet")   # shape-checked graph
     model = cnndsl.load("architectures/resnet.cnn", net="resnet50")  # torch.fx.GraphModule
 
-Importing cnndsl never imports torch; `load` and `transfer_weights` do.
+Importing cnndsl never imports torch; `load`, `import_module` and `transfer_weights` do.
 """
 
 from .api import check, check_text, compile, draw, load, networks, networks_in_text, parse_shape
@@ -20,6 +20,13 @@ def train(*args, **kwargs):  # noqa: ANN002, ANN003, ANN201 (see cnndsl.training
     return run(*args, **kwargs)
 
 
+def import_module(module, example_input, name=None, verify=True):  # noqa: ANN001, ANN201
+    """A torch model as `.cnn` text (torchvision's and models like them); see cnndsl.importer."""
+    from .importer import import_module as run
+
+    return run(module, example_input, name=name, verify=verify)
+
+
 def transfer_weights(src, dst):  # noqa: ANN001, ANN201 (torch types; see cnndsl.weights)
     """Copy `src`'s state_dict into `dst` in order, checking every shape; see cnndsl.weights."""
     from .weights import transfer_weights as transfer
@@ -28,5 +35,5 @@ def transfer_weights(src, dst):  # noqa: ANN001, ANN201 (torch types; see cnndsl
 
 
 __all__ = ["CnnError", "Diagnostic", "Network", "Span", "check", "check_text", "compile", "draw", "load", "networks",
-           "networks_in_text", "parse_shape", "train",
+           "import_module", "networks_in_text", "parse_shape", "train",
            "transfer_weights"]

@@ -148,9 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extensions() -> list[Callable[[argparse._SubParsersAction], None]]:
     """Commands defined in other modules register themselves here."""
-    from . import cli_analysis, cli_draw, cli_train
+    from . import cli_analysis, cli_draw, cli_import, cli_train
 
-    return [cli_analysis.register, cli_draw.register, cli_draw.register_export, cli_train.register]
+    return [cli_analysis.register, cli_draw.register, cli_draw.register_export, cli_import.register,
+            cli_train.register]
 
 
 def _version() -> str:
@@ -168,6 +169,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cnndsl: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `cnndsl ... | head`: the reader has gone, nothing more to say
+        sys.stderr.close()
+        return 0
     except Exception as exc:  # a bug in cnndsl, not in the user's text
         if os.environ.get("CNNDSL_DEBUG"):
             raise

@@ -59,8 +59,8 @@ def to_python(net: Network, model: torch.fx.GraphModule) -> str:
     name = model.__class__.__name__
     lines = ['"""' + f"{net.name}, exported by `cnndsl export --format py`; needs only torch." + '"""',
              "", "import operator  # noqa: F401 (the generated forward may use it)", "", "import torch",
-             "from torch import nn", "", "", *(c + "\n\n" for c in _own_classes(model)), f"class {name}(nn.Module):", "    def __init__(self) -> None:",
-             "        super().__init__()"]
+             "from torch import nn", "", "", *(c + "\n\n" for c in _own_classes(model)),
+             f"class {name}(nn.Module):", "    def __init__(self) -> None:", "        super().__init__()"]
     for qualname, module in model.named_modules():
         if not qualname:
             continue

@@ -15,6 +15,24 @@ from typing import Any
 from ..errors import CnnError
 
 TOLERANCE = 1e-5  # relative, eval mode (the issue's round-trip bound)
+# torchvision classification models the language cannot express, and why (docs/import.md)
+UNSUPPORTED = {
+    "vit_": "a vision transformer: multi-head self-attention over patch tokens and a class token; "
+            "the language has no attention and no token sequences",
+    "swin_": "a transformer: shifted-window self-attention with relative position biases",
+    "maxvit_": "a transformer hybrid: block and grid self-attention with relative position biases",
+}
+
+
+def unsupported(name: str) -> str | None:
+    return next((why for prefix, why in UNSUPPORTED.items() if name.startswith(prefix)), None)
+
+
+def importable() -> list[tuple[str, str | None]]:
+    """torchvision's classification models, each with the reason it cannot be imported (or None)."""
+    from torchvision import models
+
+    return [(name, unsupported(name)) for name in models.list_models(module=models)]
 
 
 def import_module(module: Any, example_input: Any, name: str | None = None, verify: bool = True) -> str:
@@ -22,8 +40,6 @@ def import_module(module: Any, example_input: Any, name: str | None = None, veri
 
     Raises CnnError when the model cannot be traced, has a layer with no op, or when the
     compiled text does not reproduce the model (weights by name, outputs to 1e-5 relative)."""
-    import torch
-
     from .blocks import structure
     from .text import write
     from .trace import trace
@@ -81,8 +97,8 @@ def _first(out: Any) -> Any:
     return out[0] if isinstance(out, (tuple, list)) else out
 
 
-def torchvision_model(name: str) -> Any:
-    """torchvision's classification model `name`, randomly initialised (no download)."""
+def check_name(name: str) -> str:
+    """`name` if torchvision has such a classification model we can import; else CnnError."""
     from torchvision import models
 
     names = models.list_models(module=models)
@@ -91,7 +107,17 @@ def torchvision_model(name: str) -> Any:
         raise CnnError(f"torchvision has no classification model '{name}'",
                        hint=(f"did you mean {', '.join(repr(c) for c in close)}?" if close
                              else "`cnndsl import --list` lists them"))
-    return models.get_model(name, weights=None)
+    why = unsupported(name)
+    if why:
+        raise CnnError(f"cannot import {name}: {why}", hint="nothing was written; docs/import.md lists such models")
+    return name
+
+
+def torchvision_model(name: str) -> Any:
+    """torchvision's classification model `name`, randomly initialised (no download)."""
+    from torchvision import models
+
+    return models.get_model(check_name(name), weights=None)
 
 
 def default_input(name: str) -> tuple[int, int, int]:

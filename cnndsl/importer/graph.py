@@ -117,11 +117,11 @@ def body(scope: Scope, call: dict) -> tuple:
     """The items of one instance. `call(path)` gives the Call item for a child instance."""
     try:
         return _series_parallel(scope, call)
-    except _NotSeriesParallel:
+    except _NotSeriesParallelError:
         return _statements(scope, call)
 
 
-class _NotSeriesParallel(Exception):
+class _NotSeriesParallelError(Exception):
     pass
 
 
@@ -133,8 +133,9 @@ def _item(scope: Scope, e: object, call: dict) -> object:
 
 
 def _series_parallel(scope: Scope, call: dict) -> tuple:
-    if len(scope.outputs) != 1 or any(isinstance(e, int) and scope.g.nodes[e].outputs > 1 for e in scope.element.values()):
-        raise _NotSeriesParallel
+    nodes = scope.g.nodes
+    if len(scope.outputs) != 1 or any(isinstance(e, int) and nodes[e].outputs > 1 for e in scope.element.values()):
+        raise _NotSeriesParallelError
     graph = nx.DiGraph()
     graph.add_node("IN")
     for e, ins in scope.inputs.items():
@@ -150,7 +151,7 @@ def _series_parallel(scope: Scope, call: dict) -> tuple:
         items, cur = [], stop
         while cur != start:
             if cur == "IN" or cur in done:
-                raise _NotSeriesParallel
+                raise _NotSeriesParallelError
             done.append(cur)
             ins = [src for src, _ in scope.inputs.get(cur, [])]
             is_merge = isinstance(cur, int) and scope.g.nodes[cur].op in MERGES
@@ -162,11 +163,11 @@ def _series_parallel(scope: Scope, call: dict) -> tuple:
                 items.append(_item(scope, cur, call))
                 cur = ins[0]
             else:
-                raise _NotSeriesParallel
+                raise _NotSeriesParallelError
         return tuple(reversed(items))
     items = chain("IN", end)
     if len(done) != len(set(scope.element.values())):
-        raise _NotSeriesParallel
+        raise _NotSeriesParallelError
     return items
 
 
@@ -190,8 +191,13 @@ def _statements(scope: Scope, call: dict) -> tuple:
     def multi(e: object) -> int:
         return scope.g.nodes[e].outputs if isinstance(e, int) else 1
 
-    def needs_name(src: tuple, nxt: object) -> bool:
-        return multi(src[0]) > 1 or readers.get(src, []) not in ([nxt], [])
+    def merge(e: object) -> bool:
+        return isinstance(e, int) and scope.g.nodes[e].op in MERGES
+
+    def needs_name(src: tuple, nxt: object) -> bool:  # a merge names what it joins: `concat(x1, x2)`
+        got = readers.get(src, [])
+        several = not scope.path and len(scope.outputs) > 1 and "OUT" in got  # `output x3` needs a name
+        return multi(src[0]) > 1 or got not in ([nxt], []) or any(merge(r) for r in got) or several
 
     stmts: list = []
     items: list = []
@@ -202,18 +208,18 @@ def _statements(scope: Scope, call: dict) -> tuple:
         names[("IN", 0)] = "x0"
     for k, e in enumerate(order):
         ins = scope.inputs.get(e, [])
-        merge = isinstance(e, int) and scope.g.nodes[e].op in MERGES
-        if merge or ins[0] != flowing or ins[0] in names:
+        joins = merge(e)
+        if joins or ins[0] != flowing or ins[0] in names:
             if items:
                 stmts.append(Stmt((), source, tuple(items)))
             items, source = [], None
-            if merge:
+            if joins:
                 items.append(NamedMerge(scope.g.nodes[e].op, tuple(names[s] for s in ins)))
             else:
                 source = names[ins[0]]
-        if not merge:
+        if not joins:
             items.append(_item(scope, e, call))
-        nxt = order[k + 1] if k + 1 < len(order) else None
+        nxt = order[k + 1] if k + 1 < len(order) else "OUT"
         outs = [(e, p) for p in range(multi(e))]
         if any(needs_name(o, nxt) for o in outs):
             for o in outs:

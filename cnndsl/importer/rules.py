@@ -3,7 +3,7 @@
 A rule returns the op and its *slots*: every argument of the op in the registry's order,
 defaults included (the writer leaves out what equals the default), so that two layers that
 differ only in values have the same slots. A layer that cannot be expressed exactly (a
-padding mode, a count_include_pad=False pool, ...) raises :class:`Unmapped` with the reason.
+padding mode, a count_include_pad=False pool, ...) raises :class:`UnmappedError` with the reason.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from .. import torch_layers
 Slots = tuple[tuple[str, Any], ...]
 
 
-class Unmapped(Exception):
+class UnmappedError(Exception):
     """This layer or call has no exact cnndsl op; the message says what does not fit."""
 
 
@@ -41,7 +41,7 @@ def _pad(p: Any) -> Any:
 
 def _conv(m: nn.Conv2d, shape: tuple) -> list:
     if m.padding_mode != "zeros":
-        raise Unmapped(f"padding_mode={m.padding_mode!r} (cnndsl pads with zeros)")
+        raise UnmappedError(f"padding_mode={m.padding_mode!r} (cnndsl pads with zeros)")
     return [("conv", (("kernel", canon(m.kernel_size)), ("out", m.out_channels), ("stride", canon(m.stride)),
                       ("pad", _pad(m.padding)), ("dilation", canon(m.dilation)), ("groups", m.groups),
                       ("bias", m.bias is not None)))]
@@ -49,7 +49,7 @@ def _conv(m: nn.Conv2d, shape: tuple) -> list:
 
 def _bn(m: nn.modules.batchnorm._BatchNorm, shape: tuple) -> list:
     if not m.affine or not m.track_running_stats or m.momentum is None:
-        raise Unmapped("affine=False, track_running_stats=False or momentum=None")
+        raise UnmappedError("affine=False, track_running_stats=False or momentum=None")
     return [("bn", (("eps", m.eps), ("momentum", m.momentum)))]
 
 
@@ -63,7 +63,7 @@ def _pool(op: str) -> Callable:
 def _pool_slots(op: str, kernel: Any, stride: Any, pad: Any, ceil: bool, dilation: Any = 1,
                 count_include_pad: bool = True, divisor: Any = None) -> list:
     if canon(dilation) != 1 or not count_include_pad or divisor is not None:
-        raise Unmapped("dilation, count_include_pad=False or divisor_override")
+        raise UnmappedError("dilation, count_include_pad=False or divisor_override")
     stride = kernel if stride is None or stride == [] else stride
     return [(op, (("kernel", canon(kernel)), ("stride", canon(stride)), ("pad", canon(pad)), ("ceil", bool(ceil))))]
 
@@ -73,7 +73,7 @@ def _adaptive(size: Any) -> list:
     if size == 1:
         return [("gap", ())]
     if not isinstance(size, tuple) and not isinstance(size, int) or size is None:
-        raise Unmapped(f"output size {size}")
+        raise UnmappedError(f"output size {size}")
     return [("adaptive_avgpool", (("size", size),))]
 
 
@@ -85,14 +85,14 @@ def _linear(m: nn.Linear, shape: tuple) -> list:
 def _layernorm(op: str) -> Callable:
     def rule(m: nn.LayerNorm, shape: tuple) -> list:
         if len(m.normalized_shape) != 1 or not m.elementwise_affine or m.bias is None:
-            raise Unmapped("normalisation over more than one axis, or without weight and bias")
+            raise UnmappedError("normalisation over more than one axis, or without weight and bias")
         return [(op, (("eps", m.eps),))]
     return rule
 
 
 def _gelu(m: nn.GELU, shape: tuple) -> list:
     if m.approximate != "none":
-        raise Unmapped(f"approximate={m.approximate!r}")
+        raise UnmappedError(f"approximate={m.approximate!r}")
     return [("gelu", ())]
 
 
@@ -122,7 +122,7 @@ def _permute_module() -> dict:
 def _permute(dims: Any) -> list:
     dims = list(dims)
     if not dims or dims[0] != 0:
-        raise Unmapped("a permutation that moves the batch axis")
+        raise UnmappedError("a permutation that moves the batch axis")
     return [("permute", (("order", tuple(d - 1 for d in dims[1:])),))]
 
 
@@ -145,19 +145,19 @@ LEAVES = frozenset(MODULES)
 
 
 def _unmapped(why: str) -> list:
-    raise Unmapped(why)
+    raise UnmappedError(why)
 
 
 def _flatten(start: int, end: int) -> list:
     if start != 1 or end != -1:
-        raise Unmapped(f"flatten({start}, {end}) (cnndsl flattens all but the batch axis)")
+        raise UnmappedError(f"flatten({start}, {end}) (cnndsl flattens all but the batch axis)")
     return [("flatten", ())]
 
 
 def map_module(module: nn.Module, in_shape: tuple) -> list:
     rule = MODULES.get(type(module))
     if rule is None:
-        raise Unmapped("")
+        raise UnmappedError("")
     return rule(module, in_shape)
 
 
@@ -169,7 +169,7 @@ def _mean(args: tuple, kwargs: dict, shape: tuple) -> tuple:
     dims = canon(_arg(args, kwargs, 1, "dim"))
     if len(shape) == 3 and dims in ((2, 3), (-2, -1)) and not _arg(args, kwargs, 2, "keepdim", False):
         return [("gap", ()), ("flatten", ())], [args[0]], 1
-    raise Unmapped(f"mean over {dims}")
+    raise UnmappedError(f"mean over {dims}")
 
 
 def map_function(target: Any, args: tuple, kwargs: dict, shape: tuple) -> tuple:
@@ -183,7 +183,7 @@ def map_function(target: Any, args: tuple, kwargs: dict, shape: tuple) -> tuple:
     if target is torch.cat:
         tensors, dim = list(args[0]), _arg(args, kwargs, 1, "dim", 0)
         if dim not in (1, -3):
-            raise Unmapped(f"cat along axis {dim} (cnndsl concatenates channels)")
+            raise UnmappedError(f"cat along axis {dim} (cnndsl concatenates channels)")
         return ([] if len(tensors) == 1 else [("concat", ())]), tensors, 1
     if target in (torch.flatten, "flatten"):
         return _one(_flatten(_arg(args, kwargs, 1, "start_dim", 0), _arg(args, kwargs, 2, "end_dim", -1)), x)
@@ -206,7 +206,7 @@ def map_function(target: Any, args: tuple, kwargs: dict, shape: tuple) -> tuple:
     if target in ("chunk", torch.chunk):
         parts, dim = _arg(args, kwargs, 1, "chunks"), _arg(args, kwargs, 2, "dim", 0)
         if dim not in (1, -len(shape) - 1 if shape else 1) or not shape or shape[0] % parts:
-            raise Unmapped(f"chunk into {parts} along axis {dim}")
+            raise UnmappedError(f"chunk into {parts} along axis {dim}")
         return [("split", (("parts", parts),))], [x], parts
     if target == "mean":
         return _mean(args, kwargs, shape)
@@ -214,7 +214,7 @@ def map_function(target: Any, args: tuple, kwargs: dict, shape: tuple) -> tuple:
         return [], [x], 1
     if name == "channel_shuffle":
         return [("channel_shuffle", (("groups", _arg(args, kwargs, 1, "groups")),))], [x], 1
-    raise Unmapped("")
+    raise UnmappedError("")
 
 
 def _one(mapped: list, x: Any) -> tuple:

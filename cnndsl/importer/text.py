@@ -136,7 +136,7 @@ class Writer:
         heavy = False
         for item in items:
             if isinstance(item, (Stmt, Output)):
-                out += [pad + self.statement(item)]
+                out += self.statement(item, indent)
                 continue
             text = self.inline(item)
             big = not isinstance(item, Layer) or item.op in _HEAVY
@@ -173,15 +173,24 @@ class Writer:
             out += [pad + "} else {", *self.lines(item.orelse, indent + 4)]
         return out + [pad + "}"]
 
-    def statement(self, item: Stmt | Output) -> str:
+    def statement(self, item: Stmt | Output, indent: int) -> list[str]:
+        """`x3 = x1 -> a, b, c`; long ones go on over lines ending in a comma."""
+        pad = " " * indent
         if isinstance(item, Output):
-            return f"output {item.name}"
+            return [f"{pad}output {item.name}"]
         target = ""
         if item.targets:
             target = (item.targets[0] if len(item.targets) == 1 else "(" + ", ".join(item.targets) + ")") + " = "
         source = f"{item.source} -> " if item.source else ""
         parts = [f"{i.op}({', '.join(i.names)})" if isinstance(i, NamedMerge) else self.inline(i) for i in item.items]
-        return target + source + ", ".join(parts)
+        lines = [pad + target + source + parts[0]]
+        for part in parts[1:]:
+            if len(lines[-1] + ", " + part) > WIDTH:
+                lines[-1] += ","
+                lines.append(pad + "    " + part)
+            else:
+                lines[-1] += ", " + part
+        return lines
 
 
 def write(imported: Imported, header: str) -> str:
@@ -198,10 +207,30 @@ def write(imported: Imported, header: str) -> str:
 
 
 def _tidy(lines: list[str]) -> list[str]:
-    """At most one blank line in a row."""
+    """At most one blank line in a row; long lines broken after a comma (a newline after a
+    comma never ends a statement, see grammars/cnn.lark), continued 8 spaces further in."""
     out: list[str] = []
     for line in lines:
         if line == "" and out and out[-1] == "":
             continue
-        out.append(line)
+        out += _wrap(line)
     return out
+
+
+def _wrap(line: str) -> list[str]:
+    if len(line) <= WIDTH:
+        return [line]
+    pad = " " * (len(line) - len(line.lstrip()) + 8)
+    out, rest, quoted = [], line, False
+    while len(rest) > WIDTH:
+        cut = None
+        for i, ch in enumerate(rest[:WIDTH]):
+            quoted ^= ch == '"'
+            if ch == "," and not quoted and i > len(pad):
+                cut = i
+        quoted = False
+        if cut is None:
+            break
+        out.append(rest[:cut + 1])
+        rest = pad + rest[cut + 1:].lstrip()
+    return [*out, rest]

@@ -18,7 +18,7 @@ from torch.fx.passes.shape_prop import ShapeProp
 
 from ..errors import CnnError
 from .graph import Graph, Node
-from .rules import LEAVES, Unmapped, map_function, map_module
+from .rules import LEAVES, UnmappedError, map_function, map_module
 
 
 class _Tracer(fx.Tracer):
@@ -106,7 +106,7 @@ class _Converter:
         path = tuple(n.target.split("."))
         try:
             mapped = map_module(module, _shape(n.args[0]) if isinstance(n.args[0], fx.Node) else ())
-        except Unmapped as e:
+        except UnmappedError as e:
             raise CnnError(f"cannot import {self.name}: no mapping for {type(module).__name__} at "
                            f"`{n.target}`{': ' + str(e) if str(e) else ''}", hint="nothing was written") from None
         stateful = any(True for _ in module.parameters()) or any(True for _ in module.buffers())
@@ -141,11 +141,11 @@ class _Converter:
         try:
             mapped, tensors, outputs = map_function(target, n.args, n.kwargs, _shape(n.args[0])
                                                        if n.args and isinstance(n.args[0], fx.Node) else ())
-        except Unmapped as e:
+        except UnmappedError as e:
             scope = ".".join(_scope(n))
             what = getattr(target, "__name__", str(target))
             raise CnnError(f"cannot import {self.name}: no mapping for {n.op} `{what}` in "
-                           f"`{scope or type(self.gm).__name__}`{': ' + str(e) if str(e) else ''}",
+                           f"`{scope or 'the top level of ' + self.name}`{': ' + str(e) if str(e) else ''}",
                            hint="nothing was written") from None
         if not mapped:  # cat of one tensor, contiguous(): the value passes through
             self.refs[n] = self.ref(tensors[0], what_of(n))

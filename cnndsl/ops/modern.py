@@ -7,7 +7,21 @@ from __future__ import annotations
 
 from math import prod
 
-from .registry import ArgError, Attrs, Op, Param, Shape, ShapeError, boolean, choice, dims, integer, number, register, spatial
+from .registry import (
+    ArgError,
+    Attrs,
+    Op,
+    Param,
+    Shape,
+    ShapeError,
+    boolean,
+    choice,
+    dims,
+    integer,
+    number,
+    register,
+    spatial,
+)
 
 
 def _torch_layers():  # noqa: ANN202
