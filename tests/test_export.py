@@ -17,7 +17,7 @@ from tests.conftest import ARCH, ROOT
 
 
 @pytest.mark.parametrize("name,file", [("GoogLeNet", "googlenet.cnn"), ("resnet18", "resnet.cnn"),
-                                       ("DenseNet", "densenet.cnn")])
+                                       ("DenseNet", "densenet.cnn"), ("Modern", ROOT / "tests/data/modern.cnn")])
 def test_python_export_needs_only_torch_and_matches_the_compiled_model(tmp_path: Path, name, file):
     net = cnndsl.check(ARCH / file, net=name)
     out = tmp_path / f"{name}.py"

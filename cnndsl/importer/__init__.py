@@ -9,6 +9,7 @@ model's state_dict by name (strict) and give the same outputs, or nothing is ret
 from __future__ import annotations
 
 import difflib
+import warnings
 from copy import deepcopy as copy_module
 from typing import Any
 
@@ -117,7 +118,9 @@ def torchvision_model(name: str) -> Any:
     """torchvision's classification model `name`, randomly initialised (no download)."""
     from torchvision import models
 
-    return models.get_model(check_name(name), weights=None)
+    with warnings.catch_warnings():  # googlenet, inception_v3: a notice about future initialisation
+        warnings.simplefilter("ignore", FutureWarning)
+        return models.get_model(check_name(name), weights=None)
 
 
 def default_input(name: str) -> tuple[int, int, int]:

@@ -342,6 +342,8 @@ def _known(col: list, params: list, alias: bool) -> Value | None:
                     return Bin("*", Var(pname), Const(k))
                 if all(p % k == 0 and v == p // k for v, p in pairs):
                     return Bin("//", Var(pname), Const(k))
+            if pname.startswith("k") and all(v == (p - 1) // 2 for v, p in pairs):  # the padding that keeps size
+                return Bin("//", Bin("-", Var(pname), Const(1)), Const(2))
     return None
 
 

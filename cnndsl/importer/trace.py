@@ -9,6 +9,8 @@ values, and the module instance it belongs to (its *scope*), from which `graph.p
 
 from __future__ import annotations
 
+import contextlib
+import io
 import operator
 from typing import Any
 
@@ -61,8 +63,13 @@ def trace(model: nn.Module, example: torch.Tensor, name: str) -> tuple[fx.GraphM
                        f"{str(e).splitlines()[0] if str(e) else ''}".rstrip(": "),
                        hint="only models whose forward torch.fx can trace symbolically can be imported") from None
     gm = fx.GraphModule(model, fx_graph)
-    with torch.no_grad():
-        ShapeProp(gm).propagate(example)
+    try:  # ShapeProp prints the traceback of a failure itself; the CnnError below says it once
+        with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
+            ShapeProp(gm).propagate(example)
+    except Exception as e:  # noqa: BLE001  (a size the model cannot take)
+        cause = e.__cause__ or e
+        raise CnnError(f"{name} cannot run on the example input {'x'.join(map(str, example.shape[1:]))}: "
+                       f"{str(cause).splitlines()[0]}", hint="try a larger input (`--input 3x299x299`)") from None
     return gm, _convert(gm, model, name)
 
 
