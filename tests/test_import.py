@@ -143,3 +143,17 @@ def test_import_leaves_the_model_as_it_was():
     cnndsl.import_module(model, torch.randn(2, 3, 64, 64), name="googlenet")
     assert model.training
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_stochastic_depth_rates_follow_torchvision():
+    """EfficientNet's rates grow block by block; the loops write them as progressions."""
+    from cnndsl.torch_layers import StochasticDepth
+
+    original = _model("efficientnet_b0")
+    text = cnndsl.import_module(original, torch.randn(1, 3, 64, 64), name="efficientnet_b0")
+    assert "for i in range(" in text
+    ours = [m.p for m in cnndsl.compile(cnndsl.check_text(text)).modules() if isinstance(m, StochasticDepth)]
+    # torchvision gives every MBConv one; only those with a residual connection use it
+    theirs = [m.stochastic_depth.p for m in original.modules() if getattr(m, "use_res_connect", False)]
+    assert len(ours) == len(theirs) > 10
+    assert all(abs(a - b) <= 1e-9 * max(abs(b), 1e-12) for a, b in zip(ours, theirs, strict=True))
