@@ -157,7 +157,7 @@ def structure(g: Graph, name: str) -> Imported:
     for p in builder.paths:
         rep = builder.family[p]
         if rep not in names:
-            names[rep] = _block_name(g.scopes.get(rep, "Module"), rep, taken)
+            names[rep] = _block_name(g.scopes.get(rep, "Module"), rep, taken, g.scopes.get(rep[:-1], "Module"))
             blocks[names[rep]] = Block(names[rep], g.scopes.get(rep, "Module"))
         blocks[names[rep]].instances.append((p, _rename(builder.items[p], names)))
     order = TopologicalSorter({b.name: _callees(b.instances[0][1]) for b in blocks.values()}).static_order()
@@ -182,11 +182,14 @@ def _rename(items: tuple, names: dict[tuple, str]) -> tuple:
     return visit(items)
 
 
-def _block_name(cls: str, path: tuple, taken: set[str]) -> str:
+def _block_name(cls: str, path: tuple, taken: set[str], parent: str) -> str:
+    """The class name (`Bottleneck`); for a plain container its attribute name without digits
+    (`layer1` -> `layer`), or the parent's class with it where that is a reserved word
+    (MBConv's `block` -> `MBConv_block`), or `stage` for a numbered one (`features.3`)."""
     base = _base(path[-1]) if cls in _CONTAINERS else cls.lstrip("_")
     base = "".join(c if c.isalnum() or c == "_" else "_" for c in base) or "stage"
     if not base.isidentifier() or base in _RESERVED:
-        base = f"{base}_block" if base.isidentifier() else "stage"
+        base = f"{parent.lstrip('_')}_{base}" if base.isidentifier() else "stage"
     name, k = base, 2
     while name in taken:
         name, k = f"{base}_{k}", k + 1
@@ -353,8 +356,8 @@ def _simplify(x: object) -> object:
         return tuple(_simplify(v) for v in x)
     if isinstance(x, Bin):
         left, right = _simplify(x.left), _simplify(x.right)
-        if x.op == "*" and (left == Const(0.0) or right == Const(0.0)):
-            return Const(0.0)
+        if x.op == "*" and any(v in (Const(0.0), Const(WILD)) for v in (left, right)):
+            return Const(0.0)  # a step of zero, or of a loop that runs once (any step fits it)
         if x.op == "+" and right == Const(0.0):
             return left
         return Bin(x.op, left, right)

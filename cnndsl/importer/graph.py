@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from ..errors import CnnError
+from ..ops import REGISTRY
 from .items import Const, Layer, Merge, NamedMerge, Output, Stmt, alias_of
 
 Path = tuple[str, ...]
 Ref = tuple[int, int]  # (node id, output port)
-MERGES = frozenset({"add", "mul", "concat"})
+MERGES = frozenset(name for name, op in REGISTRY.items() if op.merge)
 
 
 @dataclass

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .items import LOOP_VAR, Bin, Call, Const, Loop, Merge, Value, Var, fill, shape_of, values_of
+from .items import LOOP_VAR, WILD, Bin, Call, Const, Loop, Merge, Value, Var, fill, shape_of, values_of
 
 FLOAT_TOLERANCE = 1e-9
 
@@ -27,11 +27,18 @@ def _progression(values: list, start: int) -> Value | None:
             return Var(LOOP_VAR) if first == start else Bin("+", Var(LOOP_VAR), Const(first - start))
         return None
     if all(type(v) in (int, float) and not isinstance(v, bool) for v in values):
-        step = (values[-1] - first) / (len(values) - 1) if len(values) > 1 else 0.0
-        if all(abs(first + step * k - v) <= FLOAT_TOLERANCE * max(abs(v), 1e-300) for k, v in enumerate(values)):
+        # 12 significant digits: torchvision's `rate * k / blocks` steps then agree across stages
+        step = _round((values[-1] - first) / (len(values) - 1)) if len(values) > 1 else WILD  # one value: any step
+        first = _round(first)
+        if all(abs(first + (0 if step is WILD else step) * k - v) <= FLOAT_TOLERANCE * max(abs(v), 1e-300)
+               for k, v in enumerate(values)):
             offset = Bin("-", Var(LOOP_VAR), Const(start)) if start else Var(LOOP_VAR)
-            return Bin("+", Const(float(first)), Bin("*", Const(float(step)), offset))
+            return Bin("+", Const(first), Bin("*", Const(step), offset))
     return None
+
+
+def _round(x: float) -> float:
+    return float(f"{x:.12g}")
 
 
 def _loop(run: list, index: list[bool], stage: bool) -> Loop | None:

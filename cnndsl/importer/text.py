@@ -10,7 +10,7 @@ from .blocks import REQUIRED, Block, Imported
 from .items import LOOP_VAR, WILD, Bin, Call, Cond, Const, Layer, Loop, Merge, NamedMerge, Output, Stmt, Var
 
 WIDTH = 110
-_HEAVY = {"conv", "fc", "linear", "layernorm2d"}
+_HEAVY = {"conv", "fc"}  # op families that start a new line (with their norm and activation after them)
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "//": 2}
 
 
@@ -139,7 +139,7 @@ class Writer:
                 out += self.statement(item, indent)
                 continue
             text = self.inline(item)
-            big = not isinstance(item, Layer) or item.op in _HEAVY
+            big = not isinstance(item, Layer) or REGISTRY[item.op].family in _HEAVY
             if line and ((big and heavy) or len(pad + ", ".join(line + [text])) > WIDTH):
                 out.append(pad + ", ".join(line))
                 line, heavy = [], False

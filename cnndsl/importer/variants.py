@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .items import WILD, Cond, Const, Merge, shape_of, wild
+from .items import WILD, Cond, Const, Merge, shape_of, values_of, wild
 
 
 @dataclass(eq=False)
@@ -29,17 +29,31 @@ def _key(item: object) -> object:
     return ("merge", item.op, len(item.branches)) if isinstance(item, Merge) else shape_of((item,))
 
 
+def _agreement(slot: Slot, item: object) -> int:
+    """How many numbers two items of one shape share: among equally long alignments, the one
+    that pairs a depthwise convolution with a depthwise convolution wins."""
+    if isinstance(item, Merge):
+        return 0
+    return sum(x == y for x, y in zip(values_of((slot.item,)), values_of((item,)), strict=False))
+
+
 def _pairs(slots: list[Slot], items: tuple) -> list[tuple[int | None, int | None]]:
-    """Longest common subsequence of slots and items, as (slot, item) pairs in order."""
+    """Longest common subsequence of slots and items (ties: the most numbers in common),
+    as (slot, item) pairs in order."""
     n, m = len(slots), len(items)
     keys = [_key(i) for i in items]
-    best = [[0] * (m + 1) for _ in range(n + 1)]
+    best = [[(0, 0)] * (m + 1) for _ in range(n + 1)]
     for a in range(n - 1, -1, -1):
         for b in range(m - 1, -1, -1):
-            best[a][b] = best[a + 1][b + 1] + 1 if slots[a].shape == keys[b] else max(best[a + 1][b], best[a][b + 1])
+            options = [best[a + 1][b], best[a][b + 1]]
+            if slots[a].shape == keys[b]:
+                after = best[a + 1][b + 1]
+                options.append((after[0] + 1, after[1] + _agreement(slots[a], items[b])))
+            best[a][b] = max(options)
     out, a, b = [], 0, 0
     while a < n or b < m:
-        if a < n and b < m and slots[a].shape == keys[b] and best[a][b] == best[a + 1][b + 1] + 1:
+        if a < n and b < m and slots[a].shape == keys[b] and best[a][b] == (
+                best[a + 1][b + 1][0] + 1, best[a + 1][b + 1][1] + _agreement(slots[a], items[b])):
             out.append((a, b))
             a, b = a + 1, b + 1
         elif b < m and (a == n or best[a][b + 1] >= best[a + 1][b]):
