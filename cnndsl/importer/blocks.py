@@ -1,60 +1,24 @@
 """From module instances to blocks with parameters.
 
 Every module instance is written as items (`graph.body`), with repeated items folded into
-loops (`loops.compress`). Instances of one class whose items have the same shape are one
-block; the numbers that differ between instances become its parameters (a column equal to
-another is the same parameter, a column that is k times another is written `c * k`), the
-numbers that never differ stay literals. Children are finished before their callers, so a
-call passes exactly its block's parameters.
+loops (`loops.compress`). Instances of one class whose items have the same shape, or shapes
+close enough to align (`variants.py`), are one block; the numbers that differ between
+instances become its parameters (`parameters.py`). Children are finished before their
+callers, so a call passes exactly its block's parameters.
 """
 
 from __future__ import annotations
 
-import keyword
-from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from graphlib import TopologicalSorter
 
-from ..ops import REGISTRY
-from ..values import BUILTINS
 from .graph import Graph, Scope, body, normalize
-from .items import (
-    WILD,
-    Bin,
-    Call,
-    Cond,
-    Const,
-    Layer,
-    Loop,
-    Merge,
-    Stmt,
-    Value,
-    Var,
-    alias_of,
-    fill,
-    shape_of,
-    values_of,
-)
+from .items import Call, Cond, Const, Loop, Merge, Stmt, alias_of, shape_of, values_of
 from .loops import compress
+from .parameters import RESERVED, Block, finish, prune
 from .variants import realize, similar, template
 
-REQUIRED = object()
 _CONTAINERS = ("Sequential", "ModuleList", "ModuleDict", "Module")
-# parameter names for an op's slots, as a person would write them
-_HINTS = {"out": "c", "kernel": "k", "start": "start", "stop": "n"}
-_RESERVED = set(REGISTRY) | set(BUILTINS) | set(keyword.kwlist) | {
-    "block", "network", "input", "output", "repeat", "let", "as", "import", "true", "false", "in_channels",
-    "in_shape", "i", "same", "row", "batch", "nearest", "bilinear"}
-
-
-@dataclass
-class Block:
-    name: str
-    cls: str
-    instances: list[tuple[tuple[str, ...], tuple]] = field(default_factory=list)
-    params: list[tuple[str, object]] = field(default_factory=list)  # (name, default or REQUIRED)
-    positions: list[int] = field(default_factory=list)  # which constants of an instance its callers pass
-    body: tuple = ()
 
 
 @dataclass
@@ -162,9 +126,9 @@ def structure(g: Graph, name: str) -> Imported:
         blocks[names[rep]].instances.append((p, _rename(builder.items[p], names)))
     order = TopologicalSorter({b.name: _callees(b.instances[0][1]) for b in blocks.values()}).static_order()
     for b in order:
-        _finish(blocks[b], blocks)
+        finish(blocks[b], blocks)
     root = compress(builder.resolve(body(Scope(g, (), name), builder._placeholder)))
-    root = _prune(_rename(root, names), blocks)
+    root = prune(_rename(root, names), blocks)
     shape = next(n.slots[0][1] for n in g.nodes if n.op == "input")
     return Imported(name, shape, [blocks[b] for b in TopologicalSorter(
         {b.name: _callees(b.body) for b in blocks.values()}).static_order()], root)
@@ -188,7 +152,7 @@ def _block_name(cls: str, path: tuple, taken: set[str], parent: str) -> str:
     (MBConv's `block` -> `MBConv_block`), or `stage` for a numbered one (`features.3`)."""
     base = _base(path[-1]) if cls in _CONTAINERS else cls.lstrip("_")
     base = "".join(c if c.isalnum() or c == "_" else "_" for c in base) or "stage"
-    if not base.isidentifier() or base in _RESERVED:
+    if not base.isidentifier() or base in RESERVED:
         base = f"{parent.lstrip('_')}_{base}" if base.isidentifier() else "stage"
     name, k = base, 2
     while name in taken:
@@ -211,156 +175,3 @@ def _callees(items: object) -> set[str]:
                 visit(v)
     visit(items)
     return out
-
-
-def _prune(items: tuple, blocks: dict[str, Block]) -> tuple:
-    """Calls pass their block's parameters only (they were built with every constant)."""
-    def visit(x: object) -> object:
-        if isinstance(x, tuple):
-            return tuple(visit(v) for v in x)
-        if isinstance(x, Call):
-            return replace(x, args=tuple(x.args[j] for j in blocks[x.block].positions))
-        if isinstance(x, (Merge, Loop, Cond, Stmt)):
-            return replace(x, **{k: visit(v) for k, v in vars(x).items() if isinstance(v, tuple)})
-        return x
-    return visit(items)
-
-
-def _describe(items: tuple) -> str:
-    """What a conditional part holds, for its flag's name: `downsample`, `relu`."""
-    first = items[0]
-    if getattr(first, "alias", None) and isinstance(first.alias[0], str) and first.alias[0].isidentifier():
-        return first.alias[0]
-    return first.block if isinstance(first, Call) else getattr(first, "op", "part")
-
-
-def hints_of(items: tuple, blocks: dict[str, Block]) -> list[str]:
-    """A name for every constant, in `values_of` order: the slot or parameter it fills."""
-    out: list[str] = []
-
-    def value(v: object, hint: str) -> None:
-        if isinstance(v, Const):
-            out.append(hint)
-        elif isinstance(v, Bin):
-            value(v.left, hint)
-            value(v.right, hint + "_step" if v.op == "*" else hint)
-
-    def alias(parts: tuple | None) -> None:
-        for p in parts or ():
-            if not isinstance(p, str):
-                value(p, "idx")
-
-    def visit(x: object) -> None:
-        if isinstance(x, tuple):
-            for v in x:
-                visit(v)
-        elif isinstance(x, Layer):
-            for k, v in x.slots:
-                value(v, _HINTS.get(k, k))
-            alias(x.alias)
-        elif isinstance(x, Call):
-            for (k, _), v in zip(blocks[x.block].params, x.args, strict=True):
-                value(v, k)
-            alias(x.alias)
-        elif isinstance(x, Loop):
-            value(x.start, "start")
-            value(x.stop, "n")
-            visit(x.body)
-        elif isinstance(x, Cond):
-            value(x.flag, "with_" + _describe(x.then) if x.then else "without_" + _describe(x.orelse))
-            visit(x.then)
-            visit(x.orelse)
-        elif isinstance(x, Merge):
-            visit(x.branches)
-        elif isinstance(x, Stmt):
-            visit(x.items)
-    visit(items)
-    return out
-
-
-def _finish(block: Block, blocks: dict[str, Block]) -> None:
-    """Parameters for the columns that differ; the template body; which constants of an
-    instance its callers pass (`positions`)."""
-    pruned = [_prune(items, blocks) for _, items in block.instances]
-    counter = iter(range(10**9))
-    keep = values_of(_prune(_walk_consts(block.instances[0][1], lambda c: Const(next(counter))), blocks))
-    rows = [values_of(items) for items in pruned]
-    hints = hints_of(pruned[0], blocks)
-    exprs: dict[int, Value] = {}
-    params: list[tuple[str, list, int]] = []  # name, column, hole index
-    used: set[str] = set()
-    columns = [[row[h] for row in rows] for h in range(len(hints))]
-    # columns every instance has first, so that a column of an `if` can reuse their parameter
-    for h in sorted(range(len(hints)), key=lambda h: sum(v is WILD for v in columns[h])):
-        hint, col = hints[h], columns[h]
-        expr = _known(col, params, alias=hint == "idx")
-        if expr is None:
-            pname, k = hint, 2
-            while pname in used or pname in _RESERVED:
-                pname, k = f"{hint}{k}", k + 1
-            used.add(pname)
-            params.append((pname, col, h))
-            expr = Var(pname)
-        exprs[h] = expr
-    block.body = _simplify(fill(pruned[0], [exprs[h] for h in range(len(hints))]))
-    signature = []
-    for pname, col, h in params:
-        known = [v for v in col if v is not WILD]
-        value, count = Counter(map(repr, known)).most_common(1)[0]
-        default = next(v for v in known if repr(v) == value)
-        usual = (count >= 2 and 2 * count > len(known)) or len(known) < len(col)
-        signature.append((pname, default if usual else REQUIRED, h))
-    signature.sort(key=lambda p: (p[1] is not REQUIRED, p[2]))  # required first, then as written
-    block.params = [(n, d) for n, d, _ in signature]
-    block.positions = [keep[h] for _, _, h in signature]
-
-
-def _walk_consts(items: tuple, visit: object) -> tuple:
-    from .items import _walk
-
-    return _walk(items, visit)
-
-
-def _same(param: list, col: list) -> bool:
-    """Whether `param` gives every value `col` needs (WILD in `col` needs none)."""
-    return all(y is WILD or (x is not WILD and x == y and type(x) is type(y)) for x, y in zip(param, col, strict=True))
-
-
-def _known(col: list, params: list, alias: bool) -> Value | None:
-    known = [v for v in col if v is not WILD]
-    if not known:  # an argument for the side of an `if` that no instance here takes
-        return Const(WILD)
-    if all(repr(v) == repr(known[0]) for v in known):
-        return Const(known[0])
-    for pname, pcol, _ in params:
-        if _same(pcol, col):
-            return Var(pname)
-    if alias or not all(type(v) is int for v in known):
-        return None
-    for pname, pcol, _ in params:
-        pairs = [(v, p) for v, p in zip(col, pcol, strict=True) if v is not WILD]
-        if all(p is not WILD for _, p in pairs) and all(type(p) is int and p > 0 for _, p in pairs):
-            for k in (2, 3, 4, 6, 8):
-                if all(v == p * k for v, p in pairs):
-                    return Bin("*", Var(pname), Const(k))
-                if all(p % k == 0 and v == p // k for v, p in pairs):
-                    return Bin("//", Var(pname), Const(k))
-            if pname.startswith("k") and all(v == (p - 1) // 2 for v, p in pairs):  # the padding that keeps size
-                return Bin("//", Bin("-", Var(pname), Const(1)), Const(2))
-    return None
-
-
-def _simplify(x: object) -> object:
-    """`first + 0.0 * (i - 1)` is `first`: a float progression that never moved."""
-    if isinstance(x, tuple):
-        return tuple(_simplify(v) for v in x)
-    if isinstance(x, Bin):
-        left, right = _simplify(x.left), _simplify(x.right)
-        if x.op == "*" and any(v in (Const(0.0), Const(WILD)) for v in (left, right)):
-            return Const(0.0)  # a step of zero, or of a loop that runs once (any step fits it)
-        if x.op == "+" and right == Const(0.0):
-            return left
-        return Bin(x.op, left, right)
-    if isinstance(x, (Layer, Call, Merge, Loop, Cond, Stmt)):
-        return replace(x, **{k: _simplify(v) for k, v in vars(x).items()})
-    return x

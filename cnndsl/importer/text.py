@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from ..grammar import keywords
 from ..ops import REGISTRY
-from .blocks import REQUIRED, Block, Imported
+from .blocks import Imported
 from .items import LOOP_VAR, WILD, Bin, Call, Cond, Const, Layer, Loop, Merge, NamedMerge, Output, Stmt, Var
+from .parameters import REQUIRED, Block
 
 WIDTH = 110
 _HEAVY = {"conv", "fc"}  # op families that start a new line (with their norm and activation after them)
