@@ -43,13 +43,14 @@ def test_torchscript_export_loads_and_runs(tmp_path: Path):
     assert loaded(torch.randn(3, 1, 28, 28)).shape == (3, 10)
 
 
-def test_onnx_export_is_checked_in_onnxruntime(tmp_path: Path):
+@pytest.mark.parametrize("args,size", [(["architectures/resnet.cnn", "--net", "ResNet18"], 1e6),
+                                       (["tests/data/modern.cnn"], 1e3)])
+def test_onnx_export_is_checked_in_onnxruntime(tmp_path: Path, args, size):
     pytest.importorskip("onnxruntime")
-    result = subprocess.run([sys.executable, "-m", "cnndsl.cli", "export", "architectures/resnet.cnn", "--net",
-                             "ResNet18", "--format", "onnx", "-o", str(tmp_path / "r.onnx")],
-                            cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "cnndsl.cli", "export", *args, "--format", "onnx",
+                             "-o", str(tmp_path / "r.onnx")], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert "onnxruntime agrees with torch" in result.stderr and (tmp_path / "r.onnx").stat().st_size > 1e6
+    assert "onnxruntime agrees with torch" in result.stderr and (tmp_path / "r.onnx").stat().st_size > size
 
 
 @pytest.mark.parametrize("args,message", [

@@ -39,9 +39,11 @@ def _shuffle_shape(a: Attrs, s: list[Shape]) -> tuple[Shape, ...]:
 
 CHANNEL_SHUFFLE = Op(
     "channel_shuffle", "reshape",
-    "Interleaves the channels of `groups` groups (ShuffleNet, Zhang et al. 2018; nn.ChannelShuffle).",
+    "Interleaves the channels of `groups` groups (ShuffleNet, Zhang et al. 2018).",
     params=(Param("groups", integer(1), positional=True),), infer=_shuffle_shape,
-    module=lambda nn, a, s: nn.ChannelShuffle(a["groups"]), label=lambda a: f"channel shuffle {a['groups']}",
+    # as torchvision's channel_shuffle (view, transpose, view): unlike nn.ChannelShuffle it exports to ONNX
+    function=lambda torch, xs, a: xs[0].unflatten(1, (a["groups"], -1)).transpose(1, 2).flatten(1, 2),
+    label=lambda a: f"channel shuffle {a['groups']}",
     examples=(("channel_shuffle 2", (4, 3, 3)),),
 )
 
