@@ -157,3 +157,10 @@ def test_stochastic_depth_rates_follow_torchvision():
     theirs = [m.stochastic_depth.p for m in original.modules() if getattr(m, "use_res_connect", False)]
     assert len(ours) == len(theirs) == 9  # efficientnet_b0: 16 MBConv blocks, 9 with a residual connection
     assert all(abs(a - b) <= 1e-9 * max(abs(b), 1e-12) for a, b in zip(ours, theirs, strict=True))
+
+
+def test_the_documented_example_is_what_import_writes():
+    start = DOCS.index("block downsample(c, stride=2)")
+    example = DOCS[start:DOCS.index("```", start)].strip()
+    text = cnndsl.import_module(_model("resnet50"), torch.randn(1, 3, 224, 224), name="resnet50", verify=False)
+    assert example in text
