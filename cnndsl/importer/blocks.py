@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from graphlib import TopologicalSorter
 
 from .graph import Graph, Scope, body, normalize
-from .items import Call, Cond, Const, Loop, Merge, Stmt, alias_of, shape_of, values_of
+from .items import Call, Const, Merge, alias_of, calls_in, map_calls, shape_of, values_of
 from .loops import compress
 from .parameters import RESERVED, Block, finish, prune
 from .variants import realize, similar, template
@@ -62,16 +62,12 @@ class _Builder:
 
     def resolve(self, items: tuple) -> tuple:
         """Placeholder calls -> calls of the child's block, with every constant of the child."""
-        def visit(x: object) -> object:
-            if isinstance(x, tuple):
-                return tuple(visit(v) for v in x)
-            if isinstance(x, Call) and isinstance(x.block, tuple):
-                child = x.block
-                return Call(self.family[child], tuple(Const(v) for v in values_of(self.items[child])), x.alias)
-            if isinstance(x, (Merge, Stmt)):
-                return replace(x, **{k: visit(v) for k, v in vars(x).items() if isinstance(v, tuple)})
-            return x
-        return visit(items)
+        def call(x: Call) -> Call:
+            if not isinstance(x.block, tuple):
+                return x
+            values = values_of(self.items[x.block])
+            return Call(self.family[x.block], tuple(Const(v) for v in values), x.alias)
+        return map_calls(items, call)
 
     def residual(self, family: tuple) -> bool:
         return any(isinstance(i, Merge) for i in self.items.get(family, ()))
@@ -135,15 +131,7 @@ def structure(g: Graph, name: str) -> Imported:
 
 
 def _rename(items: tuple, names: dict[tuple, str]) -> tuple:
-    def visit(x: object) -> object:
-        if isinstance(x, tuple):
-            return tuple(visit(v) for v in x)
-        if isinstance(x, Call) and isinstance(x.block, tuple):
-            return replace(x, block=names[x.block])
-        if isinstance(x, (Merge, Loop, Cond, Stmt)):
-            return replace(x, **{k: visit(v) for k, v in vars(x).items() if isinstance(v, tuple)})
-        return x
-    return visit(items)
+    return map_calls(items, lambda c: replace(c, block=names[c.block]) if isinstance(c.block, tuple) else c)
 
 
 def _block_name(cls: str, path: tuple, taken: set[str], parent: str) -> str:
@@ -162,16 +150,4 @@ def _block_name(cls: str, path: tuple, taken: set[str], parent: str) -> str:
 
 
 def _callees(items: object) -> set[str]:
-    out: set[str] = set()
-
-    def visit(x: object) -> None:
-        if isinstance(x, Call):
-            out.add(x.block)
-        if isinstance(x, tuple):
-            for v in x:
-                visit(v)
-        elif isinstance(x, (Merge, Loop, Cond, Stmt)):
-            for v in vars(x).values():
-                visit(v)
-    visit(items)
-    return out
+    return {c.block for c in calls_in(items)}

@@ -113,16 +113,16 @@ def alias_of(name: str) -> Alias:
     return tuple(parts)
 
 
-def _walk(x: Any, visit: Any) -> Any:
+def map_consts(x: Any, visit: Any) -> Any:
     """Rebuild `x` with every Const replaced by visit(const) (a pre-order walk)."""
     if isinstance(x, Const):
         return visit(x)
     if isinstance(x, (Var, str)) or x is None or isinstance(x, (int, float, bool)):
         return x
     if isinstance(x, tuple):
-        return tuple(_walk(v, visit) for v in x)
+        return tuple(map_consts(v, visit) for v in x)
     if dataclasses.is_dataclass(x):
-        return dataclasses.replace(x, **{f.name: _walk(getattr(x, f.name), visit) for f in dataclasses.fields(x)})
+        return dataclasses.replace(x, **{f.name: map_consts(getattr(x, f.name), visit) for f in dataclasses.fields(x)})
     raise TypeError(type(x))
 
 
@@ -140,19 +140,48 @@ WILD = _Wild()
 
 
 def wild(x: Any) -> Any:
-    return _walk(x, lambda c: Const(WILD))
+    return map_consts(x, lambda c: Const(WILD))
 
 
 def shape_of(body: tuple) -> tuple:
-    return _walk(body, lambda c: BLANK)
+    return map_consts(body, lambda c: BLANK)
 
 
 def values_of(body: tuple) -> list[Any]:
     out: list[Any] = []
-    _walk(body, lambda c: out.append(c.value) or c)
+    map_consts(body, lambda c: out.append(c.value) or c)
     return out
 
 
 def fill(body: tuple, values: list[Value]) -> tuple:
     it = iter(values)
-    return _walk(body, lambda c: next(it))
+    return map_consts(body, lambda c: next(it))
+
+
+def map_calls(items: Any, visit: Any) -> Any:
+    """Rebuild `items` with every Call, at any depth (merges, loops, ifs, statements), replaced
+    by visit(call)."""
+    if isinstance(items, tuple):
+        return tuple(map_calls(v, visit) for v in items)
+    if isinstance(items, Call):
+        return visit(items)
+    if isinstance(items, (Merge, Loop, Cond, Stmt)):
+        return dataclasses.replace(items, **{k: map_calls(v, visit) for k, v in vars(items).items()
+                                             if isinstance(v, tuple)})
+    return items
+
+
+def calls_in(items: Any) -> list[Call]:
+    found: list[Call] = []
+    map_calls(items, lambda c: found.append(c) or c)
+    return found
+
+
+def uses_loop_var(x: Any) -> bool:
+    if isinstance(x, Var):
+        return x.name == LOOP_VAR
+    if isinstance(x, tuple):
+        return any(uses_loop_var(v) for v in x)
+    if dataclasses.is_dataclass(x):
+        return any(uses_loop_var(getattr(x, f.name)) for f in dataclasses.fields(x))
+    return False

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .items import LOOP_VAR, WILD, Bin, Call, Const, Loop, Merge, Value, Var, fill, shape_of, values_of
+from .items import LOOP_VAR, WILD, Bin, Call, Const, Loop, Merge, Value, Var, fill, shape_of, uses_loop_var, values_of
 
 FLOAT_TOLERANCE = 1e-9
 
@@ -84,10 +84,6 @@ def _mark(x: object) -> object:
     return x
 
 
-def _uses_loop_var(x: object) -> bool:
-    return "Var(name='i')" in repr(x)
-
-
 def compress(items: tuple, stage: Callable[[object], bool] | None = None) -> tuple:
     """Runs of two or more items as loops; in a stage (calls of residual blocks, `stage(block)`
     says which, whose first may differ from the rest as torchvision's `_make_layer` builds
@@ -100,7 +96,7 @@ def compress(items: tuple, stage: Callable[[object], bool] | None = None) -> tup
         if loop is not None:
             return (items[0], loop)
     shapes = [shape_of((item,)) for item in items]
-    looped = [_uses_loop_var(item) for item in items]
+    looped = [uses_loop_var(item) for item in items]
     out: list = []
     i = 0
     while i < len(items):

@@ -15,7 +15,23 @@ from dataclasses import dataclass, field, replace
 
 from ..ops import REGISTRY
 from ..values import BUILTINS
-from .items import WILD, Bin, Call, Cond, Const, Layer, Loop, Merge, Stmt, Value, Var, fill, values_of
+from .items import (
+    WILD,
+    Bin,
+    Call,
+    Cond,
+    Const,
+    Layer,
+    Loop,
+    Merge,
+    Stmt,
+    Value,
+    Var,
+    fill,
+    map_calls,
+    map_consts,
+    values_of,
+)
 
 REQUIRED = object()
 # parameter names for an op's slots, as a person would write them
@@ -37,15 +53,7 @@ class Block:
 
 def prune(items: tuple, blocks: dict[str, Block]) -> tuple:
     """Calls pass their block's parameters only (they were built with every constant)."""
-    def visit(x: object) -> object:
-        if isinstance(x, tuple):
-            return tuple(visit(v) for v in x)
-        if isinstance(x, Call):
-            return replace(x, args=tuple(x.args[j] for j in blocks[x.block].positions))
-        if isinstance(x, (Merge, Loop, Cond, Stmt)):
-            return replace(x, **{k: visit(v) for k, v in vars(x).items() if isinstance(v, tuple)})
-        return x
-    return visit(items)
+    return map_calls(items, lambda c: replace(c, args=tuple(c.args[j] for j in blocks[c.block].positions)))
 
 
 def _describe(items: tuple) -> str:
@@ -105,7 +113,7 @@ def finish(block: Block, blocks: dict[str, Block]) -> None:
     instance its callers pass (`positions`)."""
     pruned = [prune(items, blocks) for _, items in block.instances]
     counter = iter(range(10**9))
-    keep = values_of(prune(_walk_consts(block.instances[0][1], lambda c: Const(next(counter))), blocks))
+    keep = values_of(prune(map_consts(block.instances[0][1], lambda c: Const(next(counter))), blocks))
     rows = [values_of(items) for items in pruned]
     hints = hints_of(pruned[0], blocks)
     exprs: dict[int, Value] = {}
@@ -135,12 +143,6 @@ def finish(block: Block, blocks: dict[str, Block]) -> None:
     signature.sort(key=lambda p: (p[1] is not REQUIRED, p[2]))  # required first, then as written
     block.params = [(n, d) for n, d, _ in signature]
     block.positions = [keep[h] for _, _, h in signature]
-
-
-def _walk_consts(items: tuple, visit: object) -> tuple:
-    from .items import _walk
-
-    return _walk(items, visit)
 
 
 def _same(param: list, col: list) -> bool:

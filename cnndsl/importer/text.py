@@ -7,7 +7,22 @@ from __future__ import annotations
 from ..grammar import keywords
 from ..ops import REGISTRY
 from .blocks import Imported
-from .items import LOOP_VAR, WILD, Bin, Call, Cond, Const, Layer, Loop, Merge, NamedMerge, Output, Stmt, Var
+from .items import (
+    LOOP_VAR,
+    WILD,
+    Bin,
+    Call,
+    Cond,
+    Const,
+    Layer,
+    Loop,
+    Merge,
+    NamedMerge,
+    Output,
+    Stmt,
+    Var,
+    uses_loop_var,
+)
 from .parameters import REQUIRED, Block
 
 WIDTH = 110
@@ -119,7 +134,7 @@ class Writer:
         raise TypeError(type(item))
 
     def _loop_head(self, item: Loop) -> str:
-        if f"Var(name='{LOOP_VAR}')" not in repr(item.body):
+        if not uses_loop_var(item.body):
             count = value(Bin("-", item.stop, item.start)) if item.start != Const(0) else value(item.stop)
             if isinstance(item.start, Const) and isinstance(item.stop, Const):
                 count = str(item.stop.value - item.start.value)
