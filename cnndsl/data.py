@@ -12,7 +12,6 @@ import os
 import shutil
 import struct
 import subprocess
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,8 +23,8 @@ from .errors import CnnError
 IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
              "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
 DEBIAN_PACKAGES = {"fashion-mnist": "dataset-fashion-mnist", "mnist": "dataset-mnist"}
-DOWNLOADS = {"fashion-mnist": "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-             "mnist": "https://ossci-datasets.s3.amazonaws.com/mnist/"}
+# downloads go through torchvision's readers (mirrors and MD5 sums are theirs)
+TORCHVISION_READERS = {"fashion-mnist": "FashionMNIST", "mnist": "MNIST"}
 
 
 @dataclass
@@ -75,38 +74,48 @@ def _cache(name: str) -> Path:
     return Path(root) / name
 
 
+def _idx_in(directory: Path) -> dict[str, Path]:
+    """The four IDX files in one folder (plain or gzipped), or {} when any is missing."""
+    found = {}
+    for stem in (*IDX_FILES["train"], *IDX_FILES["test"]):
+        for suffix in ("", ".gz"):
+            if (directory / (stem + suffix)).is_file():
+                found[stem] = directory / (stem + suffix)
+    return found if len(found) == 4 else {}
+
+
 def _find_idx(name: str) -> tuple[dict[str, Path], list[str]]:
-    """IDX files of `name`: in $CNNDSL_DATA or the cache, then the Debian package's files."""
-    looked, found = [], {}
-    candidates = [_cache(name)]
+    """IDX files of `name`: in $CNNDSL_DATA or the cache (also where torchvision's reader put
+    them), then the Debian package's files."""
+    looked = []
+    candidates = [_cache(name), _cache(name) / TORCHVISION_READERS[name] / "raw"]
     package = DEBIAN_PACKAGES[name]
     files = _package_files(package)
     candidates += sorted({p.parent for p in files if p.name.startswith("train-images-idx3")})
     for directory in candidates:
         looked.append(str(directory))
-        for stem in (*IDX_FILES["train"], *IDX_FILES["test"]):
-            for suffix in ("", ".gz"):
-                if (directory / (stem + suffix)).is_file():
-                    found[stem] = directory / (stem + suffix)
-        if len(found) == 4:
+        found = _idx_in(directory)
+        if found:
             return found, looked
-        found = {}
     looked.append(f"the files of the Debian package {package}" + ("" if files else " (not installed)"))
     return {}, looked
 
 
 def _download(name: str) -> dict[str, Path]:
-    target = _cache(name)
-    target.mkdir(parents=True, exist_ok=True)
-    out = {}
-    for stem in (*IDX_FILES["train"], *IDX_FILES["test"]):
-        path = target / f"{stem}.gz"
-        if not path.exists():
-            tmp = path.with_suffix(".part")
-            urllib.request.urlretrieve(DOWNLOADS[name] + f"{stem}.gz", tmp)  # noqa: S310 (fixed https/http URL)
-            tmp.replace(path)
-        out[stem] = path
-    return out
+    """Download by torchvision's MNIST readers, which check each file's published MD5 sum
+    (Fashion-MNIST's only mirror is plain http, so the sum is what makes it safe)."""
+    import torchvision
+
+    reader = TORCHVISION_READERS[name]
+    root = _cache(name)
+    try:
+        dataset = getattr(torchvision.datasets, reader)(str(root), train=True, download=True)
+    except RuntimeError as exc:  # torchvision: a failed download or a wrong checksum
+        raise OSError(" ".join(str(exc).split())) from None
+    found = _idx_in(Path(dataset.raw_folder))
+    if not found:
+        raise OSError(f"torchvision's {reader} left no IDX files in {dataset.raw_folder}")
+    return found
 
 
 def load_idx_dataset(name: str, split: str, download: bool = True) -> Dataset:

@@ -50,11 +50,9 @@ def draw_network(net: Network, output: str | os.PathLike, depth: int | None = 0,
     if rankdir not in ("TB", "LR"):
         raise CnnError(f"--rankdir must be TB or LR, got '{rankdir}'")
     source = to_dot(net, depth, rankdir, shapes, params, theme)
-    if fmt != "dot" and not dot_available():
-        fallback = path.with_suffix(".dot")
-        write_atomic(fallback, source.encode())
-        raise CnnError(f"cannot render {fmt}: Graphviz's `dot` is not installed; wrote {fallback} instead",
-                       hint=INSTALL_DOT)
+    if fmt != "dot" and not dot_available():  # nothing is written: the user asked for another file
+        raise CnnError(f"cannot render {fmt}: Graphviz's `dot` is not installed",
+                       hint=f"{INSTALL_DOT}; or write the DOT text with -o {path.with_suffix('.dot')}")
     write_atomic(path, render(source, fmt))
     return path
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 from lark import Lark, Token
@@ -95,22 +93,21 @@ class Layout:
             stack.pop()
 
 
-def _cache_file(text: str) -> str:
-    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    base = os.environ.get("XDG_CACHE_HOME") or tempfile.gettempdir()
-    root = os.path.join(base, f"cnndsl-{os.getuid()}")
-    return os.path.join(root, f"cnn-lark-{digest}.cache")
-
-
 @functools.lru_cache(maxsize=1)
 def parser() -> Lark:
-    """The LALR parser for `start` (a file) and `expr` (a `--set` value); built once."""
+    """The LALR parser for `start` (a file) and `expr` (a `--set` value); built once per process.
+
+    Building the tables takes a few hundred milliseconds, so Lark keeps them between runs in a
+    pickle in the user's own cache folder. `cnndsl.cache` hands out that path only when neither
+    the folder nor the file could have been written by another user: unpickling runs code.
+    """
+    from .cache import private_file
+
     text = grammar_path().read_text(encoding="utf-8")
     options = dict(parser="lalr", lexer="basic", postlex=Layout(), start=["start", "expr"],
                    propagate_positions=True, maybe_placeholders=True)
-    cache = _cache_file(text)
-    try:
-        os.makedirs(os.path.dirname(cache), exist_ok=True)
-        return Lark(text, cache=cache, **options)
-    except OSError:  # a read-only cache directory must not stop the compiler
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    cache = private_file(f"cnn-lark-{digest}.cache")
+    if cache is None:
         return Lark(text, **options)
+    return Lark(text, cache=str(cache), **options)
