@@ -39,7 +39,7 @@ demo: setup
 
 # the SVG of every zoo network and docs/gallery/index.html
 gallery: setup
-	$(PY) -m cnndsl.gallery docs/gallery
+	$(PY) -m cnndsl.render.gallery docs/gallery
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check cnndsl tests benchmarks

@@ -19,7 +19,7 @@ import torchvision
 
 import cnndsl
 from benchmarks.common import interleaved, machine, median_time, process_time, row
-from cnndsl.parser import parse
+from cnndsl.lang.parser import parse
 
 ARCH = Path(__file__).resolve().parent.parent / "architectures"
 FILES = {"resnet50": "resnet.cnn", "resnet152": "resnet.cnn", "densenet201": "densenet.cnn"}

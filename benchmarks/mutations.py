@@ -7,9 +7,9 @@ import random
 import re
 from pathlib import Path
 
-from cnndsl.elaborator import Limits, elaborate
+from cnndsl.elaborate import Limits, elaborate
 from cnndsl.errors import CnnError
-from cnndsl.source import program_from_text
+from cnndsl.lang.source import program_from_text
 
 ARCH = Path(__file__).resolve().parent.parent / "architectures"
 TOKEN = re.compile(r"\s+|[A-Za-z_][A-Za-z0-9_]*\(?|\d+(?:x\d+)*|\S")

@@ -19,10 +19,9 @@ import torchinfo
 import torchvision
 
 from benchmarks.common import machine, median_time, process_time
-from cnndsl import report
-from cnndsl.analysis import analyse
+from cnndsl.analysis import analyse, report
 from cnndsl.api import check_text
-from cnndsl.parser import parse
+from cnndsl.lang.parser import parse
 
 ARCH = Path(__file__).resolve().parent.parent / "architectures"
 FILES = {"resnet152": "resnet.cnn", "densenet201": "densenet.cnn"}

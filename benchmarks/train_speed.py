@@ -21,8 +21,8 @@ from torch.utils.data import DataLoader
 
 import cnndsl
 from benchmarks.common import interleaved, machine
-from cnndsl import data as datasets
-from cnndsl.training import Options
+from cnndsl.train import data as datasets
+from cnndsl.train.loop import Options
 
 ARCH = Path(__file__).resolve().parent.parent / "architectures"
 BATCH = 256

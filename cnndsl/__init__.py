@@ -6,16 +6,16 @@
 Importing cnndsl never imports torch; `load`, `import_module` and `transfer_weights` do.
 """
 
+from . import render  # noqa: F401 (installs Network._repr_svg_)
 from .api import check, check_text, compile, draw, load, networks, networks_in_text, parse_shape
 from .errors import CnnError, Diagnostic, Span
 from .ir import Network
-
-__version__ = "0.1.0"
+from .version import __version__  # noqa: F401 (cnndsl.__version__)
 
 
 def train(*args, **kwargs):  # noqa: ANN002, ANN003, ANN201 (see cnndsl.training.train)
     """Train a network on real data; see `cnndsl.training.train` and `cnndsl train --help`."""
-    from .training import train as run
+    from .train.loop import train as run
 
     return run(*args, **kwargs)
 
@@ -29,7 +29,7 @@ def import_module(module, example_input, name=None, verify=True):  # noqa: ANN00
 
 def transfer_weights(src, dst):  # noqa: ANN001, ANN201 (torch types; see cnndsl.weights)
     """Copy `src`'s state_dict into `dst` in order, checking every shape; see cnndsl.weights."""
-    from .weights import transfer_weights as transfer
+    from .pytorch.weights import transfer_weights as transfer
 
     return transfer(src, dst)
 

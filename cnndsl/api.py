@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from .elaborator import Limits, elaborate
+from .elaborate.elaborator import Limits, elaborate
 from .errors import CnnError
 from .ir import Network
-from .parser import parse_expr
-from .source import Program, load_program, program_from_text
-from .values import Scope, evaluate, show
+from .lang.parser import parse_expr
+from .lang.source import Program, load_program, program_from_text
+from .lang.values import Scope, evaluate, show
 
 if TYPE_CHECKING:
     import torch
@@ -75,32 +75,6 @@ def check_text(text: str, net: str | None = None, input: str | tuple | None = No
     return _elaborate(program_from_text(text, file), net, input, limits, params)
 
 
-def available_memory() -> int | None:
-    """Bytes of memory available now (Linux's MemAvailable, else free physical pages)."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def refuse_oversized(network: Network, max_bytes: int | None = None) -> None:
-    """Refuse to build a model whose float32 parameters alone exceed the memory at hand,
-    before allocating anything; `check` and `summary` still work on it."""
-    limit = max_bytes if max_bytes is not None else available_memory()
-    need = network.count_params() * 4
-    if limit is not None and need > limit:
-        raise CnnError(f"network '{network.name}' has {network.count_params():,} parameters "
-                       f"({need / 2**30:.1f} GiB as float32) but only {limit / 2**30:.1f} GiB of memory is available",
-                       hint="`cnndsl check` and `cnndsl summary` work without building it")
-
-
 def load(path: PathLike, net: str | None = None, input: str | tuple | None = None, max_bytes: int | None = None,
          **params: object) -> torch.fx.GraphModule:
     """Compile a network to a trainable `torch.fx.GraphModule`. A network whose parameters
@@ -110,10 +84,9 @@ def load(path: PathLike, net: str | None = None, input: str | tuple | None = Non
 
 def compile(network: Network, max_bytes: int | None = None) -> torch.fx.GraphModule:  # noqa: A001
     """Compile an already checked network (from `check` or `check_text`)."""
-    from .fx_backend import compile_network
+    from .pytorch.fx_backend import compile_network
 
-    refuse_oversized(network, max_bytes)
-    return compile_network(network)
+    return compile_network(network, max_bytes)
 
 
 def networks(path: PathLike) -> dict[str, dict[str, str | None]]:
@@ -142,7 +115,7 @@ def draw(path: PathLike, output: PathLike, net: str | None = None, input: str | 
          depth: int | None = 0, full: bool = False, rankdir: str = "TB", shapes: bool = True, params: bool = False,
          theme: str = "color", **values: object) -> os.PathLike:
     """Draw a network into `output` (.svg, .pdf, .png or .dot); `full=True` draws every layer."""
-    from .figure import draw_network
+    from .render.figure import draw_network
 
     return draw_network(check(path, net, input, **values), output, None if full else depth, rankdir, shapes,
                         params, theme)

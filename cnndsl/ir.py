@@ -24,7 +24,7 @@ of each layer, block call or merge written directly in the network body), `warni
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import networkx as nx
@@ -91,6 +91,15 @@ class Layer:
         return REGISTRY[self.op].describe(self.attrs)
 
 
+# Filled by cnndsl.render, so that the IR needs no import of the stage that draws it.
+_SVG_DRAWER: list[Callable[[Network], str | None]] = []
+
+
+def set_svg_drawer(draw: Callable[[Network], str | None]) -> None:
+    """Install the function Jupyter's `_repr_svg_` uses (cnndsl.render does this)."""
+    _SVG_DRAWER[:] = [draw]
+
+
 class Network:
     """A shape-checked network: the IR graph plus its warnings. Returned by `cnndsl.check`."""
 
@@ -143,10 +152,9 @@ class Network:
         return sum(self.params_of(layer) for layer in self.layers())
 
     def _repr_svg_(self) -> str | None:
-        """Jupyter shows a checked network as its diagram (default level)."""
-        from .figure import svg
-
-        return svg(self)
+        """Jupyter shows a checked network as its diagram (default level), when the render
+        stage has installed its drawer (importing cnndsl does) and Graphviz is there."""
+        return _SVG_DRAWER[0](self) if _SVG_DRAWER else None
 
     def __len__(self) -> int:
         return self.graph.number_of_nodes()

@@ -12,7 +12,7 @@ import torchvision
 
 import cnndsl
 from cnndsl.analysis import analyse
-from cnndsl.fx_backend import compile_network
+from cnndsl.pytorch.fx_backend import compile_network
 from tests.conftest import ARCH, check_body
 from tests.test_zoo_torchvision import BUILD_ARGS, CASES, reference
 
@@ -126,7 +126,7 @@ def test_batch_dtype_and_training_memory():
 
 
 def test_json_format_is_the_documented_one():
-    from cnndsl import report
+    from cnndsl.analysis import report
 
     doc = json.loads(report.to_json(analyse(cnndsl.check(ARCH / "lenet.cnn", net="LeNet"))))
     documented = (ARCH.parent / "docs" / "summary-json.md").read_text()

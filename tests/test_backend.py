@@ -81,7 +81,7 @@ def test_training_step_updates_weights():
                                        ("googlenet.cnn", "GoogLeNet"), ("resnet.cnn", "resnet18")])
 def test_inplace_activations_keep_gradients_exact(file, name):
     """The backend makes activations in place where safe; training gives the same gradients."""
-    from cnndsl.fx_backend import compile_network
+    from cnndsl.pytorch.fx_backend import compile_network
 
     net = cnndsl.check(ARCH / file, net=name, input=(3, 64, 64) if name == "resnet18" else None)
     fast, plain = compile_network(net), compile_network(net, inplace=False)
@@ -97,7 +97,7 @@ def test_inplace_activations_keep_gradients_exact(file, name):
 
 
 def test_inplace_is_never_applied_to_a_shared_tensor():
-    from cnndsl.fx_backend import compile_network
+    from cnndsl.pytorch.fx_backend import compile_network
 
     net = check_body("conv 1x1 4\nadd { relu | identity }\nx = conv 1x1 4\nrelu\noutput x\n", "3x4x4")
     model = compile_network(net)

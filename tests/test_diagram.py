@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 import cnndsl
-from cnndsl.diagram import layout, to_dot
-from cnndsl.figure import render
 from cnndsl.ops import REGISTRY
+from cnndsl.render.diagram import layout, to_dot
+from cnndsl.render.figure import render
 from tests.conftest import ARCH, ROOT
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is installed by `make`")
@@ -129,7 +129,7 @@ def test_unwritable_output_is_one_clear_line():
 
 
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path: Path, monkeypatch):
-    import cnndsl.figure as figure
+    import cnndsl.render.figure as figure
 
     out = tmp_path / "keep.dot"
     out.write_text("old")

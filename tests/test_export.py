@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import cnndsl
-from cnndsl.export import export
+from cnndsl.pytorch.export import export
 from tests.conftest import ARCH, ROOT
 
 

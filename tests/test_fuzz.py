@@ -15,7 +15,7 @@ from lark import Lark
 
 import cnndsl
 from benchmarks.mutations import check_all, mutate, zoo_texts
-from cnndsl.grammar import grammar_path
+from cnndsl.lang.grammar import grammar_path
 
 ZOO = zoo_texts()
 # the big files (ResNet, DenseNet) take ~100 ms a check; benchmarks/fuzz.py mutates every file

@@ -147,7 +147,7 @@ def test_import_leaves_the_model_as_it_was():
 
 def test_stochastic_depth_rates_follow_torchvision():
     """EfficientNet's rates grow block by block; the loops write them as progressions."""
-    from cnndsl.torch_layers import StochasticDepth
+    from cnndsl.ops.torch_layers import StochasticDepth
 
     original = _model("efficientnet_b0")
     text = cnndsl.import_module(original, torch.randn(1, 3, 64, 64), name="efficientnet_b0")

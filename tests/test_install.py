@@ -24,7 +24,7 @@ def test_wheel_carries_grammar_and_architectures(tmp_path: Path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (elsewhere / "m.cnn").write_text('import "resnet.cnn"\nnetwork M {\n input 3x32x32\n basic(8, stride=2)\n}\n')
-    code = ("import cnndsl, cnndsl.grammar as g, cnndsl.source as s\n"
+    code = ("import cnndsl, cnndsl.lang.grammar as g, cnndsl.lang.source as s\n"
             f"assert str(g.grammar_path()).startswith({str(target)!r}), g.grammar_path()\n"
             f"assert str(s.library_path()).startswith({str(target)!r}), s.library_path()\n"
             "print(cnndsl.check('m.cnn').output_shapes)\n")

@@ -40,8 +40,8 @@ def test_lint_catches_a_broken_graph():
 
 
 def test_elaboration_does_not_change_the_ast():
-    from cnndsl.elaborator import elaborate
-    from cnndsl.source import load_program
+    from cnndsl.elaborate.elaborator import elaborate
+    from cnndsl.lang.source import load_program
 
     program = load_program(ARCH / "resnet.cnn")
     before = repr(program.blocks) + repr(program.networks)

@@ -13,8 +13,8 @@ import keyword
 from collections import Counter
 from dataclasses import dataclass, field, replace
 
+from ..lang.values import BUILTINS
 from ..ops import REGISTRY
-from ..values import BUILTINS
 from .items import (
     WILD,
     Bin,

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
-from .. import torch_layers
+from ..ops import torch_layers
 
 Slots = tuple[tuple[str, Any], ...]
 

@@ -4,7 +4,7 @@ broken at their branches."""
 
 from __future__ import annotations
 
-from ..grammar import keywords
+from ..lang.grammar import keywords
 from ..ops import REGISTRY
 from .blocks import Imported
 from .items import (

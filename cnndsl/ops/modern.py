@@ -25,7 +25,7 @@ from .registry import (
 
 
 def _torch_layers():  # noqa: ANN202
-    from .. import torch_layers  # torch is imported only when a model is built
+    from . import torch_layers  # torch is imported only when a model is built
 
     return torch_layers
 

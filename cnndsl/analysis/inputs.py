@@ -1,0 +1,48 @@
+"""Which input sizes a network accepts, and at which no layer drops pixels (the lecture's
+AlexNet 224-versus-227 question), found by elaborating the network at each size."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from ..elaborate.elaborator import elaborate
+from ..errors import CnnError
+from ..lang.source import Program
+
+
+@dataclass(frozen=True)
+class Fit:
+    size: int
+    valid: bool
+    exact: bool      # valid and no layer drops rows or columns
+    reason: str = ""  # why not: the first error or warning
+
+
+def scan(program: Program, net: str, params: dict[str, object], channels: int, sizes: Iterable[int],
+         progress: Callable[[int], None] | None = None) -> list[Fit]:
+    """Elaborate the network at each square input `channels x s x s`."""
+    out = []
+    for s in sizes:
+        try:
+            checked = elaborate(program, net, params, (channels, s, s))
+        except CnnError as exc:
+            out.append(Fit(s, False, False, exc.message))
+        else:
+            warnings = checked.warnings
+            out.append(Fit(s, True, not warnings, warnings[0].message if warnings else ""))
+        if progress:
+            progress(s)
+    return out
+
+
+def nearest_exact(program: Program, net: str, params: dict[str, object], shape: tuple[int, ...],
+                  reach: int = 64) -> list[int]:
+    """Square sizes within `reach` of the input's height at which every layer fits exactly,
+    nearest first (at most two: the next below and above)."""
+    if len(shape) != 3 or shape[1] != shape[2]:
+        return []
+    n = shape[1]
+    below = [f.size for f in scan(program, net, params, shape[0], range(n - 1, max(n - reach, 0), -1)) if f.exact]
+    above = [f.size for f in scan(program, net, params, shape[0], range(n + 1, n + reach)) if f.exact]
+    return [*below[:1], *above[:1]]

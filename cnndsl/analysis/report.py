@@ -1,0 +1,168 @@
+"""Rendering a Summary: a terminal table (rich), Markdown, CSV, JSON (docs/summary-json.md)
+and a LaTeX stage table in the style of the VGG and ResNet papers' Table 1."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import textwrap
+from collections.abc import Iterable
+
+from ..ops import dims
+from .costs import DTYPE_BYTES, Row, Summary
+
+CONVENTIONS = ("MACs: conv and fc count one multiply-accumulate per weight per output position "
+               "(bias excluded), as fvcore and torchinfo; batch norm one per element; adaptive/global "
+               "average pooling one per input element; max/avg pooling, activations, add, mul and "
+               "concat none. Memory: output activations for the batch; K/M/G = 10^3/10^6/10^9, "
+               "KiB/MiB/GiB = 2^10/2^20/2^30.")
+TRAINING = ("Training estimate: weights + gradients + optimizer state (SGD with momentum: one "
+            "buffer per weight; Adam: two) + every layer output autograd keeps for backward "
+            "(views such as flatten excluded; in-place activations would save some).")
+COLUMNS = ("layer", "op", "output", "params", "MACs", "memory", "RF", "jump")
+
+
+def human(n: float) -> str:
+    """23.3K, 72.3M, 4.1G."""
+    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.1f}{unit}"
+    return f"{n:g}"
+
+
+def human_bytes(n: float) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if abs(n) >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n:g} B"
+
+
+def _cells(r: Row) -> tuple[str, ...]:
+    rf = "" if r.rf is None else (str(r.rf[0]) if r.rf[0] == r.rf[1] else dims(r.rf))
+    jump = "" if r.jump is None else f"{r.jump[0]:g}" if r.jump[0] == r.jump[1] else f"{r.jump[0]:g}x{r.jump[1]:g}"
+    return (r.name, r.label, dims(r.shape), human(r.params) if r.params else "", human(r.macs) if r.macs else "",
+            human_bytes(r.memory), rf, jump)
+
+
+def _totals(s: Summary) -> tuple[str, ...]:
+    return ("total", "", "", human(s.params), human(s.macs), human_bytes(s.memory), "", "")
+
+
+def _rows(s: Summary, depth: int | None) -> list[Row]:
+    return s.rows if depth is None else s.at_depth(depth)
+
+
+def grid(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]], footer: tuple[str, ...] | None = None,
+         left: int = 3) -> str:
+    """An aligned table in rich's SIMPLE_HEAD style: header, rule, rows, footer. cnndsl draws
+    it itself because rich's Table takes ~300 ms for DenseNet-201's 700 rows (measured; see
+    docs/performance.md), twenty times the whole analysis. The first `left` columns align left."""
+    cells = [header, *rows, *([footer] if footer else [])]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+
+    def line(r: tuple[str, ...]) -> str:
+        return "  " + "  ".join(c.ljust(w) if i < left else c.rjust(w)
+                                 for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
+    rule = " " + "─" * (sum(widths) + 2 * len(widths) + 1)
+    out = [title, "", line(header), rule, *(line(r) for r in rows)]
+    if footer:
+        out += ["", line(footer)]
+    return "\n".join(out) + "\n"
+
+
+def table(s: Summary, depth: int | None = None) -> str:
+    """The terminal report: layer table with totals, the conv/fc/other split, training memory."""
+    title = f"{s.network}  input {dims(s.input_shape)}, batch {s.batch}, {s.dtype}"
+    out = [grid(title, COLUMNS, [_cells(r) for r in _rows(s, depth)], _totals(s))]
+    split = [(g, human(v["params"]), f"{v['params_pct']:.1f}", human(v["macs"]), f"{v['macs_pct']:.1f}")
+             for g, v in s.split().items()]
+    out.append(grid("where the numbers are", ("group", "params", "%", "MACs", "%"), split, left=1))
+    memory = []
+    for opt in ("sgd-momentum", "adam"):
+        m = s.training_memory(opt)
+        memory.append(f"training memory, {opt}, batch {s.batch}: {human_bytes(m['total'])} "
+                      f"(weights {human_bytes(m['weights'])}, gradients {human_bytes(m['gradients'])}, "
+                      f"optimizer {human_bytes(m['optimizer'])}, activations {human_bytes(m['activations'])})")
+    out.append("\n".join(memory) + "\n")
+    out.append(textwrap.fill(CONVENTIONS, 100) + "\n" + textwrap.fill(TRAINING, 100) + "\n")
+    return "\n".join(out)
+
+
+def markdown(s: Summary, depth: int | None = None) -> str:
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in _cells(r)) + " |" for r in _rows(s, depth)]
+    lines.append("| " + " | ".join(f"**{c}**" if c else "" for c in _totals(s)) + " |")
+    return "\n".join(lines) + f"\n\n{CONVENTIONS}\n"
+
+
+def to_csv(s: Summary, depth: int | None = None) -> str:
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["layer", "op", "output", "params", "macs", "memory_bytes", "rf_h", "rf_w", "jump_h", "jump_w"])
+    for r in _rows(s, depth):
+        rf, jump = r.rf or ("", ""), r.jump or ("", "")
+        w.writerow([r.name, r.label, dims(r.shape), r.params, r.macs, r.memory, *rf, *jump])
+    return out.getvalue()
+
+
+def to_json(s: Summary, depth: int | None = None) -> str:
+    """The stable format documented in docs/summary-json.md."""
+    layers = [{"name": r.name, "op": r.op, "label": r.label, "depth": r.depth, "output": list(r.shape),
+               "params": r.params, "macs": r.macs, "memory_bytes": r.memory,
+               "receptive_field": None if r.rf is None else list(r.rf),
+               "jump": None if r.jump is None else list(r.jump)} for r in _rows(s, depth)]
+    doc = {"format": "cnndsl-summary", "version": 1, "network": s.network, "input": list(s.input_shape),
+           "batch": s.batch, "dtype": s.dtype, "bytes_per_element": DTYPE_BYTES[s.dtype], "layers": layers,
+           "totals": {"params": s.params, "macs": s.macs, "memory_bytes": s.memory},
+           "split": s.split(),
+           "training_memory": {opt: s.training_memory(opt) for opt in ("sgd", "sgd-momentum", "adam")},
+           "conventions": CONVENTIONS}
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def _latex_escape(text: str) -> str:
+    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
+                 ("{", r"\{"), ("}", r"\}"), ("~", r"\textasciitilde{}"), ("^", r"\^{}")):
+        text = text.replace(a, b)
+    return text.replace("×", r"$\times$")
+
+
+def stages(s: Summary) -> Iterable[tuple[str, str, str, int, int]]:
+    """Top-level rows folded the way papers print them: a repeated block call becomes one
+    row with a count; activations, norms and reshapes join the row before them."""
+    rows: list[list] = []
+    for r in s.at_depth(0):
+        if r.op == "input":
+            continue
+        if rows and (r.family in ("act", "norm", "reshape", "other")):
+            rows[-1][2].append(r.label)
+            rows[-1][3] += r.params
+            rows[-1][4] += r.macs
+            rows[-1][1] = dims(r.shape)
+            continue
+        if rows and r.op == "block" and rows[-1][5] == r.label:
+            rows[-1][6] += 1
+            rows[-1][1] = dims(r.shape)
+            rows[-1][3] += r.params
+            rows[-1][4] += r.macs
+            continue
+        rows.append([r.name, dims(r.shape), [r.label], r.params, r.macs, r.label if r.op == "block" else None, 1])
+    for name, shape, spec, params, macs, _, count in rows:
+        text = ", ".join(spec) + (f" ×{count}" if count > 1 else "")
+        yield name, shape, text, params, macs
+
+
+def latex(s: Summary) -> str:
+    body = [rf"{_latex_escape(n)} & {_latex_escape(shape.replace('x', '×'))} & {_latex_escape(spec)} & "
+            rf"{human(p)} & {human(m)} \\" for n, shape, spec, p, m in stages(s)]
+    return "\n".join([
+        r"% cnndsl summary --format latex; needs \usepackage{booktabs}",
+        r"\begin{table}[t]", r"\centering", r"\begin{tabular}{lllrr}", r"\toprule",
+        r"stage & output size & layers & params & MACs \\", r"\midrule", *body, r"\midrule",
+        rf"total & & & {human(s.params)} & {human(s.macs)} \\", r"\bottomrule", r"\end{tabular}",
+        rf"\caption{{{_latex_escape(s.network)}: input {_latex_escape(dims(s.input_shape).replace('x', '×'))}.}}",
+        r"\end{table}", ""])
+
+
+FORMATS = {"table": table, "markdown": markdown, "csv": to_csv, "json": to_json}

@@ -1,0 +1,150 @@
+"""The analysis commands: `summary`, `inputs` and `diff` (no torch, no forward pass)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..analysis import report
+from ..analysis.costs import DTYPE_BYTES, Summary, analyse
+from ..errors import CnnError
+from ..lang.source import load_program
+from ..ops import dims
+from .common import check_file, checked
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+
+    if args.batch < 1:
+        raise CnnError(f"--batch must be a positive integer, got {args.batch}")
+    net = checked(args)
+    s = analyse(net, args.batch, args.dtype)
+    text = report.latex(s) if args.format == "latex" else report.FORMATS[args.format](s, args.depth)
+    sys.stdout.write(text)
+    return 0
+
+
+def cmd_inputs(args: argparse.Namespace) -> int:
+    from ..analysis.inputs import scan
+    from .common import parse_sets
+
+    low, _, high = args.range.partition(":")
+    if not (low.isdigit() and high.isdigit() and 0 < int(low) <= int(high)):
+        raise CnnError(f"--range takes LOW:HIGH, e.g. 32:512, got '{args.range}'")
+    net = check_file(args.file, args.net, None, args.set)
+    program = load_program(args.file)
+    params = parse_sets(args.set)
+    channels = net.input_shape[0]
+    sizes = range(int(low), int(high) + 1)
+    fits = scan(program, net.name, params, channels, sizes, _progress(len(sizes)))
+    valid = [f.size for f in fits if f.valid]
+    exact = [f.size for f in fits if f.exact]
+    print(f"{net.name} ({args.file}): inputs {channels}xSxS for S in {low}..{high}")
+    print(f"  smallest valid input: {f'{channels}x{valid[0]}x{valid[0]}' if valid else 'none in range'}")
+    print(f"  no layer drops pixels at S = {_ranges(exact) if exact else 'none in range'}")
+    declared = net.input_shape
+    if len(declared) == 3 and declared[1] == declared[2]:
+        state = "fits exactly" if declared[1] in exact else "drops pixels" if declared[1] in valid else "is invalid"
+        print(f"  declared input {dims(declared)} {state}")
+    return 0
+
+
+def _progress(total: int):  # noqa: ANN202
+    if not sys.stderr.isatty():
+        return None
+    from rich.progress import Progress
+    bar = Progress(transient=True)
+    task = bar.add_task("elaborating", total=total)
+    bar.start()
+
+    def step(_: int) -> None:
+        bar.advance(task)
+        if bar.finished:
+            bar.stop()
+    return step
+
+
+def _ranges(values: list[int]) -> str:
+    """[1, 2, 3, 7, 9, 11] -> '1-3, 7, 9, 11' (runs of consecutive sizes)."""
+    parts, start = [], values[0]
+    for a, b in zip(values, [*values[1:], None], strict=True):
+        if b != a + 1:
+            parts.append(str(a) if a == start else f"{start}-{a}")
+            start = b
+    return ", ".join(parts)
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    a = analyse(check_file(args.file_a, args.net, args.input, args.set))
+    b = analyse(check_file(args.file_b or args.file_a, args.net_b or args.net, args.input_b or args.input,
+                         args.set + args.set_b if args.file_b is None else args.set_b))
+    print(diff_text(a, b, args.depth))
+    return 0
+
+
+def diff_text(a: Summary, b: Summary, depth: int = 0) -> str:
+    rows_a = {r.name: r for r in a.at_depth(depth)}
+    rows_b = {r.name: r for r in b.at_depth(depth)}
+    names = list(rows_a) + [n for n in rows_b if n not in rows_a]
+    lines = [f"{a.network} -> {b.network}", f"  {'layer':<28} {'output':<27} {'params':>20} {'MACs':>20}"]
+    for name in names:
+        ra, rb = rows_a.get(name), rows_b.get(name)
+        sa, sb = (dims(r.shape) if r else "-" for r in (ra, rb))
+        pa, pb = (r.params if r else 0 for r in (ra, rb))
+        ma, mb = (r.macs if r else 0 for r in (ra, rb))
+        if (sa, pa, ma) == (sb, pb, mb) and (ra and rb and ra.label == rb.label):
+            continue
+        shape = sa if sa == sb else f"{sa} -> {sb}"
+        lines.append(f"  {name:<28} {shape:<27} {_delta(pa, pb):>20} {_delta(ma, mb):>20}")
+    if len(lines) == 2:
+        lines.append("  (no layer differs)")
+    lines.append(f"  {'total':<28} {'':<27} {_delta(a.params, b.params):>20} {_delta(a.macs, b.macs):>20}")
+    lines.append(f"  activation memory {report.human_bytes(a.memory)} -> {report.human_bytes(b.memory)}")
+    return "\n".join(lines)
+
+
+def _delta(x: int, y: int) -> str:
+    d = y - x
+    return "=" if d == 0 else f"{'+' if d > 0 else '-'}{report.human(abs(d))}"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from .common import EPILOG, add_common
+
+    p = sub.add_parser("summary", help="per-layer parameters, MACs, memory and receptive field",
+                       description="One row per layer (or per block with --depth): output shape, parameters, "
+                                   "multiply-accumulates, activation memory, receptive field and jump; totals, "
+                                   "the conv/fc/other split and a training-memory estimate. No forward pass.",
+                       epilog=EPILOG)
+    p.add_argument("file", metavar="FILE")
+    add_common(p)
+    p.add_argument("--batch", type=int, default=1, help="batch size for memory figures (default 1)")
+    p.add_argument("--dtype", choices=sorted(DTYPE_BYTES), default="float32", help="element type (default float32)")
+    p.add_argument("--depth", type=int, metavar="D", help="fold block calls deeper than D into one row")
+    p.add_argument("--format", choices=["table", "markdown", "csv", "json", "latex"], default="table",
+                   help="output format (json: docs/summary-json.md; latex: a booktabs stage table)")
+    p.set_defaults(run=cmd_summary)
+
+    p = sub.add_parser("inputs", help="input sizes a network accepts, and those where no layer drops pixels",
+                       description="Elaborate the network at every square input size in --range and report the "
+                                   "smallest valid one and those at which no layer drops rows or columns.",
+                       epilog=EPILOG)
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--net", metavar="N", help="the network to use when the file defines several")
+    p.add_argument("--set", metavar="K=V", action="append", default=[], help="set a network parameter")
+    p.add_argument("--range", default="32:512", metavar="LOW:HIGH", help="sizes to try (default 32:512)")
+    p.set_defaults(run=cmd_inputs)
+
+    p = sub.add_parser("diff", help="compare two networks or two parameter settings layer by layer",
+                       description="Which layers differ, how their output shapes change, and the change in "
+                                   "parameters, MACs and memory, per block (--depth, default 0) and in total. "
+                                   "With one FILE, compare two settings: --set for the first, --set-b for the "
+                                   "second (added to --set).", epilog=EPILOG)
+    p.add_argument("file_a", metavar="A.cnn")
+    p.add_argument("file_b", metavar="B.cnn", nargs="?")
+    add_common(p)
+    p.add_argument("--net-b", metavar="N", help="network of B (default: --net)")
+    p.add_argument("--input-b", metavar="CxHxW", help="input of B (default: --input)")
+    p.add_argument("--set-b", metavar="K=V", action="append", default=[], help="parameters of B")
+    p.add_argument("--depth", type=int, default=0, metavar="D", help="block depth to compare at (default 0)")
+    p.set_defaults(run=cmd_diff)

@@ -1,0 +1,79 @@
+"""`cnndsl check` and `cnndsl list`: shapes and networks, without torch."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import CnnError, render
+from ..ir import Network
+from ..lang.source import load_program
+from .common import EPILOG, add_common, networks_of, parse_sets
+
+
+def _table(net: Network) -> str:
+    rows = [(layer.qualname, layer.label, " ".join("x".join(map(str, s)) for s in layer.shapes))
+            for layer in net.layers()]
+    widths = [max(len(r[i]) for r in [("layer", "op", "output"), *rows]) for i in range(3)]
+    def line(a: str, b: str, c: str) -> str:
+        return f"  {a:<{widths[0]}}  {b:<{widths[1]}}  {c}"
+    out = [line("layer", "op", "output"), line("-" * widths[0], "-" * widths[1], "-" * 6)]
+    out += [line(*r) for r in rows]
+    return "\n".join(out)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    for net in networks_of(args):
+        sources = net.graph.graph["sources"]
+        for w in net.warnings:
+            print(render(w, sources), file=sys.stderr)
+        if net.warnings:
+            _exact_hint(args, net)
+        if not args.quiet:
+            print(f"{net.name}  ({args.file})")
+            print(_table(net))
+            outs = ", ".join("x".join(map(str, s)) for s in net.output_shapes)
+            print(f"  {len(net)} layers, {net.count_params():,} parameters, output {outs}\n")
+    return 0
+
+
+def _exact_hint(args: argparse.Namespace, net: Network) -> None:
+    """After drop warnings, name the nearest input sizes at which no layer drops pixels."""
+    from ..analysis.inputs import nearest_exact
+
+    sizes = nearest_exact(load_program(args.file), net.name, parse_sets(args.set), net.input_shape)
+    c = net.input_shape[0]
+    if sizes:
+        names = " or ".join(f"{c}x{s}x{s}" for s in sizes)
+        print(f"note: no layer of {net.name} drops pixels at an input of {names} "
+              f"(`cnndsl inputs` lists all)", file=sys.stderr)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from ..api import networks
+
+    status = 0
+    for file in args.files:
+        try:
+            for name, params in networks(file).items():
+                text = ", ".join(k if v is None else f"{k}={v}" for k, v in params.items())
+                print(f"{file}  {name}({text})")
+        except CnnError as exc:
+            print(exc.render(), file=sys.stderr)
+            status = 1
+    return status
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add `check` and `list` to the command line."""
+    p = sub.add_parser("check", help="parse and shape-check a network; print each layer's output shape",
+                       description="Parse and shape-check FILE; print each layer's name, op and output shape. "
+                                   "Without --net, every network the file defines is checked.", epilog=EPILOG)
+    p.add_argument("file", metavar="FILE")
+    add_common(p)
+    p.add_argument("-q", "--quiet", action="store_true", help="print only errors and warnings")
+    p.set_defaults(run=cmd_check)
+    p = sub.add_parser("list", help="list the networks of files with their parameters",
+                       description="One line per network: file, name, parameters with defaults.", epilog=EPILOG)
+    p.add_argument("files", metavar="FILE", nargs="+")
+    p.set_defaults(run=cmd_list)

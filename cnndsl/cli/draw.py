@@ -1,0 +1,45 @@
+"""`cnndsl draw`: architecture figures through Graphviz."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import CnnError
+from ..render.diagram import THEMES
+
+
+def cmd_draw(args: argparse.Namespace) -> int:
+    from ..render.figure import draw_network, output_format
+    from .common import checked
+
+    output_format(args.output)  # refuse an unknown format before any work
+    if args.depth is not None and args.depth < 0:
+        raise CnnError(f"--depth must be 0 or more, got {args.depth}")
+    net = checked(args)
+    depth = None if args.full else (args.depth if args.depth is not None else 0)
+    path = draw_network(net, args.output, depth, args.rankdir, args.shapes, args.params, args.theme)
+    print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from .common import EPILOG, add_common
+
+    p = sub.add_parser("draw", help="draw a network as SVG, PDF, PNG or DOT with Graphviz",
+                       description="Draw a network for a paper or slides. By default each top-level block call "
+                                   "is one node and repeated calls fold into one (`residual(512) ×2`); --depth D "
+                                   "opens blocks to depth D, --full draws every layer.", epilog=EPILOG)
+    p.add_argument("file", metavar="FILE")
+    add_common(p)
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="OUT.svg, OUT.pdf, OUT.png or OUT.dot")
+    level = p.add_mutually_exclusive_group()
+    level.add_argument("--depth", type=int, metavar="D", help="open block calls down to depth D (default 0)")
+    level.add_argument("--full", action="store_true", help="draw every layer")
+    p.add_argument("--rankdir", choices=["TB", "LR"], default="TB", help="top to bottom (default) or left to right")
+    p.add_argument("--shapes", action=argparse.BooleanOptionalAction, default=True,
+                   help="label edges with tensor shapes (default: on)")
+    p.add_argument("--params", action="store_true", help="show parameter counts in the nodes")
+    p.add_argument("--theme", default="color", metavar="NAME",
+                   help=f"colour theme: {', '.join(THEMES)} (mono is print-friendly)")
+    p.set_defaults(run=cmd_draw)

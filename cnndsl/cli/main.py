@@ -1,0 +1,68 @@
+"""The `cnndsl` command line: one parser, each command from its own module. `check` and
+`list` never import torch."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from ..errors import CnnError
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad command lines exit 1 like every other bad input (argparse's own status is 2)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(1, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="cnndsl", description="A language and compiler for convolutional network architectures.",
+        epilog="Run `cnndsl COMMAND --help` for a command's options.")
+    parser.add_argument("--version", action="version", version=f"cnndsl {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for register in _extensions():
+        register(sub)
+    return parser
+
+
+def _extensions() -> list[Callable[[argparse._SubParsersAction], None]]:
+    """Each command module adds its own subcommands, in the order `--help` lists them."""
+    from . import analysis, check, draw, export, importing, train
+
+    return [check.register, analysis.register, draw.register, export.register, importing.register,
+            train.register]
+
+
+def _version() -> str:
+    from ..version import __version__
+    return __version__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except CnnError as exc:
+        print(exc.render(), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("cnndsl: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `cnndsl ... | head`: the reader has gone, nothing more to say
+        sys.stderr.close()
+        return 0
+    except Exception as exc:  # a bug in cnndsl, not in the user's text
+        if os.environ.get("CNNDSL_DEBUG"):
+            raise
+        print(f"cnndsl: internal error: {type(exc).__name__}: {exc}\n"
+              "  please report it with the input file; set CNNDSL_DEBUG=1 for the traceback", file=sys.stderr)
+        return 70
+
+
+if __name__ == "__main__":
+    sys.exit(main())

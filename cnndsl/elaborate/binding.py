@@ -1,0 +1,96 @@
+"""Binding call arguments: a layer's to its op's signature, a block call's to its params."""
+
+from __future__ import annotations
+
+from ..errors import CnnError, Span, suggest
+from ..lang import syntax as ast
+from ..lang.values import Scope, evaluate, show, type_name
+from ..ops import REGISTRY, ArgError, Op, Param
+
+
+def _value(expr: ast.Expr, scope: Scope, symbols: tuple[str, ...]) -> object:
+    """Evaluate an argument; a bare word the op accepts literally (`same`) wins if unbound."""
+    if isinstance(expr, ast.Name) and expr.id in symbols and not scope.has(expr.id):
+        return expr.id
+    return evaluate(expr, scope)
+
+
+def _convert(op: Op, param: Param, value: object, span: Span) -> object:
+    try:
+        return param.kind(value)
+    except ArgError as exc:
+        raise CnnError(f"{op.name} {param.name} must be {exc}, got {type_name(value)} {show(value)}", span) from None
+
+
+def bind_layer(op: Op, layer: ast.Layer, scope: Scope) -> dict:
+    """The op's attributes from a layer's positional and keyword arguments."""
+    positional = [p for p in op.params if p.positional]
+    by_name = {p.name: p for p in op.params}
+    if len(layer.args) > len(positional):
+        extra = layer.args[len(positional)]
+        n = len(positional)
+        missing_comma = isinstance(extra.value, ast.Name) and extra.value.id in REGISTRY
+        raise CnnError(f"{op.name} takes {n} positional argument{'s' if n != 1 else ''}, got {len(layer.args)}",
+                       extra.span, f"a ',' missing before '{extra.value.id}'?" if missing_comma
+                       else f"signature: {op.signature()}")
+    attrs: dict[str, object] = {}
+    for param, arg in zip(positional, layer.args, strict=False):
+        attrs[param.name] = _convert(op, param, _value(arg.value, scope, param.symbols), arg.span)
+        if arg.stride is not None:
+            if not param.stride:
+                raise CnnError(f"only a kernel takes a '/stride' suffix, not {op.name} {param.name}", arg.span,
+                               "write arithmetic in parentheses: (a / b)")
+            attrs["stride"] = _convert(op, by_name["stride"], evaluate(arg.stride, scope), arg.stride.span)
+    for kw in layer.kwargs:
+        param = by_name.get(kw.name)
+        if param is None:
+            raise CnnError(f"{op.name} has no argument '{kw.name}'", kw.span,
+                           suggest(kw.name, by_name) or f"signature: {op.signature()}")
+        if kw.name in attrs:
+            how = "by a '/' suffix" if kw.name == "stride" else "twice"
+            raise CnnError(f"{op.name} {kw.name} is given {how}", kw.span)
+        attrs[kw.name] = _convert(op, param, _value(kw.value, scope, param.symbols), kw.span)
+    for param in op.params:
+        if param.name not in attrs:
+            if param.required:
+                raise CnnError(f"{op.name} needs {param.name}", layer.span, f"signature: {op.signature()}")
+            attrs[param.name] = param.default
+    return op.prepare(attrs) if op.prepare else attrs
+
+
+def bind_block(block: ast.BlockDef, call: ast.Call, caller: Scope, definition: Scope) -> dict[str, object]:
+    """A block call's arguments by position and keyword; defaults are evaluated in the block's
+    own scope, where earlier parameters are visible (`block b(c, mid=c // 4)`)."""
+    params = block.params
+    if len(call.args) > len(params):
+        raise CnnError(f"block '{block.name}' takes {len(params)} argument{'s' if len(params) != 1 else ''}, "
+                       f"got {len(call.args)}", call.args[len(params)].span, _signature(block))
+    values = {p.name: evaluate(a, caller) for p, a in zip(params, call.args, strict=False)}
+    names = {p.name for p in params}
+    for kw in call.kwargs:
+        if kw.name not in names:
+            raise CnnError(f"block '{block.name}' has no parameter '{kw.name}'", kw.span,
+                           suggest(kw.name, names) or _signature(block))
+        if kw.name in values:
+            raise CnnError(f"'{kw.name}' is given twice", kw.span)
+        values[kw.name] = evaluate(kw.value, caller)
+    scope = Scope(definition)
+    for p in params:
+        if p.name not in values:
+            if p.default is None:
+                raise CnnError(f"block '{block.name}' needs '{p.name}'", call.span, _signature(block))
+            values[p.name] = evaluate(p.default, scope)
+        scope.values[p.name] = values[p.name]
+    return {p.name: values[p.name] for p in params}
+
+
+def _signature(block: ast.BlockDef) -> str:
+    return f"signature: {block.name}(" + ", ".join(p.name if p.default is None else f"{p.name}=..."
+                                                     for p in block.params) + ")"
+
+
+def op_named(name: str, span: Span, extra: set[str]) -> Op:
+    op = REGISTRY.get(name)
+    if op is None:
+        raise CnnError(f"unknown op '{name}'", span, suggest(name, set(REGISTRY) | extra))
+    return op

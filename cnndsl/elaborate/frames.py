@@ -1,0 +1,77 @@
+"""Elaboration state: limits, the block instance being filled in (its names and call
+chain), and the several outputs of one layer waiting to be bound."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+from ..errors import CallChain, CnnError, Span
+from ..lang.values import Scope, show
+
+_FIELD = re.compile(r"\{([^{}]*)\}")
+
+
+def name_of(alias: str | None, scope: Scope, span: Span) -> str | None:
+    """The name an `as` gives: a word, a position (`as 0`, as nn.Sequential numbers its
+    layers), or a quoted template whose `{NAME}` fields are filled from the scope
+    (`as "denselayer{i}"`, `as "{i}"`). A name may not be empty or hold a dot or braces:
+    it is one step of a module path."""
+    if alias is None:
+        return None
+
+    def fill(m: re.Match) -> str:
+        key = m.group(1)
+        if not scope.has(key):
+            raise CnnError(f"unknown name '{key}' in the name template \"{alias}\"", span)
+        value = scope.lookup(key)
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise CnnError(f"'{key}' in a name template must be an integer, got {show(value)}", span)
+        return str(value)
+    name = _FIELD.sub(fill, alias)
+    if not name or any(c in name for c in ".{}") or not name.isprintable() or " " in name:
+        raise CnnError(f"\"{name}\" cannot name a layer: a name is one step of a module path "
+                       "(no dots, braces or spaces)", span)
+    return name
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits; docs/language.md lists them. None of them rejects a zoo network."""
+
+    max_layers: int = 1_000_000
+    max_depth: int = 100  # nested block calls
+
+
+@dataclass(frozen=True)
+class Multi:
+    """The several outputs of one layer (`split`), waiting for `(a, b) = ...`."""
+
+    node: int
+    count: int
+
+
+@dataclass
+class Frame:
+    """One network body or block instance: its module path, call chain and layer names."""
+
+    path: tuple[str, ...]
+    chain: CallChain
+    is_network: bool
+    counters: Counter = field(default_factory=Counter)
+    names: dict[str, Span] = field(default_factory=dict)
+
+    def claim(self, base: str, alias: str | None, span: Span) -> str:
+        """`as` names are taken as given; others are `op1, op2, ...` per block instance."""
+        if alias is not None:
+            if alias in self.names:
+                raise CnnError(f"the name '{alias}' is already used at {self.names[alias]}", span)
+            self.names[alias] = span
+            return alias
+        while True:
+            self.counters[base] += 1
+            name = f"{base}{self.counters[base]}"
+            if name not in self.names:
+                self.names[name] = span
+                return name

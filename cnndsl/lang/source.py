@@ -1,0 +1,124 @@
+"""Reading `.cnn` files: parsing, following `import`, and collecting definitions."""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import CnnError, Span
+from ..ops import REGISTRY
+from . import syntax as ast
+from .parser import parse
+
+MAX_FILE_BYTES = 10 * 1024 * 1024  # docs/language.md, "Limits"
+
+
+def library_path() -> Path:
+    """The bundled architectures: inside an installed wheel, or at the top of a checkout."""
+    here = Path(__file__).resolve().parent.parent  # the cnndsl package
+    for candidate in (here / "architectures", here.parent / "architectures"):
+        if candidate.is_dir():
+            return candidate
+    return here / "architectures"
+
+
+@dataclass
+class Program:
+    """The definitions visible from one file, its own and those it imports."""
+
+    file: str
+    blocks: dict[str, ast.BlockDef] = field(default_factory=dict)
+    networks: dict[str, ast.NetworkDef] = field(default_factory=dict)
+    own_networks: list[str] = field(default_factory=list)  # defined in `file` itself, in order
+    sources: dict[str, str] = field(default_factory=dict)  # file -> text, for error rendering
+
+    def define(self, d: ast.BlockDef | ast.NetworkDef) -> None:
+        if d.name in REGISTRY:
+            kind = "block" if isinstance(d, ast.BlockDef) else "network"
+            raise CnnError(f"{kind} '{d.name}' would shadow the op '{d.name}'", d.span, "rename it")
+        earlier = self.blocks.get(d.name) or self.networks.get(d.name)
+        if earlier is not None:
+            raise CnnError(f"'{d.name}' is already defined at {earlier.span}", d.span)
+        (self.blocks if isinstance(d, ast.BlockDef) else self.networks)[d.name] = d
+
+
+def read_text(path: Path, span: Span | None = None) -> str:
+    """A regular file's text (UTF-8, BOM allowed); never a device, FIFO or directory."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise CnnError(f"cannot read '{path}': {exc.strerror.lower()}", span) from None
+    if not stat.S_ISREG(st.st_mode):
+        raise CnnError(f"'{path}' is not a regular file", span)
+    if st.st_size > MAX_FILE_BYTES:
+        raise CnnError(f"'{path}' is {st.st_size} bytes; the limit is {MAX_FILE_BYTES}", span)
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CnnError(f"'{path}' is not UTF-8 text (byte {exc.start})", span) from None
+    except OSError as exc:
+        raise CnnError(f"cannot read '{path}': {exc.strerror.lower()}", span) from None
+
+
+def _resolve_import(imp: ast.Import, importer: Path) -> Path:
+    """Relative to the importing file; it may not leave that directory tree, except for the
+    bundled library, which is searched when the relative path names no file."""
+    if not imp.path or "\x00" in imp.path:
+        raise CnnError(f"import needs a file name, got {imp.path!r}", imp.span)
+    base = importer.parent.resolve()
+    library = library_path().resolve()
+    for root in (base, library):
+        candidate = (root / imp.path).resolve()
+        inside = candidate.is_relative_to(base) or candidate.is_relative_to(library)
+        if candidate.exists() and inside:
+            return candidate
+    candidate = (base / imp.path).resolve()
+    if not (candidate.is_relative_to(base) or candidate.is_relative_to(library)):
+        raise CnnError(f"import \"{imp.path}\" leaves the directory of the importing file", imp.span,
+                       "imports may name files in the same directory tree or the bundled architectures")
+    raise CnnError(f"cannot import \"{imp.path}\": no such file", imp.span)
+
+
+def _load(path: Path, text: str, program: Program, stack: list[Path], loaded: set[Path]) -> None:
+    module = parse(text, str(program.file if not stack else _display(path)))
+    program.sources[module.file] = text
+    stack.append(path)
+    for d in module.definitions:
+        if isinstance(d, ast.Import):
+            target = _resolve_import(d, path)
+            if target in stack:
+                cycle = " -> ".join(p.name for p in [*stack[stack.index(target):], target])
+                raise CnnError(f"import cycle: {cycle}", d.span)
+            if target not in loaded:
+                loaded.add(target)
+                _load(target, read_text(target, d.span), program, stack, loaded)
+        else:
+            program.define(d)
+            if len(stack) == 1 and isinstance(d, ast.NetworkDef):
+                program.own_networks.append(d.name)
+    stack.pop()
+
+
+def _display(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)
+
+
+def load_program(path: str | os.PathLike) -> Program:
+    """Parse a file and everything it imports."""
+    p = Path(path)
+    text = read_text(p)
+    program = Program(str(path))
+    _load(p.resolve(), text, program, [], {p.resolve()})
+    return program
+
+
+def program_from_text(text: str, file: str = "<string>") -> Program:
+    """A program from text in memory; imports resolve relative to the current directory."""
+    program = Program(file)
+    _load(Path(file).resolve(), text.removeprefix("\ufeff"), program, [], set())
+    return program

@@ -1,0 +1,258 @@
+"""Evaluation of `.cnn` expressions: ints, floats, bools, tuples, and a few built-in functions.
+
+The language never evaluates Python: this is a small interpreter over the AST, and every
+failure is a CnnError located at the sub-expression that caused it.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..errors import CnnError, Span, suggest
+from . import syntax as ast
+
+# Integers beyond this are refused (they cannot be a real layer size, and `2 ** 10 ** 9`
+# would otherwise take minutes): see docs/language.md, "Limits".
+MAX_INT_BITS = 64
+MAX_SEQUENCE = 1_000_000
+
+
+@dataclass(frozen=True)
+class TensorRef:
+    """A tensor in the graph under construction: output `port` of node `node`."""
+
+    node: int
+    port: int = 0
+
+
+class Scope:
+    """Names visible at one point: a dict chained to its enclosing scope."""
+
+    def __init__(self, parent: Scope | None = None, values: dict[str, object] | None = None) -> None:
+        self.parent = parent
+        self.values = dict(values or {})
+
+    def lookup(self, name: str) -> object:
+        scope: Scope | None = self
+        while scope is not None:
+            if name in scope.values:
+                return scope.values[name]
+            scope = scope.parent
+        raise KeyError(name)
+
+    def has(self, name: str) -> bool:
+        try:
+            self.lookup(name)
+        except KeyError:
+            return False
+        return True
+
+    def names(self) -> set[str]:
+        out: set[str] = set()
+        scope: Scope | None = self
+        while scope is not None:
+            out |= scope.values.keys()
+            scope = scope.parent
+        return out
+
+    def child(self) -> Scope:
+        return Scope(self)
+
+
+def type_name(value: object) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, TensorRef):
+        return "tensor"
+    return {int: "int", float: "float", tuple: "tuple", str: "string"}.get(type(value), type(value).__name__)
+
+
+def show(value: object) -> str:
+    """A value as the language writes it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        inner = ", ".join(show(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _check_int(value: object, span: Span) -> object:
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > MAX_INT_BITS:
+        raise CnnError(f"integer too large ({value.bit_length()} bits; the limit is {MAX_INT_BITS})", span)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise CnnError("arithmetic overflow: the result is not a finite number", span)
+    return value
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _power(a: object, b: object) -> object:
+    if isinstance(b, int) and isinstance(a, int) and abs(a) > 1 and b * max(1, abs(a).bit_length() - 1) > MAX_INT_BITS:
+        raise OverflowError
+    return a ** b
+
+
+_ARITH: dict[str, Callable[[object, object], object]] = {
+    "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
+    "//": operator.floordiv, "%": operator.mod, "**": _power,
+}
+_COMPARE: dict[str, Callable[[object, object], bool]] = {
+    "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+}
+
+
+def _arith(op: str, a: object, b: object, span: Span) -> object:
+    ok = (_number(a) and _number(b)) or (op == "+" and isinstance(a, tuple) and isinstance(b, tuple)) \
+        or (op == "*" and isinstance(a, tuple) and isinstance(b, int) and not isinstance(b, bool))
+    if not ok:
+        raise CnnError(f"cannot apply '{op}' to {type_name(a)} and {type_name(b)}", span)
+    if op == "*" and isinstance(a, tuple) and len(a) * max(b, 0) > MAX_SEQUENCE:
+        raise CnnError(f"tuple too long (the limit is {MAX_SEQUENCE} items)", span)
+    try:
+        return _check_int(_ARITH[op](a, b), span)
+    except ZeroDivisionError:
+        raise CnnError("division by zero", span) from None
+    except (OverflowError, ValueError):
+        raise CnnError(f"arithmetic overflow in '{op}'", span) from None
+
+
+def _compare(op: str, a: object, b: object, span: Span) -> bool:
+    if op in ("==", "!="):
+        return _COMPARE[op](a, b)
+    if not ((_number(a) and _number(b)) or (isinstance(a, tuple) and isinstance(b, tuple))):
+        raise CnnError(f"cannot compare {type_name(a)} and {type_name(b)} with '{op}'", span)
+    try:
+        return _COMPARE[op](a, b)
+    except TypeError:
+        raise CnnError(f"cannot compare {show(a)} and {show(b)}", span) from None
+
+
+def truth(value: object, span: Span) -> bool:
+    """Conditions must be booleans: `if 1 {` is a mistake, not a convention."""
+    if not isinstance(value, bool):
+        raise CnnError(f"a condition must be true or false, got {type_name(value)} {show(value)}", span)
+    return value
+
+
+def evaluate(expr: ast.Expr, scope: Scope) -> object:
+    """The value of an expression in a scope; CnnError at the offending sub-expression."""
+    match expr:
+        case ast.Const(value=value):
+            return value
+        case ast.Name(id=name, span=span):
+            try:
+                return scope.lookup(name)
+            except KeyError:
+                raise CnnError(f"undefined name '{name}'", span, suggest(name, scope.names())) from None
+        case ast.TupleExpr(items=items):
+            return tuple(evaluate(i, scope) for i in items)
+        case ast.Index(base=base, index=index, span=span):
+            return _index(evaluate(base, scope), evaluate(index, scope), span)
+        case ast.BinOp(op="and", left=left, right=right):
+            return truth(evaluate(left, scope), left.span) and truth(evaluate(right, scope), right.span)
+        case ast.BinOp(op="or", left=left, right=right):
+            return truth(evaluate(left, scope), left.span) or truth(evaluate(right, scope), right.span)
+        case ast.BinOp(op=op, left=left, right=right, span=span) if op in _COMPARE:
+            return _compare(op, evaluate(left, scope), evaluate(right, scope), span)
+        case ast.BinOp(op=op, left=left, right=right, span=span):
+            return _arith(op, evaluate(left, scope), evaluate(right, scope), span)
+        case ast.UnaryOp(op="not", operand=operand):
+            return not truth(evaluate(operand, scope), operand.span)
+        case ast.UnaryOp(op=op, operand=operand, span=span):
+            value = evaluate(operand, scope)
+            if not _number(value):
+                raise CnnError(f"cannot apply unary '{op}' to {type_name(value)}", span)
+            return -value if op == "-" else value
+        case ast.Cond(then=then, cond=cond, orelse=orelse):
+            return evaluate(then if truth(evaluate(cond, scope), cond.span) else orelse, scope)
+        case ast.Call():
+            return call_builtin(expr, scope)
+    raise CnnError(f"cannot evaluate {type(expr).__name__}", getattr(expr, "span", None))
+
+
+def _index(base: object, index: object, span: Span) -> object:
+    if not isinstance(base, tuple):
+        raise CnnError(f"cannot index a {type_name(base)}", span)
+    if not isinstance(index, int) or isinstance(index, bool):
+        raise CnnError(f"a tuple index must be an int, got {type_name(index)}", span)
+    if not -len(base) <= index < len(base):
+        raise CnnError(f"index {index} out of range for a tuple of {len(base)}", span)
+    return base[index]
+
+
+def _ints(args: tuple, name: str) -> tuple[int, ...]:
+    for a in args:
+        if not isinstance(a, int) or isinstance(a, bool):
+            raise TypeError(f"{name}() takes integers, got {type_name(a)}")
+    return args
+
+
+def _range(*args: object) -> tuple:
+    if not 1 <= len(args) <= 3:
+        raise TypeError("range() takes 1 to 3 integers")
+    r = range(*_ints(args, "range"))
+    if len(r) > MAX_SEQUENCE:
+        raise ValueError(f"range() too long ({len(r)} items; the limit is {MAX_SEQUENCE})")
+    return tuple(r)
+
+
+def _seq(value: object, name: str) -> tuple:
+    if not isinstance(value, tuple):
+        raise TypeError(f"{name}() takes a tuple, got {type_name(value)}")
+    return value
+
+
+def _minmax(fn: Callable, name: str) -> Callable:
+    def apply(*args: object) -> object:
+        items = _seq(args[0], name) if len(args) == 1 else args
+        if not items:
+            raise ValueError(f"{name}() of an empty tuple")
+        if not all(_number(i) for i in items):
+            raise TypeError(f"{name}() takes numbers")
+        return fn(items)
+    return apply
+
+
+def _one_number(fn: Callable, name: str) -> Callable:
+    def apply(*args: object) -> object:
+        if len(args) != 1 or not _number(args[0]):
+            raise TypeError(f"{name}() takes one number")
+        return fn(args[0])
+    return apply
+
+
+BUILTINS: dict[str, Callable[..., object]] = {
+    "range": _range,
+    "len": lambda *a: len(_seq(a[0], "len")) if len(a) == 1 else _arity("len", 1),
+    "min": _minmax(min, "min"),
+    "max": _minmax(max, "max"),
+    "sum": lambda *a: sum(_ints(_seq(a[0], "sum"), "sum")) if len(a) == 1 else _arity("sum", 1),
+    "enumerate": lambda *a: tuple(enumerate(_seq(a[0], "enumerate"))) if len(a) == 1 else _arity("enumerate", 1),
+    "zip": lambda *a: tuple(zip(*(_seq(x, "zip") for x in a), strict=False)),
+    "int": _one_number(int, "int"),
+    "round": _one_number(round, "round"),
+    "abs": _one_number(abs, "abs"),
+}
+
+
+def _arity(name: str, n: int) -> object:
+    raise TypeError(f"{name}() takes {n} argument{'s' if n != 1 else ''}")
+
+
+def call_builtin(call: ast.Call, scope: Scope) -> object:
+    fn = BUILTINS.get(call.func)
+    if fn is None:
+        raise CnnError(f"unknown function '{call.func}'", call.func_span, suggest(call.func, BUILTINS))
+    if call.kwargs:
+        raise CnnError(f"{call.func}() takes no keyword arguments", call.kwargs[0].span)
+    args = tuple(evaluate(a, scope) for a in call.args)
+    try:
+        return _check_int(fn(*args), call.span)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise CnnError(str(exc), call.span) from None

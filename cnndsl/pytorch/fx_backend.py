@@ -1,0 +1,143 @@
+"""The torch backend: IR graph -> `torch.fx.GraphModule` (no interpreter at run time).
+
+Each layer with state becomes a submodule at its IR path (`residual3.conv2`), so the module
+tree, state_dict keys and `model.code` follow the spec's names; ops without state emit
+plain torch calls (`torch.cat`, `+`). The generated `forward` is ordinary Python, so the
+model works with torch.compile, TorchScript and ONNX export.
+"""
+
+from __future__ import annotations
+
+import keyword
+import os
+
+import torch
+from torch import fx, nn
+
+from ..errors import CnnError
+from ..ir import Layer, Network
+from ..ops import REGISTRY
+
+# names a layer may not take: they would shadow what torch.nn.Module / GraphModule need
+RESERVED = set(dir(fx.GraphModule)) | set(vars(nn.Module()))
+
+
+def _check_names(layer: Layer) -> None:
+    """`as` names become attributes and code: refuse keywords and torch's own attributes."""
+    for part in layer.path:
+        why = ("a Python keyword" if keyword.iskeyword(part) else
+               "an attribute of torch.nn.Module" if part in RESERVED else None)
+        if why:
+            raise CnnError(f"'{part}' cannot name a layer: it is {why}", layer.span, "choose another `as` name",
+                           layer.chain)
+
+
+def _node_name(layer: Layer) -> str:
+    """The variable in the generated code: the path with dots as underscores, never `self`."""
+    name = layer.qualname.replace(".", "_")
+    return f"{name}_" if name == "self" or keyword.iskeyword(name) else name
+
+
+def _install(root: nn.Module, path: tuple[str, ...], module: nn.Module | nn.Parameter) -> None:
+    parent = root
+    for part in path[:-1]:
+        child = getattr(parent, part, None)
+        if child is None:
+            child = nn.Module()
+            parent.add_module(part, child)
+        parent = child
+    if isinstance(module, nn.Parameter):
+        parent.register_parameter(path[-1], module)
+    else:
+        parent.add_module(path[-1], module)
+
+
+def _inplace_activations(net: Network, root: nn.Module, values: dict[int, fx.Proxy]) -> None:
+    """Let an activation overwrite its input when nothing else reads it and the producer's
+    backward does not need it (conv/bn/fc/add/concat; see Op.inplace_after). The fx users of
+    the producer count every reader, also through `identity` aliases and network outputs."""
+    for layer in net.layers():
+        op = REGISTRY[layer.op]
+        if "inplace" not in {p.name for p in op.params} or len(layer.inputs) != 1:
+            continue
+        source, _ = layer.inputs[0]
+        producer = REGISTRY[net.graph.nodes[source]["op"]]
+        if producer.inplace_after and len(values[source].node.users) == 1:
+            root.get_submodule(layer.qualname).inplace = True
+
+
+def compile_network(net: Network, max_bytes: int | None = None, inplace: bool = True) -> fx.GraphModule:
+    """Build the model; parameters are initialised by torch's default layer initialisers.
+
+    A network whose float32 parameters would not fit in `max_bytes` (default: the memory
+    available now) is refused with a CnnError before anything is allocated. `inplace=False`
+    keeps every activation out of place (for debugging).
+    """
+    refuse_oversized(net, max_bytes)
+    root = nn.Module()
+    graph = fx.Graph()
+    tracer = fx.proxy.GraphAppendingTracer(graph)
+    values: dict[int, fx.Proxy] = {}
+    ports: dict[tuple[int, int], fx.Proxy] = {}
+
+    def read(node: int, port: int) -> fx.Proxy:
+        if len(net.graph.nodes[node]["shapes"]) == 1:
+            return values[node]
+        if (node, port) not in ports:
+            ports[node, port] = values[node][port]
+        return ports[node, port]
+
+    for layer in net.layers():
+        op = REGISTRY[layer.op]
+        inputs = [read(u, p) for u, p in layer.inputs]
+        in_shapes = net.input_shapes(layer)
+        if not inputs:
+            values[layer.id] = fx.Proxy(graph.placeholder("x"), tracer)
+        elif op.module is not None:
+            _check_names(layer)
+            _install(root, layer.path, op.module(nn, layer.attrs, in_shapes))
+            node = graph.create_node("call_module", layer.qualname, (inputs[0].node,), name=_node_name(layer))
+            values[layer.id] = fx.Proxy(node, tracer)
+        else:
+            if op.parameter is not None:  # a parameter stored at the layer's own name
+                _check_names(layer)
+                shape, value = op.parameter(layer.attrs, in_shapes)
+                _install(root, layer.path, nn.Parameter(torch.full(shape, float(value))))
+                inputs.append(fx.Proxy(graph.get_attr(layer.qualname), tracer))
+            result = op.function(torch, inputs, layer.attrs)
+            if all(result is not i for i in inputs) and hasattr(result.node, "_rename"):
+                result.node._rename(_node_name(layer))  # `concat1`, not `cat`
+            values[layer.id] = result
+    outs = [read(u, p).node for u, p in net.graph.graph["outputs"]]
+    graph.output(outs[0] if len(outs) == 1 else tuple(outs))
+    graph.lint()
+    if inplace:
+        _inplace_activations(net, root, values)
+    name = net.name if net.name.isidentifier() else "Network"
+    return fx.GraphModule(root, graph, class_name=name)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available now (Linux's MemAvailable, else free physical pages)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def refuse_oversized(network: Network, max_bytes: int | None = None) -> None:
+    """Refuse to build a model whose float32 parameters alone exceed the memory at hand,
+    before allocating anything; `check` and `summary` still work on it."""
+    limit = max_bytes if max_bytes is not None else available_memory()
+    need = network.count_params() * 4
+    if limit is not None and need > limit:
+        raise CnnError(f"network '{network.name}' has {network.count_params():,} parameters "
+                       f"({need / 2**30:.1f} GiB as float32) but only {limit / 2**30:.1f} GiB of memory is available",
+                       hint="`cnndsl check` and `cnndsl summary` work without building it")

@@ -1,0 +1,161 @@
+"""Architecture diagrams: the checked graph drawn at a level of detail, as Graphviz DOT.
+
+At depth D every block call nested deeper than D becomes one node labelled with the call
+(`vgg_block(2, 128)`); a chain of identical calls folds into one node with a count
+(`residual(512) ×2`); `--full` draws every layer. Identity branches are drawn as plain edges
+(the papers' shortcut arrows), merges as small round nodes. Output is deterministic.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+
+from ..analysis.report import human
+from ..ir import Network
+from ..ops import REGISTRY, dims
+
+# one palette for the op families; `mono` is the print-friendly theme
+THEMES = {
+    "color": {"conv": "#cfe2f3", "pool": "#d9ead3", "norm": "#fff2cc", "act": "#fce5cd", "fc": "#ead1dc",
+              "merge": "#ffffff", "io": "#eeeeee", "reshape": "#f3f3f3", "other": "#f3f3f3", "block": "#d0e0e3",
+              "_line": "#444444", "_text": "#000000"},
+    "mono": {"conv": "#d9d9d9", "pool": "#ffffff", "norm": "#f0f0f0", "act": "#ffffff", "fc": "#bfbfbf",
+             "merge": "#ffffff", "io": "#ffffff", "reshape": "#ffffff", "other": "#ffffff", "block": "#e6e6e6",
+             "_line": "#000000", "_text": "#000000"},
+}
+FAMILY_NAMES = {"io": "input", "conv": "convolution", "pool": "pooling", "norm": "normalisation",
+                "act": "activation", "fc": "fully connected", "merge": "merge", "block": "block",
+                "reshape": "reshape", "other": "other"}
+
+
+@dataclass
+class Box:
+    """One drawn node: a layer, or a block call (possibly several folded together)."""
+
+    key: tuple[str, ...]
+    label: str
+    family: str
+    kind: str                      # box, merge, io
+    layers: list[int] = field(default_factory=list)
+    count: int = 1
+    params: int = 0
+
+    def text(self, with_params: bool) -> str:
+        label = self.label + (f" ×{self.count}" if self.count > 1 else "")
+        return label + (f"\n{human(self.params)} params" if with_params and self.params else "")
+
+
+
+@dataclass
+class Picture:
+    boxes: dict[tuple[str, ...], Box]
+    edges: list[tuple[tuple[str, ...], tuple[str, ...], str]]  # source, target, tensor shape
+
+
+
+def layout(net: Network, depth: int | None = 0) -> Picture:
+    """Group the layers into boxes at `depth` (None: every layer) and connect them."""
+    boxes: dict[tuple[str, ...], Box] = {}
+    owner: dict[int, tuple[str, ...]] = {}
+    blocks = net.graph.graph["blocks"]
+    for layer in net.layers():
+        op = REGISTRY[layer.op]
+        if depth is not None and len(layer.path) - 1 > depth:
+            key = layer.path[:depth + 1]
+            box = boxes.setdefault(key, Box(key, blocks[key]["call"], "block", "box"))
+        elif op.diagram == "skip":  # drawn as the edge it is
+            owner[layer.id] = owner[layer.inputs[0][0]]
+            continue
+        else:
+            key = layer.path
+            label = op.glyph if op.diagram == "merge" and op.glyph else op.describe(layer.attrs)
+            box = boxes.setdefault(key, Box(key, label, op.family, op.diagram))
+        box.layers.append(layer.id)
+        box.params += net.params_of(layer)
+        owner[layer.id] = key
+    edges, seen = [], set()
+    for layer in net.layers():
+        for u, port in layer.inputs:
+            src, dst = owner[u], owner[layer.id]
+            if src != dst and (src, dst) not in seen and REGISTRY[layer.op].diagram != "skip":
+                seen.add((src, dst))
+                edges.append((src, dst, dims(net.graph.nodes[u]["shapes"][port]).replace("x", "×")))
+    return _fold(Picture(boxes, edges))
+
+
+def _fold(pic: Picture) -> Picture:
+    """Fold chains of identical block calls into one box with a count."""
+    outs: dict[tuple, list] = {}
+    ins: dict[tuple, list] = {}
+    for e in pic.edges:
+        outs.setdefault(e[0], []).append(e)
+        ins.setdefault(e[1], []).append(e)
+    merged: dict[tuple, tuple] = {}
+    for key, box in pic.boxes.items():
+        nxt = outs.get(key, [])
+        if box.family != "block" or len(nxt) != 1:
+            continue
+        target = nxt[0][1]
+        other = pic.boxes[target]
+        if other.family == "block" and other.label == box.label and len(ins.get(target, [])) == 1:
+            merged[target] = merged.get(key, key)
+    if not merged:
+        return pic
+    boxes = {}
+    for key, box in pic.boxes.items():
+        head = merged.get(key)
+        if head is None:
+            boxes[key] = box
+        else:
+            boxes[head].count += 1
+            boxes[head].layers += box.layers
+            boxes[head].params += box.params
+    edges = []
+    for src, dst, shape in pic.edges:
+        src, dst = merged.get(src, src), merged.get(dst, dst)
+        if src != dst:
+            edges.append((src, dst, shape))
+    return Picture(boxes, edges)
+
+
+def to_dot(net: Network, depth: int | None = 0, rankdir: str = "TB", shapes: bool = True, params: bool = False,
+           theme: str = "color") -> str:
+    """The diagram as DOT source text."""
+    import graphviz
+
+    colours = THEMES[theme]
+    pic = layout(net, depth)
+    ids = {key: f"n{i}" for i, key in enumerate(pic.boxes)}
+    g = graphviz.Digraph(net.name, graph_attr={
+        "rankdir": rankdir, "ordering": "out", "nodesep": "0.25", "ranksep": "0.3", "fontname": "Helvetica",
+        "label": _title(net.name, pic, colours), "labelloc": "t", "fontsize": "14", "bgcolor": "white"},
+        node_attr={"fontname": "Helvetica", "fontsize": "11", "style": "rounded,filled", "shape": "box",
+                   "penwidth": "1", "color": colours["_line"], "fontcolor": colours["_text"], "height": "0.3",
+                   "margin": "0.12,0.04"},
+        edge_attr={"fontname": "Helvetica", "fontsize": "9", "color": colours["_line"], "arrowsize": "0.6",
+                   "fontcolor": "#555555"})
+    for key, box in pic.boxes.items():
+        attrs = {"fillcolor": colours[box.family], "tooltip": ".".join(key)}
+        if box.kind == "merge":
+            attrs.update(shape="circle" if len(box.label) <= 2 else "ellipse", style="filled", width="0.3",
+                         margin="0.02")
+        elif box.kind == "io":
+            attrs.update(shape="box", style="filled")
+        if box.family == "block":
+            attrs["penwidth"] = "1.5"
+        g.node(ids[key], box.text(params), **attrs)
+    for src, dst, shape in pic.edges:
+        g.edge(ids[src], ids[dst], label=f" {shape}" if shapes else None)
+    return g.source
+
+
+def _title(name: str, pic: Picture, colours: dict) -> str:
+    """The graph's label: the network's name over a legend of the op families it uses, four
+    to a row (as a label it takes no rank, so the layers keep their spacing)."""
+    families = [f for f in FAMILY_NAMES if any(b.family == f for b in pic.boxes.values())]
+    swatches = [f'<TD BGCOLOR="{colours[f]}" BORDER="1" WIDTH="16" HEIGHT="12"></TD>'
+                f'<TD ALIGN="LEFT"><FONT POINT-SIZE="9">{FAMILY_NAMES[f]}</FONT></TD>' for f in families]
+    rows = "".join("<TR>" + "".join(swatches[i:i + 4]) + "</TR>" for i in range(0, len(swatches), 4))
+    return (f'<<TABLE BORDER="0" CELLSPACING="3" CELLPADDING="1"><TR><TD COLSPAN="8"><FONT POINT-SIZE="14">'
+            f'{html.escape(name)}</FONT></TD></TR>{rows}</TABLE>>')

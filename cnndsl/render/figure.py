@@ -1,0 +1,64 @@
+"""Writing diagrams to files: `cnndsl.draw` and `cnndsl draw`, through Graphviz's `dot`
+(atomically, by cnndsl.files)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from ..errors import CnnError
+from ..files import write_atomic
+from ..ir import Network
+from .diagram import THEMES, to_dot
+
+FORMATS = ("svg", "pdf", "png", "dot")
+INSTALL_DOT = "install Graphviz: sudo apt-get install graphviz (Debian/Ubuntu), brew install graphviz (macOS)"
+
+
+def dot_available() -> bool:
+    return shutil.which("dot") is not None
+
+
+def render(source: str, fmt: str) -> bytes:
+    """DOT text -> bytes of `fmt` (svg, pdf, png) by the system `dot`."""
+    if fmt == "dot":
+        return source.encode()
+    if not dot_available():
+        raise CnnError(f"cannot render {fmt}: Graphviz's `dot` is not installed", hint=INSTALL_DOT)
+    result = subprocess.run(["dot", f"-T{fmt}"], input=source.encode(), capture_output=True, timeout=600)
+    if result.returncode != 0:
+        raise CnnError(f"dot failed: {result.stderr.decode(errors='replace').strip()}")
+    return result.stdout
+
+
+def output_format(path: str | os.PathLike) -> str:
+    fmt = Path(path).suffix.lstrip(".").lower()
+    if fmt not in FORMATS:
+        raise CnnError(f"unknown output format '.{fmt}' for '{path}'", hint="use .svg, .pdf, .png or .dot")
+    return fmt
+
+
+def draw_network(net: Network, output: str | os.PathLike, depth: int | None = 0, rankdir: str = "TB",
+                 shapes: bool = True, params: bool = False, theme: str = "color") -> Path:
+    """Draw a checked network into `output` (format from its extension)."""
+    path = Path(output)
+    fmt = output_format(path)
+    if theme not in THEMES:
+        raise CnnError(f"unknown theme '{theme}'", hint="themes: " + ", ".join(THEMES))
+    if rankdir not in ("TB", "LR"):
+        raise CnnError(f"--rankdir must be TB or LR, got '{rankdir}'")
+    source = to_dot(net, depth, rankdir, shapes, params, theme)
+    if fmt != "dot" and not dot_available():  # nothing is written: the user asked for another file
+        raise CnnError(f"cannot render {fmt}: Graphviz's `dot` is not installed",
+                       hint=f"{INSTALL_DOT}; or write the DOT text with -o {path.with_suffix('.dot')}")
+    write_atomic(path, render(source, fmt))
+    return path
+
+
+def svg(net: Network, depth: int | None = 0) -> str | None:
+    """The diagram as SVG text for Jupyter, or None without Graphviz."""
+    if not dot_available():
+        return None
+    return render(to_dot(net, depth), "svg").decode()

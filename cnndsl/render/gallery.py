@@ -1,0 +1,60 @@
+"""`make gallery`: the SVG of every zoo network at the default level, and a page that shows
+each beside its source text (docs/gallery/index.html)."""
+
+from __future__ import annotations
+
+import html
+import sys
+from pathlib import Path
+
+from ..elaborate import elaborate
+from ..files import write_atomic
+from ..lang.source import library_path, load_program
+from .diagram import to_dot
+from .figure import render
+
+
+def build(out: Path, library: Path | None = None) -> list[Path]:
+    library = library or library_path()
+    out.mkdir(parents=True, exist_ok=True)
+    written, sections = [], []
+    for file in sorted(library.glob("*.cnn")):
+        figures = []
+        program = load_program(file)
+        for name in program.own_networks:
+            svg_path = out / f"{name}.svg"
+            write_atomic(svg_path, render(to_dot(elaborate(program, name, {}), 0), "svg"))
+            written.append(svg_path)
+            figures.append(f'<figure id="{name}"><img src="{name}.svg" alt="{name}"><figcaption>{name}'
+                           f'</figcaption></figure>')
+        # the file's text once, beside every network it defines
+        sections.append(f'<section><h2>{file.name}</h2><div class="row"><div class="figures">{"".join(figures)}'
+                        f'</div><pre>{html.escape(file.read_text())}</pre></div></section>')
+    index = out / "index.html"
+    toc = " · ".join(f'<a href="#{p.stem}">{p.stem}</a>' for p in written)
+    write_atomic(index, PAGE.format(toc=toc, sections="\n".join(sections)).encode())
+    return [*written, index]
+
+
+PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>cnndsl gallery</title>
+<style>
+body {{ font-family: Helvetica, Arial, sans-serif; margin: 2em; color: #222; }}
+.row {{ display: flex; gap: 2em; align-items: flex-start; }}
+.figures {{ display: flex; flex-wrap: wrap; gap: 1em; max-width: 55%; align-items: flex-start; }}
+figure {{ margin: 0; }} figure img {{ max-width: 100%; height: auto; border: 1px solid #ddd; padding: 0.5em; }}
+figcaption {{ text-align: center; color: #555; font-size: 13px; }}
+pre {{ flex: 1; font-size: 12px; background: #f7f7f7; padding: 1em; overflow: auto; max-height: 60em; }}
+section {{ margin-bottom: 3em; }} small {{ color: #888; font-weight: normal; }}
+</style></head><body>
+<h1>cnndsl gallery</h1><p>Every network of the bundled zoo at the default level of detail
+(<code>cnndsl draw FILE --net NAME -o NAME.svg</code>), beside the file it comes from.</p>
+<p>{toc}</p>
+{sections}
+</body></html>
+"""
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("docs/gallery")
+    for path in build(target):
+        print(path)
