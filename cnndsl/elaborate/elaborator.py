@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import networkx as nx
 
@@ -25,16 +25,16 @@ Flowing = TensorRef | Multi | None
 
 
 class Elaborator:
-    def __init__(self, program: Program, limits: Limits) -> None:
+    def __init__(self, program: Program, limits: Limits, input_shape: tuple[int, ...] | None = None) -> None:
         self.program = program
         self.limits = limits
+        self.input_shape = input_shape  # the caller's override of `input`, validated where it was given
         self.g = nx.DiGraph()
         self.warnings: list[Diagnostic] = []
         self.outputs: list[TensorRef] = []
         self.blocks: dict[tuple[str, ...], dict] = {}
         self.stages: list[tuple[int, int]] = []  # outputs of the network body's own items
         self.globals = Scope(None, dict(BUILTINS))
-        self.input_override: tuple | None = None
         self.input_node: int | None = None
 
     # ---- graph construction
@@ -102,12 +102,7 @@ class Elaborator:
             raise CnnError("`input` belongs in a network, not in a block", stmt.span)
         if self.input_node is not None:
             raise CnnError("a network has one `input`", stmt.span)
-        shape = self.input_override or evaluate(stmt.shape, scope)
-        if isinstance(shape, int) and not isinstance(shape, bool):
-            shape = (shape,)
-        if not (isinstance(shape, tuple) and shape and all(isinstance(d, int) and not isinstance(d, bool)
-                                                            and d > 0 for d in shape)):
-            raise CnnError(f"input must be a shape like 3x224x224, got {show(shape)}", stmt.shape.span)
+        shape = self.input_shape or _declared_shape(stmt, scope)
         self.input_node = self.add_node("input", {"shape": shape}, [], frame, frame.claim("input", "input", stmt.span),
                                         stmt.span)
         return TensorRef(self.input_node)
@@ -255,8 +250,7 @@ class Elaborator:
         return self.body(block.body, inner_scope, inner, cur)
 
     # ---- the network
-    def network(self, net: ast.NetworkDef, args: dict[str, object], input_shape: tuple | None) -> Network:
-        self.input_override = input_shape
+    def network(self, net: ast.NetworkDef, args: dict[str, object]) -> Network:
         scope = Scope(self.globals, args)
         frame = Frame((), (), True)
         cur = self.body(net.body, scope, frame, None)
@@ -280,7 +274,7 @@ def _unpack(target: ast.Target, value: object, scope: Scope, span: Span) -> None
         _unpack(t, v, scope, span)
 
 
-def network_args(net: ast.NetworkDef, overrides: dict[str, object], span: Span | None = None) -> dict[str, object]:
+def network_args(net: ast.NetworkDef, overrides: Mapping[str, object], span: Span | None = None) -> dict[str, object]:
     """The network's parameters: defaults, overridden by `--set` / keyword values."""
     names = [p.name for p in net.params]
     for key in overrides:
@@ -299,13 +293,15 @@ def network_args(net: ast.NetworkDef, overrides: dict[str, object], span: Span |
     return dict(scope.values)
 
 
-def elaborate(program: Program, name: str, overrides: dict[str, object] | None = None,
-              input_shape: tuple | None = None, limits: Limits | None = None) -> Network:
-    """Elaborate network `name` of `program` into a shape-checked graph."""
+def elaborate(program: Program, name: str, overrides: Mapping[str, object] | None = None,
+              input_shape: tuple[int, ...] | None = None, limits: Limits | None = None) -> Network:
+    """Elaborate network `name` of `program` into a shape-checked graph. `overrides` are
+    parameter values and `input_shape` replaces the declared input; both are taken as given
+    (cnndsl.request.Request checks them once, where they are written) and neither is changed."""
     net = program.networks[name]
     args = network_args(net, overrides or {})
     with _deep_recursion():
-        return Elaborator(program, limits or Limits()).network(net, args, input_shape)
+        return Elaborator(program, limits or Limits(), input_shape).network(net, args)
 
 
 @contextlib.contextmanager
@@ -318,3 +314,14 @@ def _deep_recursion(frames: int = 20_000) -> Iterator[None]:
         yield
     finally:
         sys.setrecursionlimit(old)
+
+
+def _declared_shape(stmt: ast.Input, scope: Scope) -> tuple[int, ...]:
+    """The shape an `input` statement declares: positive integers (`input 784` is (784,))."""
+    shape = evaluate(stmt.shape, scope)
+    if isinstance(shape, int) and not isinstance(shape, bool):
+        shape = (shape,)
+    if not (isinstance(shape, tuple) and shape and all(isinstance(d, int) and not isinstance(d, bool)
+                                                        and d > 0 for d in shape)):
+        raise CnnError(f"input must be a shape like 3x224x224, got {show(shape)}", stmt.shape.span)
+    return shape
