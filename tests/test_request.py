@@ -1,9 +1,10 @@
 """One request per command: the file is loaded and parsed once, the arguments are checked once,
-and no pass changes the values it is given."""
+and no pass changes process-wide state (the recursion limit) or the values it is given."""
 
 from __future__ import annotations
 
 import copy
+import sys
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -13,9 +14,10 @@ import pytest
 import cnndsl
 import cnndsl.lang.source
 from cnndsl.cli import main
-from cnndsl.elaborate import elaborate
+from cnndsl.elaborate import Limits, elaborate
 from cnndsl.lang.source import load_program, program_from_text
 from cnndsl.request import Request
+from tests.conftest import error_of, where
 
 LIB = "block unit(c) { conv 3x3 c pad=1, relu }\n"
 # A drops a row and a column (3x9x9 through a 2x2/2 conv), so `check` adds its exact-input hint
@@ -90,3 +92,43 @@ def test_elaboration_changes_neither_program_nor_arguments(tmp_path):
     net = elaborate(program, "A", overrides, shape)
     assert program == before and overrides == {"c": 8} and shape == (3, 13, 13)
     assert net.params == {"c": 8}
+
+
+# one level: a block call, an `if` and a merge; a hundred of them (the default limit on block
+# calls) took ~1,800 Python frames when elaboration recursed, nearly twice the default limit
+COUNTDOWN = """block down(n) {
+    if n > 0 { add { down(n - 1) | identity } }
+    else { relu }
+}
+network N {
+    input 2x4x4
+    down(DEPTH)
+}
+"""
+
+
+def test_deep_nesting_leaves_the_recursion_limit_alone(monkeypatch):
+    limit = sys.getrecursionlimit()
+
+    def refuse(n: int) -> None:
+        raise AssertionError(f"sys.setrecursionlimit({n}) called")
+    monkeypatch.setattr(sys, "setrecursionlimit", refuse)
+    net = cnndsl.check_text(COUNTDOWN.replace("DEPTH", "99"))
+    assert sum(layer.op == "add" for layer in net.layers()) == 99
+    assert max(len(layer.path) for layer in net.layers()) == 101  # 100 nested calls of `down`, then relu
+    deeper = cnndsl.check_text(COUNTDOWN.replace("DEPTH", "1999"), limits=Limits(max_depth=2000))
+    assert sum(layer.op == "add" for layer in deeper.layers()) == 1999
+    assert sys.getrecursionlimit() == limit
+
+
+def test_too_deep_nesting_is_the_located_limit_error():
+    """A recursive block nested in 40 merges per call: the limit on block calls, located at the
+    innermost call, not a RecursionError (~19,000 frames when elaboration recursed)."""
+    inner = "b(x)"
+    for _ in range(40):
+        inner = f"add {{ {inner} | identity }}"
+    text = f"block b(x) {{ {inner} }}\nnetwork A {{\n    input 3x8x8\n    b(1)\n}}\n"
+    exc = error_of(text)
+    assert exc.message == "block calls nest deeper than 100 (is 'b' recursive?)"
+    assert where(exc) == (1, text.index("b(x) |") + 1)
+    assert "(99 times)" in exc.render({"t.cnn": text})
