@@ -185,3 +185,16 @@ def test_finish_returns_a_new_block_and_changes_neither_argument(monkeypatch):
     assert "block BasicBlock(" in text
     assert calls and all(done is not block and block.body == () and done.body for block, done in calls)
     assert any(done.params for _, done in calls)  # BasicBlock's channels and stride
+
+
+def test_importing_a_torchvision_model_does_not_reseed_torch():
+    """The example input comes from a generator of its own: the caller's random state moves on
+    only by the model's initialisation, as it would by building the model itself."""
+    from cnndsl.importer import import_torchvision, torchvision_model
+
+    torch.manual_seed(5)
+    torchvision_model("resnet18")
+    expected = torch.get_rng_state()
+    torch.manual_seed(5)
+    import_torchvision("resnet18", (3, 32, 32), verify=False)
+    assert torch.equal(torch.get_rng_state(), expected)
