@@ -5,77 +5,37 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from .elaborate.elaborator import Limits, elaborate
+from .elaborate.frames import Limits
 from .errors import CnnError
 from .ir import Network
-from .lang.parser import parse_expr
 from .lang.source import Program, load_program, program_from_text
 from .lang.values import Scope, evaluate, show
+from .request import Request, parse_shape
 
 if TYPE_CHECKING:
     import torch
 
 PathLike = str | os.PathLike
+Shape = str | tuple[int, ...] | list[int]
+
+__all__ = ["Request", "check", "check_text", "compile", "draw", "load", "networks", "networks_in_text", "parse_shape"]
 
 
-def parse_shape(text: str) -> tuple[int, ...]:
-    """`3x224x224` -> (3, 224, 224); a CnnError for anything else."""
-    parts = str(text).strip().lower().split("x")
-    if not all(p.isdigit() and int(p) > 0 for p in parts):
-        raise CnnError(f"an input shape looks like 3x224x224, got '{text}'")
-    return tuple(int(p) for p in parts)
-
-
-def parse_value(text: str) -> object:
-    """A `--set` value: any expression of the language without names (`4`, `(1, 2)`, `true`)."""
-    return evaluate(parse_expr(text), Scope())
-
-
-def _python_value(key: str, value: object) -> object:
-    if isinstance(value, list):
-        value = tuple(value)
-    if isinstance(value, tuple):
-        return tuple(_python_value(key, v) for v in value)
-    if isinstance(value, (bool, int, float)):
-        return value
-    raise CnnError(f"parameter '{key}' must be a number, bool or tuple, got {type(value).__name__}")
-
-
-def _pick(program: Program, net: str | None) -> str:
-    if net is not None:
-        if net not in program.networks:
-            from .errors import suggest
-            raise CnnError(f"no network '{net}' in {program.file}",
-                           hint=suggest(net, program.networks) or f"networks: {', '.join(program.networks)}")
-        return net
-    if len(program.own_networks) == 1:
-        return program.own_networks[0]
-    if not program.own_networks:
-        raise CnnError(f"{program.file} defines no network")
-    raise CnnError(f"{program.file} defines several networks; choose one with net=",
-                   hint="networks: " + ", ".join(program.own_networks))
-
-
-def _elaborate(program: Program, net: str | None, input: str | tuple | None, limits: Limits | None,
-               params: dict[str, object]) -> Network:
-    shape = parse_shape(input) if isinstance(input, str) else (tuple(input) if input is not None else None)
-    values = {k: _python_value(k, v) for k, v in params.items()}
-    return elaborate(program, _pick(program, net), values, shape, limits)
-
-
-def check(path: PathLike, net: str | None = None, input: str | tuple | None = None,
+def check(path: PathLike, net: str | None = None, input: Shape | None = None,
           limits: Limits | None = None, **params: object) -> Network:
-    """Parse, elaborate and shape-check a network; returns the graph with its warnings."""
-    return _elaborate(load_program(path), net, input, limits, params)
+    """Parse, elaborate and shape-check a network; returns the graph with its warnings.
+    `input` replaces the declared input shape (`"3x224x224"` or (3, 224, 224)); CnnError for
+    any error in the file or the arguments."""
+    return Request.of(load_program(path), net, input, params, limits).check()
 
 
-def check_text(text: str, net: str | None = None, input: str | tuple | None = None, file: str = "<string>",
+def check_text(text: str, net: str | None = None, input: Shape | None = None, file: str = "<string>",
                limits: Limits | None = None, **params: object) -> Network:
     """`check` for source text in memory (imports resolve from the current directory)."""
-    return _elaborate(program_from_text(text, file), net, input, limits, params)
+    return Request.of(program_from_text(text, file), net, input, params, limits).check()
 
 
-def load(path: PathLike, net: str | None = None, input: str | tuple | None = None, max_bytes: int | None = None,
+def load(path: PathLike, net: str | None = None, input: Shape | None = None, max_bytes: int | None = None,
          **params: object) -> torch.fx.GraphModule:
     """Compile a network to a trainable `torch.fx.GraphModule`. A network whose parameters
     would not fit in `max_bytes` (default: the memory available) is refused before allocation."""
@@ -111,7 +71,7 @@ def _default_text(expr: object) -> str:
         return "..."
 
 
-def draw(path: PathLike, output: PathLike, net: str | None = None, input: str | tuple | None = None,
+def draw(path: PathLike, output: PathLike, net: str | None = None, input: Shape | None = None,
          depth: int | None = 0, full: bool = False, rankdir: str = "TB", shapes: bool = True, params: bool = False,
          theme: str = "color", **values: object) -> os.PathLike:
     """Draw a network into `output` (.svg, .pdf, .png or .dot); `full=True` draws every layer."""

@@ -164,3 +164,37 @@ def test_the_documented_example_is_what_import_writes():
     example = DOCS[start:DOCS.index("```", start)].strip()
     text = cnndsl.import_module(_model("resnet50"), torch.randn(1, 3, 224, 224), name="resnet50", verify=False)
     assert example in text
+
+
+def test_finish_returns_a_new_block_and_changes_neither_argument(monkeypatch):
+    """Every block of an import is finished into a new value; the half-built block and the
+    finished blocks it reads are left as they were."""
+    from cnndsl.importer import blocks as structure
+    from cnndsl.importer.parameters import finish
+
+    calls = []
+
+    def checked(block, blocks):  # noqa: ANN001, ANN202
+        before = repr(block), repr(blocks)
+        done = finish(block, blocks)
+        assert (repr(block), repr(blocks)) == before
+        calls.append((block, done))
+        return done
+    monkeypatch.setattr(structure, "finish", checked)
+    text = cnndsl.import_module(_model("resnet18"), torch.randn(1, 3, 64, 64), name="resnet18", verify=False)
+    assert "block BasicBlock(" in text
+    assert calls and all(done is not block and block.body == () and done.body for block, done in calls)
+    assert any(done.params for _, done in calls)  # BasicBlock's channels and stride
+
+
+def test_importing_a_torchvision_model_does_not_reseed_torch():
+    """The example input comes from a generator of its own: the caller's random state moves on
+    only by the model's initialisation, as it would by building the model itself."""
+    from cnndsl.importer import import_torchvision, torchvision_model
+
+    torch.manual_seed(5)
+    torchvision_model("resnet18")
+    expected = torch.get_rng_state()
+    torch.manual_seed(5)
+    import_torchvision("resnet18", (3, 32, 32), verify=False)
+    assert torch.equal(torch.get_rng_state(), expected)

@@ -22,6 +22,7 @@ STAGES = [
     ("lang", ["lang"]),
     ("ir", ["ir"]),
     ("elaborate", ["elaborate"]),
+    ("request", ["request"]),
     ("analysis", ["analysis"]),
     ("render", ["render"]),
     ("pytorch", ["pytorch"]),

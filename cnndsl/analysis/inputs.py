@@ -4,11 +4,10 @@ AlexNet 224-versus-227 question), found by elaborating the network at each size.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from ..elaborate.elaborator import elaborate
 from ..errors import CnnError
-from ..lang.source import Program
+from ..request import Request
 
 
 @dataclass(frozen=True)
@@ -19,13 +18,13 @@ class Fit:
     reason: str = ""  # why not: the first error or warning
 
 
-def scan(program: Program, net: str, params: dict[str, object], channels: int, sizes: Iterable[int],
+def scan(request: Request, channels: int, sizes: Iterable[int],
          progress: Callable[[int], None] | None = None) -> list[Fit]:
-    """Elaborate the network at each square input `channels x s x s`."""
+    """Elaborate the request's network at each square input `channels x s x s` (s > 0)."""
     out = []
     for s in sizes:
         try:
-            checked = elaborate(program, net, params, (channels, s, s))
+            checked = replace(request, input=(channels, s, s)).check()
         except CnnError as exc:
             out.append(Fit(s, False, False, exc.message))
         else:
@@ -36,13 +35,12 @@ def scan(program: Program, net: str, params: dict[str, object], channels: int, s
     return out
 
 
-def nearest_exact(program: Program, net: str, params: dict[str, object], shape: tuple[int, ...],
-                  reach: int = 64) -> list[int]:
+def nearest_exact(request: Request, shape: tuple[int, ...], reach: int = 64) -> list[int]:
     """Square sizes within `reach` of the input's height at which every layer fits exactly,
     nearest first (at most two: the next below and above)."""
     if len(shape) != 3 or shape[1] != shape[2]:
         return []
     n = shape[1]
-    below = [f.size for f in scan(program, net, params, shape[0], range(n - 1, max(n - reach, 0), -1)) if f.exact]
-    above = [f.size for f in scan(program, net, params, shape[0], range(n + 1, n + reach)) if f.exact]
+    below = [f.size for f in scan(request, shape[0], range(n - 1, max(n - reach, 0), -1)) if f.exact]
+    above = [f.size for f in scan(request, shape[0], range(n + 1, n + reach)) if f.exact]
     return [*below[:1], *above[:1]]

@@ -8,9 +8,8 @@ import sys
 from ..analysis import report
 from ..analysis.costs import DTYPE_BYTES, Summary, analyse
 from ..errors import CnnError
-from ..lang.source import load_program
 from ..ops import dims
-from .common import check_file, checked
+from .common import checked, request_of
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
@@ -26,17 +25,15 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 def cmd_inputs(args: argparse.Namespace) -> int:
     from ..analysis.inputs import scan
-    from .common import parse_sets
 
     low, _, high = args.range.partition(":")
     if not (low.isdigit() and high.isdigit() and 0 < int(low) <= int(high)):
         raise CnnError(f"--range takes LOW:HIGH, e.g. 32:512, got '{args.range}'")
-    net = check_file(args.file, args.net, None, args.set)
-    program = load_program(args.file)
-    params = parse_sets(args.set)
+    request = request_of(args.file, args.net, None, args.set)
+    net = request.check()
     channels = net.input_shape[0]
     sizes = range(int(low), int(high) + 1)
-    fits = scan(program, net.name, params, channels, sizes, _progress(len(sizes)))
+    fits = scan(request, channels, sizes, _progress(len(sizes)))
     valid = [f.size for f in fits if f.valid]
     exact = [f.size for f in fits if f.exact]
     print(f"{net.name} ({args.file}): inputs {channels}xSxS for S in {low}..{high}")
@@ -75,9 +72,13 @@ def _ranges(values: list[int]) -> str:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    a = analyse(check_file(args.file_a, args.net, args.input, args.set))
-    b = analyse(check_file(args.file_b or args.file_a, args.net_b or args.net, args.input_b or args.input,
-                         args.set + args.set_b if args.file_b is None else args.set_b))
+    first = request_of(args.file_a, args.net, args.input, args.set)
+    a = analyse(first.check())
+    file_b = args.file_b or args.file_a
+    second = request_of(file_b, args.net_b or args.net, args.input_b or args.input,
+                        args.set + args.set_b if args.file_b is None else args.set_b,
+                        first.program if file_b == args.file_a else None)  # one file is loaded once
+    b = analyse(second.check())
     print(diff_text(a, b, args.depth))
     return 0
 

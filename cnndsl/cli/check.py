@@ -7,8 +7,8 @@ import sys
 
 from ..errors import CnnError, render
 from ..ir import Network
-from ..lang.source import load_program
-from .common import EPILOG, add_common, networks_of, parse_sets
+from ..request import Request
+from .common import EPILOG, add_common, networks_of
 
 
 def _table(net: Network) -> str:
@@ -23,12 +23,12 @@ def _table(net: Network) -> str:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    for net in networks_of(args):
+    for request, net in networks_of(args):
         sources = net.graph.graph["sources"]
         for w in net.warnings:
             print(render(w, sources), file=sys.stderr)
         if net.warnings:
-            _exact_hint(args, net)
+            _exact_hint(request, net)
         if not args.quiet:
             print(f"{net.name}  ({args.file})")
             print(_table(net))
@@ -37,11 +37,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _exact_hint(args: argparse.Namespace, net: Network) -> None:
+def _exact_hint(request: Request, net: Network) -> None:
     """After drop warnings, name the nearest input sizes at which no layer drops pixels."""
     from ..analysis.inputs import nearest_exact
 
-    sizes = nearest_exact(load_program(args.file), net.name, parse_sets(args.set), net.input_shape)
+    sizes = nearest_exact(request, net.input_shape)
     c = net.input_shape[0]
     if sizes:
         names = " or ".join(f"{c}x{s}x{s}" for s in sizes)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 
-from ..api import parse_shape, parse_value
 from ..errors import CnnError, render
 from ..ir import Network
-from ..lang.source import load_program
+from ..lang.source import Program, load_program
+from ..request import Request, parse_shape, parse_value
 
 EPILOG = "Errors are reported as file:line:col: error: message; the exit status is 1 on errors."
 
@@ -33,25 +34,26 @@ def add_common(p: argparse.ArgumentParser) -> None:
                    help="set a network parameter, e.g. --set ratio=4 (repeatable)")
 
 
-def check_file(file: str, net: str | None, shape: str | None, sets: list[str]) -> Network:
-    """The network a command line names (FILE, --net, --input, --set), shape-checked."""
-    from .. import api
-
-    return api.check(file, net=net, input=parse_shape(shape) if shape else None, **parse_sets(sets))
+def request_of(file: str, net: str | None, shape: str | None, sets: Sequence[str],
+               program: Program | None = None) -> Request:
+    """The request a command line names (FILE, --net, --input, --set), its arguments checked;
+    `program` is FILE when the command has loaded it already."""
+    input_shape = parse_shape(shape) if shape else None
+    params = parse_sets(sets)
+    return Request.of(program or load_program(file), net, input_shape, params)
 
 
 def checked(args: argparse.Namespace) -> Network:
-    """`check_file` for a command's own arguments, with its warnings printed."""
-    net = check_file(args.file, args.net, args.input, args.set)
+    """The network a command's own arguments name, shape-checked, with its warnings printed."""
+    net = request_of(args.file, args.net, args.input, args.set).check()
     for w in net.warnings:
         print(render(w, net.graph.graph["sources"]), file=sys.stderr)
     return net
 
 
-def networks_of(args: argparse.Namespace) -> list[Network]:
-    """The networks `args` selects: --net, or every network the file defines."""
-    from .. import api
-
+def networks_of(args: argparse.Namespace) -> list[tuple[Request, Network]]:
+    """The networks `args` selects, each with its request: --net, or every network the file
+    defines (all elaborated from the one loaded program)."""
     program = load_program(args.file)
     sets = parse_sets(args.set)
     shape = parse_shape(args.input) if args.input else None
@@ -61,4 +63,6 @@ def networks_of(args: argparse.Namespace) -> list[Network]:
                        hint="networks: " + ", ".join(names))
     if not names:
         raise CnnError(f"{args.file} defines no network")
-    return [api.check(args.file, net=name, input=shape, **sets) for name in names]
+    first = Request.of(program, names[0], shape, sets)
+    requests = [first] + [replace(first, net=name) for name in names[1:]]
+    return [(request, request.check()) for request in requests]

@@ -6,9 +6,8 @@ computed as the layer is added (blocks may read `in_channels`). The AST is never
 
 from __future__ import annotations
 
-import contextlib
-import sys
-from collections.abc import Iterator
+from collections.abc import Generator, Mapping
+from typing import Any
 
 import networkx as nx
 
@@ -22,19 +21,22 @@ from .binding import bind_block, bind_layer, op_named
 from .frames import Frame, Limits, Multi, name_of
 
 Flowing = TensorRef | Multi | None
+# One elaboration step: it yields the sub-steps whose results it needs (`cur = yield self.body(...)`)
+# and returns its own; `_run` drives them on an explicit stack (see there).
+Step = Generator["Step", Any, Any]
 
 
 class Elaborator:
-    def __init__(self, program: Program, limits: Limits) -> None:
+    def __init__(self, program: Program, limits: Limits, input_shape: tuple[int, ...] | None = None) -> None:
         self.program = program
         self.limits = limits
+        self.input_shape = input_shape  # the caller's override of `input`, validated where it was given
         self.g = nx.DiGraph()
         self.warnings: list[Diagnostic] = []
         self.outputs: list[TensorRef] = []
         self.blocks: dict[tuple[str, ...], dict] = {}
         self.stages: list[tuple[int, int]] = []  # outputs of the network body's own items
         self.globals = Scope(None, dict(BUILTINS))
-        self.input_override: tuple | None = None
         self.input_node: int | None = None
 
     # ---- graph construction
@@ -73,28 +75,40 @@ class Elaborator:
         return cur
 
     # ---- statements
-    def body(self, stmts: tuple[ast.Stmt, ...], scope: Scope, frame: Frame, cur: Flowing) -> Flowing:
+    def body(self, stmts: tuple[ast.Stmt, ...], scope: Scope, frame: Frame, cur: Flowing) -> Step:
+        """Statements in order: each layer is added at once (most items are layers); an item
+        with a body of its own (a block call, branches, `if`, a loop) is a sub-step."""
         for stmt in stmts:
-            cur = self.stmt(stmt, scope, frame, cur)
+            try:
+                if not isinstance(stmt, ast.Flow):
+                    cur = self.stmt(stmt, scope, frame, cur)
+                    continue
+                cur = self.source(stmt, scope, frame, cur)
+                for item in stmt.items:
+                    if isinstance(item, ast.Layer):
+                        cur = self.layer(item, scope, frame, cur)
+                    else:
+                        cur = yield self.item_output(item, scope, frame, cur)
+                    self.stage(item, frame, cur)
+                if stmt.targets is not None:
+                    self.bind_targets(stmt, scope, frame, cur)
+            except CnnError as exc:
+                raise exc.with_chain(frame.chain) from None
         return cur
 
     def stmt(self, stmt: ast.Stmt, scope: Scope, frame: Frame, cur: Flowing) -> Flowing:
-        try:
-            match stmt:
-                case ast.Let(name=name, value=value):
-                    scope.values[name] = evaluate(value, scope)
-                    return cur
-                case ast.Input():
-                    return self.input(stmt, scope, frame, cur)
-                case ast.Output(name=name, span=span):
-                    if not frame.is_network:
-                        raise CnnError("`output` belongs in a network, not in a block", span)
-                    self.outputs.append(self.tensor(ast.Name(name, span), scope, frame))
-                    return cur
-                case ast.Flow():
-                    return self.flow(stmt, scope, frame, cur)
-        except CnnError as exc:
-            raise exc.with_chain(frame.chain) from None
+        """`let`, `input` and `output` (`body` does flows)."""
+        match stmt:
+            case ast.Let(name=name, value=value):
+                scope.values[name] = evaluate(value, scope)
+                return cur
+            case ast.Input():
+                return self.input(stmt, scope, frame, cur)
+            case ast.Output(name=name, span=span):
+                if not frame.is_network:
+                    raise CnnError("`output` belongs in a network, not in a block", span)
+                self.outputs.append(self.tensor(ast.Name(name, span), scope, frame))
+                return cur
         raise AssertionError(stmt)
 
     def input(self, stmt: ast.Input, scope: Scope, frame: Frame, cur: Flowing) -> TensorRef:
@@ -102,12 +116,7 @@ class Elaborator:
             raise CnnError("`input` belongs in a network, not in a block", stmt.span)
         if self.input_node is not None:
             raise CnnError("a network has one `input`", stmt.span)
-        shape = self.input_override or evaluate(stmt.shape, scope)
-        if isinstance(shape, int) and not isinstance(shape, bool):
-            shape = (shape,)
-        if not (isinstance(shape, tuple) and shape and all(isinstance(d, int) and not isinstance(d, bool)
-                                                            and d > 0 for d in shape)):
-            raise CnnError(f"input must be a shape like 3x224x224, got {show(shape)}", stmt.shape.span)
+        shape = self.input_shape or _declared_shape(stmt, scope)
         self.input_node = self.add_node("input", {"shape": shape}, [], frame, frame.claim("input", "input", stmt.span),
                                         stmt.span)
         return TensorRef(self.input_node)
@@ -118,7 +127,8 @@ class Elaborator:
             raise CnnError(f"'{name.id}' is a value, not a tensor", name.span)
         return value
 
-    def flow(self, stmt: ast.Flow, scope: Scope, frame: Frame, cur: Flowing) -> Flowing:
+    def source(self, stmt: ast.Flow, scope: Scope, frame: Frame, cur: Flowing) -> Flowing:
+        """Where a flow starts: a named tensor, a merge of named ones, or the current tensor."""
         if isinstance(stmt.source, ast.Name):
             cur = self.tensor(stmt.source, scope, frame)
         elif isinstance(stmt.source, ast.Call):
@@ -128,10 +138,6 @@ class Elaborator:
                                "a statement starts from a tensor name (`e1 -> ...`) or a merge of named tensors "
                                "(`concat(e1, e2) -> ...`); use ',' to continue the flow")
             cur = self.named_merge(stmt.source, None, scope, frame)
-        for item in stmt.items:
-            cur = self.item(item, scope, frame, cur)
-        if stmt.targets is not None:
-            self.bind_targets(stmt, scope, frame, cur)
         return cur
 
     def bind_targets(self, stmt: ast.Flow, scope: Scope, frame: Frame, cur: Flowing) -> None:
@@ -145,42 +151,39 @@ class Elaborator:
             scope.values[name] = TensorRef(cur.node, port)
 
     # ---- items
-    def item(self, item: ast.Item, scope: Scope, frame: Frame, cur: Flowing) -> Flowing:
-        cur = self.item_output(item, scope, frame, cur)
+    def stage(self, item: ast.Item, frame: Frame, cur: Flowing) -> None:
+        """Record the output of one of the network body's own layers, calls and merges."""
         if frame.is_network and isinstance(cur, TensorRef) and isinstance(item, (ast.Layer, ast.CallItem, ast.Merge)):
             self.stages.append((cur.node, cur.port))
-        return cur
 
-    def item_output(self, item: ast.Item, scope: Scope, frame: Frame, cur: Flowing) -> Flowing:
+    def item_output(self, item: ast.Item, scope: Scope, frame: Frame, cur: Flowing) -> Step:
         match item:
-            case ast.Layer():
-                return self.layer(item, scope, frame, cur)
             case ast.CallItem(call=call, alias=alias):
-                return self.call(call, alias, scope, frame, cur)
+                return (yield self.call(call, alias, scope, frame, cur))
             case ast.Merge():
-                return self.merge(item, scope, frame, cur)
+                return (yield self.merge(item, scope, frame, cur))
             case ast.If(cond=cond, then=then, orelse=orelse):
                 chosen = then if truth(evaluate(cond, scope), cond.span) else orelse
-                return self.body(chosen or (), scope.child(), frame, cur)
+                return (yield self.body(chosen or (), scope.child(), frame, cur))
             case ast.Repeat(count=count):
                 n = evaluate(count, scope)
                 if not isinstance(n, int) or isinstance(n, bool) or n < 0:
                     raise CnnError(f"repeat needs a non-negative integer, got {show(n)}", count.span)
                 for _ in range(n):
-                    cur = self.body(item.body, scope.child(), frame, cur)
+                    cur = yield self.body(item.body, scope.child(), frame, cur)
                 return cur
             case ast.For():
-                return self.loop(item, scope, frame, cur)
+                return (yield self.loop(item, scope, frame, cur))
         raise AssertionError(item)
 
-    def loop(self, item: ast.For, scope: Scope, frame: Frame, cur: Flowing) -> Flowing:
+    def loop(self, item: ast.For, scope: Scope, frame: Frame, cur: Flowing) -> Step:
         sequence = evaluate(item.iterable, scope)
         if not isinstance(sequence, tuple):
             raise CnnError(f"for needs a tuple or range(...), got {show(sequence)}", item.iterable.span)
         for value in sequence:
             inner = scope.child()
             _unpack(item.target, value, inner, item.iterable.span)
-            cur = self.body(item.body, inner, frame, cur)
+            cur = yield self.body(item.body, inner, frame, cur)
         return cur
 
     def layer(self, layer: ast.Layer, scope: Scope, frame: Frame, cur: Flowing) -> Flowing:
@@ -196,14 +199,16 @@ class Elaborator:
         count = op.outputs(attrs)
         return Multi(n, count) if count > 1 else TensorRef(n)
 
-    def merge(self, merge: ast.Merge, scope: Scope, frame: Frame, cur: Flowing) -> TensorRef:
+    def merge(self, merge: ast.Merge, scope: Scope, frame: Frame, cur: Flowing) -> Step:
         op = op_named(merge.op, merge.span, set(self.program.blocks))
         if not op.merge:
             raise CnnError(f"`{op.name}` does not take branches", merge.span,
                            "branches { a | b } belong to concat, add or mul")
         start = self.flowing(cur, merge.span, f"`{merge.op}`", frame)
-        ends = [self.flowing(self.body(branch, scope.child(), frame, start), merge.span, "a branch", frame)
-                for branch in merge.branches]
+        ends = []
+        for branch in merge.branches:
+            end = yield self.body(branch, scope.child(), frame, start)
+            ends.append(self.flowing(end, merge.span, "a branch", frame))
         return TensorRef(self.add_node(op.name, {}, ends, frame, frame.claim(op.name, None, merge.span), merge.span))
 
     def named_merge(self, call: ast.Call, alias: str | None, scope: Scope, frame: Frame) -> TensorRef:
@@ -221,10 +226,10 @@ class Elaborator:
         return TensorRef(self.add_node(op.name, {}, ends, frame, name, call.span))
 
     # ---- calls
-    def call(self, call: ast.Call, alias: str | None, scope: Scope, frame: Frame, cur: Flowing) -> Flowing:
+    def call(self, call: ast.Call, alias: str | None, scope: Scope, frame: Frame, cur: Flowing) -> Step:
         block = self.program.blocks.get(call.func)
         if block is not None:
-            return self.block(block, call, alias, scope, frame, cur)
+            return (yield self.block(block, call, alias, scope, frame, cur))
         op = REGISTRY.get(call.func)
         if op is not None and op.merge:
             return self.named_merge(call, alias, scope, frame)
@@ -238,7 +243,8 @@ class Elaborator:
                        or f"define it with `block {call.func}(...) {{ ... }}` or import the file that does")
 
     def block(self, block: ast.BlockDef, call: ast.Call, alias: str | None, scope: Scope, frame: Frame,
-              cur: Flowing) -> Flowing:
+              cur: Flowing) -> Step:
+        """Bind a block call's arguments and name its instance; the step that elaborates its body."""
         if len(frame.chain) >= self.limits.max_depth:
             raise CnnError(f"block calls nest deeper than {self.limits.max_depth} (is '{block.name}' recursive?)",
                            call.func_span)
@@ -255,11 +261,10 @@ class Elaborator:
         return self.body(block.body, inner_scope, inner, cur)
 
     # ---- the network
-    def network(self, net: ast.NetworkDef, args: dict[str, object], input_shape: tuple | None) -> Network:
-        self.input_override = input_shape
+    def network(self, net: ast.NetworkDef, args: dict[str, object]) -> Network:
         scope = Scope(self.globals, args)
         frame = Frame((), (), True)
-        cur = self.body(net.body, scope, frame, None)
+        cur = _run(self.body(net.body, scope, frame, None))
         if self.input_node is None:
             raise CnnError(f"network '{net.name}' has no `input` statement", net.span)
         if not self.outputs:
@@ -280,7 +285,7 @@ def _unpack(target: ast.Target, value: object, scope: Scope, span: Span) -> None
         _unpack(t, v, scope, span)
 
 
-def network_args(net: ast.NetworkDef, overrides: dict[str, object], span: Span | None = None) -> dict[str, object]:
+def network_args(net: ast.NetworkDef, overrides: Mapping[str, object], span: Span | None = None) -> dict[str, object]:
     """The network's parameters: defaults, overridden by `--set` / keyword values."""
     names = [p.name for p in net.params]
     for key in overrides:
@@ -299,22 +304,49 @@ def network_args(net: ast.NetworkDef, overrides: dict[str, object], span: Span |
     return dict(scope.values)
 
 
-def elaborate(program: Program, name: str, overrides: dict[str, object] | None = None,
-              input_shape: tuple | None = None, limits: Limits | None = None) -> Network:
-    """Elaborate network `name` of `program` into a shape-checked graph."""
+def elaborate(program: Program, name: str, overrides: Mapping[str, object] | None = None,
+              input_shape: tuple[int, ...] | None = None, limits: Limits | None = None) -> Network:
+    """Elaborate network `name` of `program` into a shape-checked graph. `overrides` are
+    parameter values and `input_shape` replaces the declared input; both are taken as given
+    (cnndsl.request.Request checks them once, where they are written) and neither is changed."""
     net = program.networks[name]
     args = network_args(net, overrides or {})
-    with _deep_recursion():
-        return Elaborator(program, limits or Limits()).network(net, args, input_shape)
+    return Elaborator(program, limits or Limits(), input_shape).network(net, args)
 
 
-@contextlib.contextmanager
-def _deep_recursion(frames: int = 20_000) -> Iterator[None]:
-    """Nested block calls (up to Limits.max_depth) and merges recurse several frames per level;
-    make room for them. Python 3.11+ keeps such calls off the C stack."""
-    old = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(old, frames))
-    try:
-        yield
-    finally:
-        sys.setrecursionlimit(old)
+def _run(step: Step) -> Any:
+    """Run an elaboration step to its result with an explicit stack instead of Python's: a step
+    yields the sub-step whose result it needs and is resumed with that result, or with its error
+    thrown in at that `yield` (so `except` in a step sees errors from below it as before). Nested
+    block calls, branches and loops then cost heap, not Python frames: nesting up to the limits
+    ends in their located errors, never a RecursionError, and the process-wide recursion limit
+    is left alone."""
+    stack = [step]
+    result: Any = None
+    error: BaseException | None = None
+    while stack:
+        try:
+            sub = stack[-1].send(result) if error is None else stack[-1].throw(error)
+        except StopIteration as done:
+            stack.pop()
+            result, error = done.value, None
+        except BaseException as exc:  # handed to the step that waits for this one
+            stack.pop()
+            if not stack:
+                raise
+            result, error = None, exc
+        else:
+            stack.append(sub)
+            result, error = None, None
+    return result
+
+
+def _declared_shape(stmt: ast.Input, scope: Scope) -> tuple[int, ...]:
+    """The shape an `input` statement declares: positive integers (`input 784` is (784,))."""
+    shape = evaluate(stmt.shape, scope)
+    if isinstance(shape, int) and not isinstance(shape, bool):
+        shape = (shape,)
+    if not (isinstance(shape, tuple) and shape and all(isinstance(d, int) and not isinstance(d, bool)
+                                                        and d > 0 for d in shape)):
+        raise CnnError(f"input must be a shape like 3x224x224, got {show(shape)}", stmt.shape.span)
+    return shape

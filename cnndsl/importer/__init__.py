@@ -139,5 +139,5 @@ def import_torchvision(name: str, input_shape: tuple[int, ...] | None = None, ve
 
     model = torchvision_model(name)
     shape = input_shape or default_input(name)
-    torch.manual_seed(0)
-    return import_module(model, torch.randn(2, *shape), name=name, verify=verify)
+    example = torch.randn(2, *shape, generator=torch.Generator().manual_seed(0))  # not reseeding the caller's RNG
+    return import_module(model, example, name=name, verify=verify)

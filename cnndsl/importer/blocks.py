@@ -122,7 +122,7 @@ def structure(g: Graph, name: str) -> Imported:
         blocks[names[rep]].instances.append((p, _rename(builder.items[p], names)))
     order = TopologicalSorter({b.name: _callees(b.instances[0][1]) for b in blocks.values()}).static_order()
     for b in order:
-        finish(blocks[b], blocks)
+        blocks[b] = finish(blocks[b], blocks)
     root = compress(builder.resolve(body(Scope(g, (), name), builder._placeholder)))
     root = prune(_rename(root, names), blocks)
     shape = next(n.slots[0][1] for n in g.nodes if n.op == "input")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import keyword
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from ..lang.values import BUILTINS
@@ -51,7 +52,7 @@ class Block:
     body: tuple = ()
 
 
-def prune(items: tuple, blocks: dict[str, Block]) -> tuple:
+def prune(items: tuple, blocks: Mapping[str, Block]) -> tuple:
     """Calls pass their block's parameters only (they were built with every constant)."""
     return map_calls(items, lambda c: replace(c, args=tuple(c.args[j] for j in blocks[c.block].positions)))
 
@@ -64,7 +65,7 @@ def _describe(items: tuple) -> str:
     return first.block if isinstance(first, Call) else getattr(first, "op", "part")
 
 
-def hints_of(items: tuple, blocks: dict[str, Block]) -> list[str]:
+def hints_of(items: tuple, blocks: Mapping[str, Block]) -> list[str]:
     """A name for every constant, in `values_of` order: the slot or parameter it fills."""
     out: list[str] = []
 
@@ -108,9 +109,10 @@ def hints_of(items: tuple, blocks: dict[str, Block]) -> list[str]:
     return out
 
 
-def finish(block: Block, blocks: dict[str, Block]) -> None:
-    """Parameters for the columns that differ; the template body; which constants of an
-    instance its callers pass (`positions`)."""
+def finish(block: Block, blocks: Mapping[str, Block]) -> Block:
+    """`block` with parameters for the columns that differ, its template body, and which
+    constants of an instance its callers pass (`positions`); `blocks` holds the finished
+    blocks it calls. Neither argument is changed."""
     pruned = [prune(items, blocks) for _, items in block.instances]
     counter = iter(range(10**9))
     keep = values_of(prune(map_consts(block.instances[0][1], lambda c: Const(next(counter))), blocks))
@@ -132,7 +134,6 @@ def finish(block: Block, blocks: dict[str, Block]) -> None:
             params.append((pname, col, h))
             expr = Var(pname)
         exprs[h] = expr
-    block.body = _simplify(fill(pruned[0], [exprs[h] for h in range(len(hints))]))
     signature = []
     for pname, col, h in params:
         known = [v for v in col if v is not WILD]
@@ -141,8 +142,8 @@ def finish(block: Block, blocks: dict[str, Block]) -> None:
         usual = (count >= 2 and 2 * count > len(known)) or len(known) < len(col)
         signature.append((pname, default if usual else REQUIRED, h))
     signature.sort(key=lambda p: (p[1] is not REQUIRED, p[2]))  # required first, then as written
-    block.params = [(n, d) for n, d, _ in signature]
-    block.positions = [keep[h] for _, _, h in signature]
+    return replace(block, params=[(n, d) for n, d, _ in signature], positions=[keep[h] for _, _, h in signature],
+                   body=_simplify(fill(pruned[0], [exprs[h] for h in range(len(hints))])))
 
 
 def _same(param: list, col: list) -> bool:

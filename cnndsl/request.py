@@ -1,0 +1,103 @@
+"""A request: the network a command line or an API call names, built once and read by every pass.
+
+A command loads its file once and turns FILE, --net, --input and --set (an API call: the path or
+text, `net=`, `input=` and keyword values) into one `Request`, checking each argument here, once.
+Every network and input size the command elaborates is then a `dataclasses.replace` of that
+request: no pass loads, parses or validates the arguments again, and none changes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from .elaborate.elaborator import elaborate
+from .elaborate.frames import Limits
+from .errors import CnnError, suggest
+from .ir import Network
+from .lang.parser import parse_expr
+from .lang.source import Program
+from .lang.values import Scope, evaluate
+
+
+@dataclass(frozen=True)
+class Request:
+    """One network of a loaded program with the caller's settings, all already checked.
+
+    `params` are parameter values (ints, floats, bools, tuples) that override the network's
+    defaults, read-only; `input` replaces the declared input shape (per sample, e.g. C×H×W);
+    build one with `Request.of`, which checks them, and derive others with `dataclasses.replace`.
+    """
+
+    program: Program
+    net: str
+    params: Mapping[str, object] = field(default_factory=dict)
+    input: tuple[int, ...] | None = None
+    limits: Limits = field(default_factory=Limits)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "params", MappingProxyType(dict(self.params)))  # the caller's dict stays theirs
+
+    @classmethod
+    def of(cls, program: Program, net: str | None = None, input: str | Sequence[int] | None = None,
+           params: Mapping[str, object] | None = None, limits: Limits | None = None) -> Request:
+        """Check the caller's arguments: `input` as `3x224x224` or (3, 224, 224), `params` as
+        numbers, bools or tuples, `net` as one of the program's networks (optional when the file
+        defines one). Raises CnnError for any that is not."""
+        shape = input_shape(input)
+        values = {k: _python_value(k, v) for k, v in (params or {}).items()}
+        return cls(program, _pick(program, net), values, shape, limits or Limits())
+
+    def check(self) -> Network:
+        """Elaborate and shape-check the network; the graph carries its warnings."""
+        return elaborate(self.program, self.net, self.params, self.input, self.limits)
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """`3x224x224` -> (3, 224, 224); a CnnError for anything else."""
+    parts = str(text).strip().lower().split("x")
+    if not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise CnnError(f"an input shape looks like 3x224x224, got '{text}'")
+    return tuple(int(p) for p in parts)
+
+
+def input_shape(value: str | Sequence[int] | None) -> tuple[int, ...] | None:
+    """An input override as a shape: text for `parse_shape`, or a tuple or list of positive ints."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return parse_shape(value)
+    shape = tuple(value) if isinstance(value, (tuple, list)) else ()
+    if not shape or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
+        raise CnnError(f"an input shape looks like 3x224x224 or (3, 224, 224), got {value!r}")
+    return shape
+
+
+def parse_value(text: str) -> object:
+    """A `--set` value: any expression of the language without names (`4`, `(1, 2)`, `true`)."""
+    return evaluate(parse_expr(text), Scope())
+
+
+def _python_value(key: str, value: object) -> object:
+    if isinstance(value, list):
+        value = tuple(value)
+    if isinstance(value, tuple):
+        return tuple(_python_value(key, v) for v in value)
+    if isinstance(value, (bool, int, float)):
+        return value
+    raise CnnError(f"parameter '{key}' must be a number, bool or tuple, got {type(value).__name__}")
+
+
+def _pick(program: Program, net: str | None) -> str:
+    if net is not None:
+        if net not in program.networks:
+            raise CnnError(f"no network '{net}' in {program.file}",
+                           hint=suggest(net, program.networks) or f"networks: {', '.join(program.networks)}")
+        return net
+    if len(program.own_networks) == 1:
+        return program.own_networks[0]
+    if not program.own_networks:
+        raise CnnError(f"{program.file} defines no network")
+    raise CnnError(f"{program.file} defines several networks; choose one with net=",
+                   hint="networks: " + ", ".join(program.own_networks))
