@@ -44,7 +44,7 @@ def checked(args: argparse.Namespace) -> Network:
     """`check_file` for a command's own arguments, with its warnings printed."""
     net = check_file(args.file, args.net, args.input, args.set)
     for w in net.warnings:
-        print(render(w, net.graph.graph["sources"]), file=sys.stderr)
+        print(render(w, net.sources), file=sys.stderr)
     return net
 
 
