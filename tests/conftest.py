@@ -1,12 +1,17 @@
-"""Shared helpers: compile text, and catch a CnnError with its location."""
+"""Shared helpers: compile text, and catch a CnnError with its location. Sets CNNDSL_DEBUG=1,
+so that the IR lint runs after every elaboration."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 import cnndsl
+
+# every elaboration in every test (and in the commands tests run) checks the IR's schema
+os.environ["CNNDSL_DEBUG"] = "1"
 
 ROOT = Path(__file__).resolve().parent.parent
 ARCH = ROOT / "architectures"

@@ -12,6 +12,7 @@ import torchvision
 
 import cnndsl
 from cnndsl.analysis import analyse
+from cnndsl.ir import Ref
 from cnndsl.pytorch.fx_backend import compile_network
 from tests.conftest import ARCH, check_body
 from tests.test_zoo_torchvision import BUILD_ARGS, CASES, reference
@@ -90,9 +91,7 @@ def test_receptive_field_matches_the_gradient(file, name):
     net = cnndsl.check(file, net=name)
     end = _conv_stage_end(net)
     rows = {r.name: r for r in analyse(net).rows}
-    g = net.graph.copy()
-    g.graph["outputs"] = [(end.id, 0)]
-    model = _positive(compile_network(cnndsl.Network(g)))
+    model = _positive(compile_network(net.with_outputs([Ref(end)])))
     x = (torch.rand(1, *net.input_shape, dtype=torch.float64) + 0.5).requires_grad_()
     out = model(x)
     _, h, w = end.shape

@@ -40,7 +40,6 @@ def test_per_op_param_rule_matches_module():
     model = cnndsl.compile(net)
     modules = dict(model.named_modules())
     for layer in net.layers():
-        ins = [net.graph.nodes[u]["shapes"][p] for u, p in layer.inputs]
-        expected = REGISTRY[layer.op].count_params(layer.attrs, ins)
+        expected = REGISTRY[layer.op].count_params(layer.attrs, layer.input_shapes)
         got = sum(p.numel() for p in modules[layer.qualname].parameters()) if layer.qualname in modules else 0
-        assert got == expected, layer.qualname
+        assert got == expected == layer.params, layer.qualname

@@ -12,8 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from math import prod
 
-from ..ir import Network
-from ..ops import REGISTRY
+from ..ir import Block, Network, Step
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
 GROUPS = {"conv": "conv", "fc": "fc"}  # op family -> summary group; everything else is "other"
@@ -63,7 +62,7 @@ class Summary:
     batch: int
     dtype: str
     rows: list[Row]
-    blocks: dict = field(default_factory=dict)
+    blocks: dict[tuple[str, ...], Block] = field(default_factory=dict)
 
     @property
     def params(self) -> int:
@@ -108,10 +107,10 @@ class Summary:
                 rows.append(r)
                 continue
             key = path[:depth + 1]
-            info = self.blocks.get(key, {})
             if key not in index:
                 index[key] = len(rows)
-                rows.append(replace(r, name=".".join(key), op="block", label=info.get("call", key[-1]),
+                label = self.blocks[key].call if key in self.blocks else key[-1]
+                rows.append(replace(r, name=".".join(key), op="block", label=label,
                                     depth=depth, params=0, macs=0, memory=0, kept=0, family="block"))
             i = index[key]
             rows[i] = replace(rows[i], shape=r.shape, field=r.field, params=rows[i].params + r.params,
@@ -120,30 +119,29 @@ class Summary:
         return rows
 
 
-def _field(net: Network, layer, fields: dict) -> tuple[Field, Field] | None:  # noqa: ANN001
-    if not layer.inputs:
+def _field(step: Step, fields: dict[int, tuple[Field, Field] | None]) -> tuple[Field, Field] | None:
+    """The layer's receptive field from those of the layers it reads (`fields`, by layer id)."""
+    if not step.inputs:
         return (Field(), Field())
-    ins = [fields[u] for u, _ in layer.inputs]
-    if len(layer.shape) != 3 or any(f is None for f in ins):
+    ins = [fields[ref.layer.id] for ref in step.inputs]
+    if len(step.layer.shape) != 3 or any(f is None for f in ins):
         return None
     widest = max(ins, key=lambda f: f[0].size * f[1].size)  # merges: the widest branch
-    op = REGISTRY[layer.op]
-    if op.window is None:
+    if step.entry.window is None:
         return widest
-    in_shape = net.graph.nodes[layer.inputs[0][0]]["shapes"][layer.inputs[0][1]]
-    return tuple(f.through(*w) for f, w in zip(widest, op.window(layer.attrs, in_shape), strict=True))
+    windows = step.entry.window(step.layer.attrs, step.input_shapes[0])
+    return tuple(f.through(*w) for f, w in zip(widest, windows, strict=True))
 
 
 def analyse(net: Network, batch: int = 1, dtype: str = "float32") -> Summary:
     """Per-layer numbers for a checked network."""
     size = DTYPE_BYTES[dtype]
     rows, fields = [], {}
-    for layer in net.layers():
-        op = REGISTRY[layer.op]
-        ins = net.input_shapes(layer)
-        fields[layer.id] = _field(net, layer, fields)
+    for step in net.walk():
+        layer, op = step.layer, step.entry
+        fields[layer.id] = _field(step, fields)
         memory = batch * size * sum(prod(s) for s in layer.shapes)
-        rows.append(Row(layer.qualname, layer.op, layer.label, len(layer.path) - 1, layer.shape,
-                        net.params_of(layer), op.count_macs(layer.attrs, ins, layer.shapes),
+        rows.append(Row(layer.qualname, layer.op, layer.label, len(layer.block_path), layer.shape,
+                        step.params, op.count_macs(layer.attrs, step.input_shapes, layer.shapes),
                         memory, memory if op.stores_output else 0, fields[layer.id], op.family))
-    return Summary(net.name, net.input_shape, batch, dtype, rows, dict(net.graph.graph["blocks"]))
+    return Summary(net.name, net.input_shape, batch, dtype, rows, net.blocks)

@@ -24,7 +24,7 @@ def _table(net: Network) -> str:
 
 def cmd_check(args: argparse.Namespace) -> int:
     for request, net in networks_of(args):
-        sources = net.graph.graph["sources"]
+        sources = net.sources
         for w in net.warnings:
             print(render(w, sources), file=sys.stderr)
         if net.warnings:

@@ -47,7 +47,7 @@ def checked(args: argparse.Namespace) -> Network:
     """The network a command's own arguments name, shape-checked, with its warnings printed."""
     net = request_of(args.file, args.net, args.input, args.set).check()
     for w in net.warnings:
-        print(render(w, net.graph.graph["sources"]), file=sys.stderr)
+        print(render(w, net.sources), file=sys.stderr)
     return net
 
 

@@ -9,10 +9,8 @@ from __future__ import annotations
 from collections.abc import Generator, Mapping
 from typing import Any
 
-import networkx as nx
-
 from ..errors import CnnError, Diagnostic, Span, suggest
-from ..ir import Network
+from ..ir import IRBuilder, Network
 from ..lang import syntax as ast
 from ..lang.source import Program
 from ..lang.values import BUILTINS, Scope, TensorRef, evaluate, show, truth
@@ -31,18 +29,15 @@ class Elaborator:
         self.program = program
         self.limits = limits
         self.input_shape = input_shape  # the caller's override of `input`, validated where it was given
-        self.g = nx.DiGraph()
-        self.warnings: list[Diagnostic] = []
+        self.ir = IRBuilder()
         self.outputs: list[TensorRef] = []
-        self.blocks: dict[tuple[str, ...], dict] = {}
-        self.stages: list[tuple[int, int]] = []  # outputs of the network body's own items
         self.globals = Scope(None, dict(BUILTINS))
         self.input_node: int | None = None
 
     # ---- graph construction
     def add_node(self, op: str, attrs: dict, inputs: list[TensorRef], frame: Frame, name: str,
                  span: Span) -> int:
-        if self.g.number_of_nodes() >= self.limits.max_layers:
+        if len(self.ir) >= self.limits.max_layers:
             raise CnnError(f"the network has more than {self.limits.max_layers} layers (the limit)", span)
         in_shapes = [self.shape(t) for t in inputs]
         entry = REGISTRY[op]
@@ -50,20 +45,16 @@ class Elaborator:
             shapes = entry.infer(attrs, in_shapes)
         except ShapeError as exc:
             raise CnnError(str(exc), span, chain=frame.chain) from None
-        n = self.g.number_of_nodes()
-        self.g.add_node(n, op=op, name=name, path=(*frame.path, name), attrs=attrs,
-                        inputs=tuple((t.node, t.port) for t in inputs), shapes=tuple(shapes),
-                        span=span, chain=frame.chain)
-        for t in inputs:
-            self.g.add_edge(t.node, n)
+        n = self.ir.add_layer(op, (*frame.path, name), attrs, [(t.node, t.port) for t in inputs], shapes, span,
+                              frame.chain)
         for message in entry.warn(attrs, in_shapes):
             who = ".".join((*frame.path, name))
-            self.warnings.append(Diagnostic(f"{who} ({entry.describe(attrs)}) {message}", span,
-                                            chain=frame.chain, severity="warning"))
+            self.ir.add_warning(Diagnostic(f"{who} ({entry.describe(attrs)}) {message}", span,
+                                           chain=frame.chain, severity="warning"))
         return n
 
     def shape(self, t: TensorRef) -> Shape:
-        return self.g.nodes[t.node]["shapes"][t.port]
+        return self.ir.shape(t.node, t.port)
 
     def flowing(self, cur: Flowing, span: Span, what: str, frame: Frame) -> TensorRef:
         if cur is None:
@@ -154,7 +145,7 @@ class Elaborator:
     def stage(self, item: ast.Item, frame: Frame, cur: Flowing) -> None:
         """Record the output of one of the network body's own layers, calls and merges."""
         if frame.is_network and isinstance(cur, TensorRef) and isinstance(item, (ast.Layer, ast.CallItem, ast.Merge)):
-            self.stages.append((cur.node, cur.port))
+            self.ir.add_stage(cur.node, cur.port)
 
     def item_output(self, item: ast.Item, scope: Scope, frame: Frame, cur: Flowing) -> Step:
         match item:
@@ -257,7 +248,7 @@ class Elaborator:
         inner = Frame((*frame.path, name), (*frame.chain, (block.name, call.func_span)), False)
         text = f"{block.name}(" + ", ".join([show(v) for v in list(args.values())[:len(call.args)]] +
                                             [f"{k.name}={show(args[k.name])}" for k in call.kwargs]) + ")"
-        self.blocks[inner.path] = {"block": block.name, "call": text, "span": call.span, "chain": inner.chain}
+        self.ir.add_block(inner.path, block.name, text, call.span, inner.chain)
         return self.body(block.body, inner_scope, inner, cur)
 
     # ---- the network
@@ -269,10 +260,7 @@ class Elaborator:
             raise CnnError(f"network '{net.name}' has no `input` statement", net.span)
         if not self.outputs:
             self.outputs = [self.flowing(cur, net.span, f"network '{net.name}'", frame)]
-        self.g.graph.update(name=net.name, params=args, outputs=[(t.node, t.port) for t in self.outputs],
-                            blocks=self.blocks, stages=self.stages, warnings=self.warnings,
-                            sources=self.program.sources)
-        return Network(self.g)
+        return self.ir.finish(net.name, args, [(t.node, t.port) for t in self.outputs], self.program.sources)
 
 
 def _unpack(target: ast.Target, value: object, scope: Scope, span: Span) -> None:

@@ -15,8 +15,7 @@ import torch
 from torch import fx, nn
 
 from ..errors import CnnError
-from ..ir import Layer, Network
-from ..ops import REGISTRY
+from ..ir import Layer, Network, Ref, Step
 
 # names a layer may not take: they would shadow what torch.nn.Module / GraphModule need
 RESERVED = set(dir(fx.GraphModule)) | set(vars(nn.Module()))
@@ -52,18 +51,16 @@ def _install(root: nn.Module, path: tuple[str, ...], module: nn.Module | nn.Para
         parent.add_module(path[-1], module)
 
 
-def _inplace_activations(net: Network, root: nn.Module, values: dict[int, fx.Proxy]) -> None:
+def _inplace_activations(steps: list[Step], root: nn.Module, values: dict[int, fx.Proxy]) -> None:
     """Let an activation overwrite its input when nothing else reads it and the producer's
     backward does not need it (conv/bn/fc/add/concat; see Op.inplace_after). The fx users of
     the producer count every reader, also through `identity` aliases and network outputs."""
-    for layer in net.layers():
-        op = REGISTRY[layer.op]
-        if "inplace" not in {p.name for p in op.params} or len(layer.inputs) != 1:
+    for step in steps:
+        if "inplace" not in {p.name for p in step.entry.params} or len(step.inputs) != 1:
             continue
-        source, _ = layer.inputs[0]
-        producer = REGISTRY[net.graph.nodes[source]["op"]]
-        if producer.inplace_after and len(values[source].node.users) == 1:
-            root.get_submodule(layer.qualname).inplace = True
+        producer = step.inputs[0].layer
+        if producer.entry.inplace_after and len(values[producer.id].node.users) == 1:
+            root.get_submodule(step.layer.qualname).inplace = True
 
 
 def compile_network(net: Network, max_bytes: int | None = None, inplace: bool = True) -> fx.GraphModule:
@@ -80,17 +77,18 @@ def compile_network(net: Network, max_bytes: int | None = None, inplace: bool = 
     values: dict[int, fx.Proxy] = {}
     ports: dict[tuple[int, int], fx.Proxy] = {}
 
-    def read(node: int, port: int) -> fx.Proxy:
-        if len(net.graph.nodes[node]["shapes"]) == 1:
+    def read(ref: Ref) -> fx.Proxy:
+        node, port = ref.layer.id, ref.port
+        if len(ref.layer.shapes) == 1:
             return values[node]
         if (node, port) not in ports:
             ports[node, port] = values[node][port]
         return ports[node, port]
 
-    for layer in net.layers():
-        op = REGISTRY[layer.op]
-        inputs = [read(u, p) for u, p in layer.inputs]
-        in_shapes = net.input_shapes(layer)
+    steps = list(net.walk())
+    for step in steps:
+        layer, op, in_shapes = step.layer, step.entry, step.input_shapes
+        inputs = [read(ref) for ref in step.inputs]
         if not inputs:
             values[layer.id] = fx.Proxy(graph.placeholder("x"), tracer)
         elif op.module is not None:
@@ -108,11 +106,11 @@ def compile_network(net: Network, max_bytes: int | None = None, inplace: bool = 
             if all(result is not i for i in inputs) and hasattr(result.node, "_rename"):
                 result.node._rename(_node_name(layer))  # `concat1`, not `cat`
             values[layer.id] = result
-    outs = [read(u, p).node for u, p in net.graph.graph["outputs"]]
+    outs = [read(ref).node for ref in net.outputs]
     graph.output(outs[0] if len(outs) == 1 else tuple(outs))
     graph.lint()
     if inplace:
-        _inplace_activations(net, root, values)
+        _inplace_activations(steps, root, values)
     name = net.name if net.name.isidentifier() else "Network"
     return fx.GraphModule(root, graph, class_name=name)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from ..analysis.report import human
 from ..ir import Network
-from ..ops import REGISTRY, dims
+from ..ops import dims
 
 # one palette for the op families; `mono` is the print-friendly theme
 THEMES = {
@@ -58,29 +58,30 @@ def layout(net: Network, depth: int | None = 0) -> Picture:
     """Group the layers into boxes at `depth` (None: every layer) and connect them."""
     boxes: dict[tuple[str, ...], Box] = {}
     owner: dict[int, tuple[str, ...]] = {}
-    blocks = net.graph.graph["blocks"]
-    for layer in net.layers():
-        op = REGISTRY[layer.op]
-        if depth is not None and len(layer.path) - 1 > depth:
+    blocks = net.blocks
+    steps = list(net.walk())
+    for step in steps:
+        layer, op = step.layer, step.entry
+        if depth is not None and len(layer.block_path) > depth:
             key = layer.path[:depth + 1]
-            box = boxes.setdefault(key, Box(key, blocks[key]["call"], "block", "box"))
+            box = boxes.setdefault(key, Box(key, blocks[key].call, "block", "box"))
         elif op.diagram == "skip":  # drawn as the edge it is
-            owner[layer.id] = owner[layer.inputs[0][0]]
+            owner[layer.id] = owner[step.inputs[0].layer.id]
             continue
         else:
             key = layer.path
-            label = op.glyph if op.diagram == "merge" and op.glyph else op.describe(layer.attrs)
+            label = op.glyph if op.diagram == "merge" and op.glyph else layer.label
             box = boxes.setdefault(key, Box(key, label, op.family, op.diagram))
         box.layers.append(layer.id)
-        box.params += net.params_of(layer)
+        box.params += step.params
         owner[layer.id] = key
     edges, seen = [], set()
-    for layer in net.layers():
-        for u, port in layer.inputs:
-            src, dst = owner[u], owner[layer.id]
-            if src != dst and (src, dst) not in seen and REGISTRY[layer.op].diagram != "skip":
+    for step in steps:
+        for ref in step.inputs:
+            src, dst = owner[ref.layer.id], owner[step.layer.id]
+            if src != dst and (src, dst) not in seen and step.entry.diagram != "skip":
                 seen.add((src, dst))
-                edges.append((src, dst, dims(net.graph.nodes[u]["shapes"][port]).replace("x", "×")))
+                edges.append((src, dst, dims(ref.shape).replace("x", "×")))
     return _fold(Picture(boxes, edges))
 
 
