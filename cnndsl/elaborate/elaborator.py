@@ -17,7 +17,7 @@ from ..ir import Network
 from ..lang import syntax as ast
 from ..lang.source import Program
 from ..lang.values import BUILTINS, Scope, TensorRef, evaluate, show, truth
-from ..ops import REGISTRY, Shape, ShapeError
+from ..ops import INPUT, REGISTRY, Shape, ShapeError
 from .binding import bind_block, bind_layer, op_named
 from .frames import Frame, Limits, Multi, name_of
 
@@ -108,7 +108,8 @@ class Elaborator:
         if not (isinstance(shape, tuple) and shape and all(isinstance(d, int) and not isinstance(d, bool)
                                                             and d > 0 for d in shape)):
             raise CnnError(f"input must be a shape like 3x224x224, got {show(shape)}", stmt.shape.span)
-        self.input_node = self.add_node("input", {"shape": shape}, [], frame, frame.claim("input", "input", stmt.span),
+        name = INPUT.name  # the input layer is named after its op
+        self.input_node = self.add_node(name, {"shape": shape}, [], frame, frame.claim(name, name, stmt.span),
                                         stmt.span)
         return TensorRef(self.input_node)
 
