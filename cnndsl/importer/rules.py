@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..ops.importing import CALL_RULES, MODULE_RULES, CallRule, Mapped, ModuleRule, UnmappedError
+from ..ops.importing import CALL_RULES, MODULE_RULES, Called, CallRule, Mapped, ModuleRule, UnmappedError
 
 __all__ = ["LEAVES", "UnmappedError", "map_function", "map_module"]
 
@@ -26,7 +26,7 @@ def _resolved(rules: dict[str, Any]) -> dict[Any, Any]:
     return {pkgutil.resolve_name(path): rule for path, rule in rules.items()}
 
 
-def _pass_through(args: tuple, kwargs: dict, shape: tuple) -> tuple[Mapped, list, int]:
+def _pass_through(args: tuple, kwargs: dict, shape: tuple) -> Called:
     return [], [args[0]], 1
 
 
@@ -44,7 +44,7 @@ def map_module(module: nn.Module, in_shape: tuple) -> Mapped:
     return rule(module, in_shape)
 
 
-def map_function(target: Any, args: tuple, kwargs: dict, shape: tuple) -> tuple[Mapped, list, int]:
+def map_function(target: Any, args: tuple, kwargs: dict, shape: tuple) -> Called:
     """-> ([(op, slots), ...] in order, empty for a pass-through; tensor arguments; number of outputs).
     `target` is an fx node's: a function, or the name of a tensor method."""
     rule = CALLS.get(getattr(torch.Tensor, target, None) if isinstance(target, str) else target)

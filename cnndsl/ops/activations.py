@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .importing import Mapped, UnmappedError, import_call_rule, import_rule
+from .importing import Called, CallRule, Mapped, ModuleRule, UnmappedError, import_call_rule, import_rule, on_first
 from .registry import Family, Op, Param, Shape, boolean, number, register
 
 # op name -> (torch class name, has `inplace`); each imports from its torch class as it is
@@ -25,7 +25,7 @@ def _activation(name: str, torch_class: str, inplace: bool) -> Op:
               infer=lambda a, s: (s[0],), module=module)
 
 
-def _same(op: Op):  # noqa: ANN202
+def _same(op: Op) -> ModuleRule:
     """The rule for a torch layer that is the op with no values."""
     def rule(m: Any, shape: Shape) -> Mapped:
         return [(op.name, ())]
@@ -57,10 +57,10 @@ def _import_leaky_relu(m: Any, shape: Shape) -> Mapped:
     return [(LEAKY_RELU.name, (("slope", m.negative_slope),))]
 
 
-def _unary(op: Op):  # noqa: ANN202
+def _unary(op: Op) -> CallRule:
     """The rule for a function or method call that is the op on its first argument."""
-    def rule(args: tuple, kwargs: dict, shape: Shape) -> tuple[Mapped, list, int]:
-        return [(op.name, ())], [args[0] if args else None], 1
+    def rule(args: tuple, kwargs: dict, shape: Shape) -> Called:
+        return on_first([(op.name, ())], args)
     return rule
 
 

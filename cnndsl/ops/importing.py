@@ -27,9 +27,11 @@ Slots = tuple[tuple[str, Any], ...]
 Mapped = list[tuple[str, Slots]]  # (op name, slots), in the order the ops run
 # a layer: (the module, its input's shape per sample) -> ops
 ModuleRule = Callable[[Any, Shape], Mapped]
-# a call: (args, kwargs, shape of the first argument) -> (ops, the tensors they read, number of outputs);
-# no ops means the value passes through (a cat of one tensor)
-CallRule = Callable[[tuple, dict, Shape], tuple[Mapped, list, int]]
+# what a call becomes: (ops, the tensors they read, number of outputs); no ops means the value
+# passes through (a cat of one tensor)
+Called = tuple[Mapped, list, int]
+# a call: (args, kwargs, shape of the first argument) -> what it becomes
+CallRule = Callable[[tuple, dict, Shape], Called]
 
 MODULE_RULES: dict[str, ModuleRule] = {}
 CALL_RULES: dict[str, CallRule] = {}
@@ -74,6 +76,11 @@ def canon(v: Any) -> Any:
 def arg(args: tuple, kwargs: dict, i: int, name: str, default: Any = None) -> Any:
     """A call's argument given by position `i` or by keyword `name`."""
     return args[i] if len(args) > i else kwargs.get(name, default)
+
+
+def on_first(mapped: Mapped, args: tuple) -> Called:
+    """The ops of a call that reads its first argument and gives one output."""
+    return mapped, [args[0] if args else None], 1
 
 
 def unmapped(why: str) -> Any:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from math import prod
 from typing import Any
 
-from .importing import Mapped, UnmappedError, arg, import_call_rule, import_rule, unmapped
+from .importing import Called, Mapped, UnmappedError, arg, import_call_rule, import_rule, on_first, unmapped
 from .registry import (
     PER_WEIGHT,
     REQUIRED,
@@ -151,9 +151,8 @@ def _import_flatten(m: Any, shape: Shape) -> Mapped:
 
 
 @import_call_rule("torch.flatten", "torch.Tensor.flatten")
-def _flatten_call(args: tuple, kwargs: dict, shape: Shape) -> tuple[Mapped, list, int]:
-    return _flatten_slots(arg(args, kwargs, 1, "start_dim", 0), arg(args, kwargs, 2, "end_dim", -1)), \
-        [args[0] if args else None], 1
+def _flatten_call(args: tuple, kwargs: dict, shape: Shape) -> Called:
+    return on_first(_flatten_slots(arg(args, kwargs, 1, "start_dim", 0), arg(args, kwargs, 2, "end_dim", -1)), args)
 
 
 @import_rule("torch.nn.Dropout")
@@ -162,8 +161,8 @@ def _import_dropout(m: Any, shape: Shape) -> Mapped:
 
 
 @import_call_rule("torch.nn.functional.dropout")
-def _dropout_call(args: tuple, kwargs: dict, shape: Shape) -> tuple[Mapped, list, int]:
-    return [(DROPOUT.name, (("p", arg(args, kwargs, 1, "p", 0.5)),))], [args[0] if args else None], 1
+def _dropout_call(args: tuple, kwargs: dict, shape: Shape) -> Called:
+    return on_first([(DROPOUT.name, (("p", arg(args, kwargs, 1, "p", 0.5)),))], args)
 
 
 @import_rule("torch.nn.Identity")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import operator
 
-from .importing import Mapped, UnmappedError, arg, import_call_rule
+from .importing import Called, UnmappedError, arg, import_call_rule
 from .registry import Attrs, Family, Op, Param, Shape, ShapeError, dims, integer, register
 
 
@@ -75,7 +75,7 @@ register(CONCAT, ADD, MUL, SPLIT)
 
 
 @import_call_rule("torch.cat")
-def _cat_call(args: tuple, kwargs: dict, shape: Shape) -> tuple[Mapped, list, int]:
+def _cat_call(args: tuple, kwargs: dict, shape: Shape) -> Called:
     tensors, dim = list(args[0]), arg(args, kwargs, 1, "dim", 0)
     if dim not in (1, -3):
         raise UnmappedError(f"cat along axis {dim} (cnndsl concatenates channels)")
@@ -83,19 +83,19 @@ def _cat_call(args: tuple, kwargs: dict, shape: Shape) -> tuple[Mapped, list, in
 
 
 @import_call_rule("operator.add", "torch.add", "torch.Tensor.add")
-def _add_call(args: tuple, kwargs: dict, shape: Shape) -> tuple[Mapped, list, int]:
+def _add_call(args: tuple, kwargs: dict, shape: Shape) -> Called:
     if "alpha" in kwargs:
         raise UnmappedError("")  # x + alpha * y: no op
     return [(ADD.name, ())], list(args[:2]), 1
 
 
 @import_call_rule("operator.mul", "torch.mul", "torch.Tensor.mul")
-def _mul_call(args: tuple, kwargs: dict, shape: Shape) -> tuple[Mapped, list, int]:
+def _mul_call(args: tuple, kwargs: dict, shape: Shape) -> Called:
     return [(MUL.name, ())], list(args[:2]), 1
 
 
 @import_call_rule("torch.chunk", "torch.Tensor.chunk")
-def _chunk_call(args: tuple, kwargs: dict, shape: Shape) -> tuple[Mapped, list, int]:
+def _chunk_call(args: tuple, kwargs: dict, shape: Shape) -> Called:
     parts, dim = arg(args, kwargs, 1, "chunks"), arg(args, kwargs, 2, "dim", 0)
     if dim not in (1, -len(shape) - 1 if shape else 1) or not shape or shape[0] % parts:
         raise UnmappedError(f"chunk into {parts} along axis {dim}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from math import prod
 from typing import Any
 
-from .importing import Mapped, UnmappedError, arg, import_call_rule, import_rule
+from .importing import Called, Mapped, ModuleRule, UnmappedError, arg, import_call_rule, import_rule, on_first
 from .layers import FC
 from .registry import (
     PER_ELEMENT,
@@ -148,8 +148,8 @@ def _import_shuffle(m: Any, shape: Shape) -> Mapped:
 
 
 @import_call_rule("torchvision.models.shufflenetv2.channel_shuffle", "torch.nn.functional.channel_shuffle")
-def _shuffle_call(args: tuple, kwargs: dict, shape: Shape) -> tuple[Mapped, list, int]:
-    return [(CHANNEL_SHUFFLE.name, (("groups", arg(args, kwargs, 1, "groups")),))], [args[0] if args else None], 1
+def _shuffle_call(args: tuple, kwargs: dict, shape: Shape) -> Called:
+    return on_first([(CHANNEL_SHUFFLE.name, (("groups", arg(args, kwargs, 1, "groups")),))], args)
 
 
 @import_rule("torchvision.ops.StochasticDepth", "cnndsl.ops.torch_layers.StochasticDepth")
@@ -165,7 +165,7 @@ def _import_permute(m: Any, shape: Shape) -> Mapped:
     return [(PERMUTE.name, (("order", tuple(d - 1 for d in order[1:])),))]
 
 
-def _import_layernorm(op: Op):  # noqa: ANN202
+def _import_layernorm(op: Op) -> ModuleRule:
     def rule(m: Any, shape: Shape) -> Mapped:
         if len(m.normalized_shape) != 1 or not m.elementwise_affine or m.bias is None:
             raise UnmappedError("normalisation over more than one axis, or without weight and bias")

@@ -7,7 +7,7 @@ import functools
 from math import prod
 from typing import Any
 
-from .importing import Mapped, UnmappedError, arg, canon, import_call_rule, import_rule
+from .importing import Called, Mapped, ModuleRule, UnmappedError, arg, canon, import_call_rule, import_rule, on_first
 from .layers import FLATTEN
 from .registry import (
     PER_WEIGHT,
@@ -215,7 +215,7 @@ def _pool_slots(op: Op, kernel: Any, stride: Any, pad: Any, ceil: bool, dilation
                        ("ceil", bool(ceil))))]
 
 
-def _import_pool(op: Op):  # noqa: ANN202
+def _import_pool(op: Op) -> ModuleRule:
     def rule(m: Any, shape: Shape) -> Mapped:
         return _pool_slots(op, m.kernel_size, m.stride, m.padding, m.ceil_mode, getattr(m, "dilation", 1),
                            getattr(m, "count_include_pad", True), getattr(m, "divisor_override", None))
@@ -227,18 +227,18 @@ import_rule("torch.nn.AvgPool2d")(_import_pool(AVGPOOL))
 
 
 @import_call_rule("torch.nn.functional.max_pool2d")
-def _max_pool_call(args: tuple, kwargs: dict, shape: Shape) -> tuple[Mapped, list, int]:
+def _max_pool_call(args: tuple, kwargs: dict, shape: Shape) -> Called:
     get = functools.partial(arg, args, kwargs)  # max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode)
-    return _pool_slots(MAXPOOL, get(1, "kernel_size"), get(2, "stride"), get(3, "padding", 0),
-                       get(5, "ceil_mode", False), get(4, "dilation", 1)), [args[0] if args else None], 1
+    return on_first(_pool_slots(MAXPOOL, get(1, "kernel_size"), get(2, "stride"), get(3, "padding", 0),
+                                get(5, "ceil_mode", False), get(4, "dilation", 1)), args)
 
 
 @import_call_rule("torch.nn.functional.avg_pool2d")
-def _avg_pool_call(args: tuple, kwargs: dict, shape: Shape) -> tuple[Mapped, list, int]:
+def _avg_pool_call(args: tuple, kwargs: dict, shape: Shape) -> Called:
     get = functools.partial(arg, args, kwargs)  # avg_pool2d(x, kernel_size, stride, padding, ceil_mode, ...)
-    return _pool_slots(AVGPOOL, get(1, "kernel_size"), get(2, "stride"), get(3, "padding", 0),
-                       get(4, "ceil_mode", False), 1, get(5, "count_include_pad", True),
-                       get(6, "divisor_override")), [args[0] if args else None], 1
+    return on_first(_pool_slots(AVGPOOL, get(1, "kernel_size"), get(2, "stride"), get(3, "padding", 0),
+                                get(4, "ceil_mode", False), 1, get(5, "count_include_pad", True),
+                                get(6, "divisor_override")), args)
 
 
 def _adaptive_slots(size: Any) -> Mapped:
@@ -256,12 +256,12 @@ def _import_adaptive(m: Any, shape: Shape) -> Mapped:
 
 
 @import_call_rule("torch.nn.functional.adaptive_avg_pool2d")
-def _adaptive_call(args: tuple, kwargs: dict, shape: Shape) -> tuple[Mapped, list, int]:
-    return _adaptive_slots(arg(args, kwargs, 1, "output_size")), [args[0] if args else None], 1
+def _adaptive_call(args: tuple, kwargs: dict, shape: Shape) -> Called:
+    return on_first(_adaptive_slots(arg(args, kwargs, 1, "output_size")), args)
 
 
 @import_call_rule("torch.Tensor.mean")
-def _mean_call(args: tuple, kwargs: dict, shape: Shape) -> tuple[Mapped, list, int]:
+def _mean_call(args: tuple, kwargs: dict, shape: Shape) -> Called:
     """`x.mean([2, 3])`: global average pooling as torchvision's ShuffleNetV2 and MNASNet write it."""
     axes = canon(arg(args, kwargs, 1, "dim"))
     if len(shape) == 3 and axes in ((2, 3), (-2, -1)) and not arg(args, kwargs, 2, "keepdim", False):
