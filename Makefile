@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 # torch and torchvision are pinned to the versions this kind of machine has on local disk
 TORCH   := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: demo test lint setup system clean gallery
+.PHONY: demo test lint setup system clean gallery docs
 
 setup: $(STAMP) system
 
@@ -40,6 +40,10 @@ demo: setup
 # the SVG of every zoo network and docs/gallery/index.html
 gallery: setup
 	$(PY) -m cnndsl.render.gallery docs/gallery
+
+# the docs' generated parts (the op table, the MAC conventions) from the op registry
+docs: $(STAMP)
+	$(PY) -m cnndsl.ops.docs
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check cnndsl tests benchmarks

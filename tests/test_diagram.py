@@ -28,7 +28,7 @@ def svg_counts(svg: bytes) -> tuple[int, int]:
 
 
 def drawn_layers(net) -> list:
-    return [layer for layer in net.layers() if REGISTRY[layer.op].diagram != "skip"]
+    return [layer for layer in net.layers() if REGISTRY[layer.op].drawn]
 
 
 @needs_dot

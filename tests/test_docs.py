@@ -1,4 +1,5 @@
-"""The examples in README.md and docs/language.md work as written."""
+"""The examples in README.md and docs/language.md work as written; the docs' generated parts
+are what the op registry states."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import re
 import pytest
 
 import cnndsl
-from tests.conftest import ROOT
+from cnndsl.cli import main
+from cnndsl.ops import REGISTRY
+from cnndsl.ops.docs import GENERATED, fill, op_table
+from tests.conftest import ARCH, ROOT
 
 DOCS = [ROOT / "README.md", ROOT / "docs" / "language.md"]
 
@@ -25,3 +29,26 @@ def test_documented_programs_compile(path):
     for name in cnndsl.networks_in_text(program):
         net = cnndsl.check_text(program, net=name)
         assert net.output_shapes, name
+
+
+@pytest.mark.parametrize("region", sorted(GENERATED))
+def test_generated_docs_match_the_registry(region):
+    """docs/language.md's op table and docs/analysis.md's MAC table are what the registry
+    states; `python -m cnndsl.ops.docs` rewrites them after an op changes."""
+    relative, content = GENERATED[region]
+    text = (ROOT / relative).read_text(encoding="utf-8")
+    assert fill(text, region, content()) == text, f"{relative} is stale: run `python -m cnndsl.ops.docs`"
+
+
+def test_every_op_is_in_the_op_table():
+    table = op_table()
+    assert all(f"| `{name}` |" in table for name, op in REGISTRY.items() if not op.is_input)
+
+
+def test_the_summary_footer_states_every_counting_op(capsys):
+    """The footer of `cnndsl summary` names each op that counts MACs, with its convention."""
+    assert main(["summary", str(ARCH / "lenet.cnn"), "--net", "LeNet"]) == 0
+    footer = " ".join(capsys.readouterr().out.split())
+    for op in REGISTRY.values():
+        if op.macs:
+            assert op.name in footer and op.macs in footer, op.name

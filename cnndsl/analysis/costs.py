@@ -1,10 +1,8 @@
 """Static analysis of a checked network: parameters, MACs, activation memory and receptive
 field per layer, from the graph alone (no torch, no forward pass).
 
-Conventions (docs/analysis.md): MACs as fvcore counts them for conv and fc (one per weight
-per output position, bias not counted), adaptive/global average pooling one per input
-element, batch norm one multiply-add per element (fvcore counts two "flops"), and none for
-max/avg pooling, activations, dropout, add, mul and concat (as fvcore and torchinfo).
+Each op's MAC rule and its convention in words are in its registry entry (cnndsl/ops/;
+docs/analysis.md and the summary's footer list them, generated from there).
 """
 
 from __future__ import annotations
@@ -13,9 +11,11 @@ from dataclasses import dataclass, field, replace
 from math import prod
 
 from ..ir import Block, Network, Step
+from ..ops import Family
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
-GROUPS = {"conv": "conv", "fc": "fc"}  # op family -> summary group; everything else is "other"
+SPLIT = (Family.CONV, Family.FC)  # families with a group of their own in the summary's split
+REST = "other"  # the group of every other family
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class Row:
     memory: int          # bytes of output activations for the batch
     kept: int            # bytes autograd keeps for backward (0 for views)
     field: tuple[Field, Field] | None  # None once the tensor is flat
-    family: str
+    family: Family
 
     @property
     def rf(self) -> tuple[int, int] | None:
@@ -78,9 +78,9 @@ class Summary:
 
     def split(self) -> dict[str, dict[str, float]]:
         """Parameters and MACs of conv, fc and other layers, with percentages."""
-        out = {g: {"params": 0, "macs": 0} for g in ("conv", "fc", "other")}
+        out = {g: {"params": 0, "macs": 0} for g in (*(f.value for f in SPLIT), REST)}
         for r in self.rows:
-            group = GROUPS.get(r.family, "other")
+            group = r.family.value if r.family in SPLIT else REST
             out[group]["params"] += r.params
             out[group]["macs"] += r.macs
         for group in out.values():
@@ -111,7 +111,7 @@ class Summary:
                 index[key] = len(rows)
                 label = self.blocks[key].call if key in self.blocks else key[-1]
                 rows.append(replace(r, name=".".join(key), op="block", label=label,
-                                    depth=depth, params=0, macs=0, memory=0, kept=0, family="block"))
+                                    depth=depth, params=0, macs=0, memory=0, kept=0, family=Family.BLOCK))
             i = index[key]
             rows[i] = replace(rows[i], shape=r.shape, field=r.field, params=rows[i].params + r.params,
                               macs=rows[i].macs + r.macs, memory=rows[i].memory + r.memory,

@@ -9,18 +9,18 @@ import json
 import textwrap
 from collections.abc import Iterable
 
-from ..ops import dims
+from ..ops import Family, dims
+from ..ops.conventions import mac_conventions
 from .costs import DTYPE_BYTES, Row, Summary
 
-CONVENTIONS = ("MACs: conv and fc count one multiply-accumulate per weight per output position "
-               "(bias excluded), as fvcore and torchinfo; batch norm one per element; adaptive/global "
-               "average pooling one per input element; max/avg pooling, activations, add, mul and "
-               "concat none. Memory: output activations for the batch; K/M/G = 10^3/10^6/10^9, "
+CONVENTIONS = (mac_conventions() + " Memory: output activations for the batch; K/M/G = 10^3/10^6/10^9, "
                "KiB/MiB/GiB = 2^10/2^20/2^30.")
 TRAINING = ("Training estimate: weights + gradients + optimizer state (SGD with momentum: one "
             "buffer per weight; Adam: two) + every layer output autograd keeps for backward "
             "(views such as flatten excluded; in-place activations would save some).")
 COLUMNS = ("layer", "op", "output", "params", "MACs", "memory", "RF", "jump")
+# families whose layers join the row before them in a paper's stage table (`conv 3x3, 64, bn, relu`)
+_JOINING = frozenset({Family.ACT, Family.NORM, Family.RESHAPE, Family.OTHER})
 
 
 def human(n: float) -> str:
@@ -133,21 +133,22 @@ def stages(s: Summary) -> Iterable[tuple[str, str, str, int, int]]:
     row with a count; activations, norms and reshapes join the row before them."""
     rows: list[list] = []
     for r in s.at_depth(0):
-        if r.op == "input":
+        if r.family is Family.IO:
             continue
-        if rows and (r.family in ("act", "norm", "reshape", "other")):
+        if rows and r.family in _JOINING:
             rows[-1][2].append(r.label)
             rows[-1][3] += r.params
             rows[-1][4] += r.macs
             rows[-1][1] = dims(r.shape)
             continue
-        if rows and r.op == "block" and rows[-1][5] == r.label:
+        if rows and r.family is Family.BLOCK and rows[-1][5] == r.label:
             rows[-1][6] += 1
             rows[-1][1] = dims(r.shape)
             rows[-1][3] += r.params
             rows[-1][4] += r.macs
             continue
-        rows.append([r.name, dims(r.shape), [r.label], r.params, r.macs, r.label if r.op == "block" else None, 1])
+        call = r.label if r.family is Family.BLOCK else None
+        rows.append([r.name, dims(r.shape), [r.label], r.params, r.macs, call, 1])
     for name, shape, spec, params, macs, _, count in rows:
         text = ", ".join(spec) + (f" ×{count}" if count > 1 else "")
         yield name, shape, text, params, macs

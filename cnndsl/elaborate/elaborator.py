@@ -14,7 +14,7 @@ from ..ir import IRBuilder, Network
 from ..lang import syntax as ast
 from ..lang.source import Program
 from ..lang.values import BUILTINS, Scope, TensorRef, evaluate, show, truth
-from ..ops import REGISTRY, Shape, ShapeError
+from ..ops import INPUT, REGISTRY, Shape, ShapeError
 from .binding import bind_block, bind_layer, op_named
 from .frames import Frame, Limits, Multi, name_of
 
@@ -108,7 +108,8 @@ class Elaborator:
         if self.input_node is not None:
             raise CnnError("a network has one `input`", stmt.span)
         shape = self.input_shape or _declared_shape(stmt, scope)
-        self.input_node = self.add_node("input", {"shape": shape}, [], frame, frame.claim("input", "input", stmt.span),
+        name = INPUT.name  # the input layer is named after its op
+        self.input_node = self.add_node(name, {"shape": shape}, [], frame, frame.claim(name, name, stmt.span),
                                         stmt.span)
         return TensorRef(self.input_node)
 

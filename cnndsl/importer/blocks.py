@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from graphlib import TopologicalSorter
 
+from ..ops import REGISTRY
 from .graph import Graph, Scope, body, normalize
 from .items import Call, Const, Merge, alias_of, calls_in, map_calls, shape_of, values_of
 from .loops import compress
@@ -125,7 +126,7 @@ def structure(g: Graph, name: str) -> Imported:
         blocks[b] = finish(blocks[b], blocks)
     root = compress(builder.resolve(body(Scope(g, (), name), builder._placeholder)))
     root = prune(_rename(root, names), blocks)
-    shape = next(n.slots[0][1] for n in g.nodes if n.op == "input")
+    shape = next(n.slots[0][1] for n in g.nodes if REGISTRY[n.op].is_input)
     return Imported(name, shape, [blocks[b] for b in TopologicalSorter(
         {b.name: _callees(b.body) for b in blocks.values()}).static_order()], root)
 

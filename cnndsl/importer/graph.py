@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from ..errors import CnnError
-from ..ops import REGISTRY
+from ..ops import CONCAT, IDENTITY, REGISTRY
 from .items import Const, Layer, Merge, NamedMerge, Output, Stmt, alias_of
 
 Path = tuple[str, ...]
@@ -59,11 +59,11 @@ def normalize(g: Graph) -> Graph:
     while moved:  # a cat whose inputs all come from outside its module belongs to the caller
         moved = False
         for n in nodes:
-            if n.op == "concat" and n.scope and all(not _inside(nodes[u].scope, n.scope) for u, _ in n.inputs):
+            if n.op == CONCAT.name and n.scope and all(not _inside(nodes[u].scope, n.scope) for u, _ in n.inputs):
                 n.scope, moved = n.scope[:-1], True
     seen: dict[tuple, int] = {}
     for n in nodes:  # cat(a, b, c) -> cat(cat(a, b), c) where cat(a, b) exists
-        if n.op != "concat":
+        if n.op != CONCAT.name:
             continue
         original = tuple(n.inputs)
         prefix = seen.get(original[:-1])
@@ -79,7 +79,7 @@ class Scope:
 
     def __init__(self, g: Graph, path: Path, name: str) -> None:
         self.g, self.path, self.name = g, path, name
-        members = [n for n in g.nodes if _inside(n.scope, path) and n.op != "input"]
+        members = [n for n in g.nodes if _inside(n.scope, path) and not REGISTRY[n.op].is_input]
         self.element = {n.id: self._element(n) for n in members}
         self.inputs: dict[object, list[tuple[object, int]]] = {}
         external: set[Ref] = set()
@@ -205,7 +205,7 @@ def _statements(scope: Scope, call: dict) -> tuple:
     source: str | None = None
     flowing: tuple | None = ("IN", 0)
     if needs_name(("IN", 0), order[0] if order else None):
-        stmts.append(Stmt(("x0",), None, (Layer("identity", ()),)))
+        stmts.append(Stmt(("x0",), None, (Layer(IDENTITY.name, ()),)))
         names[("IN", 0)] = "x0"
     for k, e in enumerate(order):
         ins = scope.inputs.get(e, [])
@@ -234,5 +234,5 @@ def _statements(scope: Scope, call: dict) -> tuple:
     if not scope.path:
         stmts += [Output(names[o]) for o in scope.outputs] if len(scope.outputs) > 1 else []
     elif scope.outputs[0] != flowing:
-        stmts.append(Stmt((), names[scope.outputs[0]], (Layer("identity", ()),)))
+        stmts.append(Stmt((), names[scope.outputs[0]], (Layer(IDENTITY.name, ()),)))
     return tuple(stmts)

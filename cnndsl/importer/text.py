@@ -5,7 +5,7 @@ broken at their branches."""
 from __future__ import annotations
 
 from ..lang.grammar import keywords
-from ..ops import REGISTRY
+from ..ops import IDENTITY, REGISTRY, Family
 from .blocks import Imported
 from .items import (
     LOOP_VAR,
@@ -26,7 +26,7 @@ from .items import (
 from .parameters import REQUIRED, Block
 
 WIDTH = 110
-_HEAVY = {"conv", "fc"}  # op families that start a new line (with their norm and activation after them)
+_HEAVY = {Family.CONV, Family.FC}  # op families that start a new line (with their norm and activation after them)
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "//": 2}
 
 
@@ -125,7 +125,7 @@ class Writer:
         if isinstance(item, Call):
             return self.call(item)
         if isinstance(item, Merge):
-            return f"{item.op} {{ " + " | ".join(self.sequence(b) or "identity" for b in item.branches) + " }"
+            return f"{item.op} {{ " + " | ".join(self.sequence(b) or IDENTITY.name for b in item.branches) + " }"
         if isinstance(item, Loop):
             return f"{self._loop_head(item)} {{ {self.sequence(item.body)} }}"
         if isinstance(item, Cond):
@@ -177,7 +177,7 @@ class Writer:
         if isinstance(item, Merge):
             out = [f"{pad}{item.op} {{"]
             for k, branch in enumerate(item.branches):
-                inner = self.lines(branch, indent + 4) or [" " * (indent + 4) + "identity"]
+                inner = self.lines(branch, indent + 4) or [" " * (indent + 4) + IDENTITY.name]
                 if k:
                     inner[0] = pad + "  | " + inner[0].lstrip()
                 out += inner

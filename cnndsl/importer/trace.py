@@ -2,7 +2,8 @@
 imports torch).
 
 `torch.fx` traces the model with the layers cnndsl knows as leaves; every fx node becomes a
-:class:`~cnndsl.importer.graph.Node` carrying the cnndsl op it maps to (see `rules.py`), its
+:class:`~cnndsl.importer.graph.Node` carrying the cnndsl op it maps to (by the rules of
+cnndsl/ops/, see `rules.py`), its
 values, and the module instance it belongs to (its *scope*), from which `graph.py` and
 `blocks.py` rebuild the model's structure as blocks.
 """
@@ -19,6 +20,7 @@ from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
 from ..errors import CnnError
+from ..ops import INPUT, LAYER_SCALE
 from .graph import Graph, Node
 from .rules import LEAVES, UnmappedError, map_function, map_module
 
@@ -142,7 +144,7 @@ class _Converter:
             other = next(a for a in n.args if a is not param)
             path = tuple(self.params[param].split("."))
             value = self.gm.get_parameter(self.params[param]).detach().flatten()[0].item()
-            self.add(n, "layer_scale", (("init", float(f"{value:.7g}")),), [self.ref(other, "layer scale")],
+            self.add(n, LAYER_SCALE.name, (("init", float(f"{value:.7g}")),), [self.ref(other, "layer scale")],
                      path[:-1], path[-1])
             return
         try:
@@ -177,7 +179,7 @@ def _convert(gm: fx.GraphModule, model: nn.Module, name: str) -> Graph:
     conv = _Converter(gm, name)
     for n in gm.graph.nodes:
         if n.op == "placeholder":
-            conv.add(n, "input", (("shape", _shape(n)),), [], (), None)
+            conv.add(n, INPUT.name, (("shape", _shape(n)),), [], (), None)
         elif n.op == "call_module":
             conv.module(n)
         elif n.op in ("call_function", "call_method"):

@@ -1,11 +1,13 @@
-"""Ops that join branches (concat, add, mul) and the op that splits one tensor (split)."""
+"""Ops that join branches (concat, add, mul) and the op that splits one tensor (split), with
+the rules that import torch's calls as them."""
 
 from __future__ import annotations
 
 import functools
 import operator
 
-from .registry import Attrs, Op, Param, Shape, ShapeError, dims, integer, register
+from .importing import Called, UnmappedError, arg, import_call_rule
+from .registry import Attrs, Family, Op, Param, Shape, ShapeError, dims, integer, register
 
 
 def _same_rank(op: str, shapes: list[Shape]) -> None:
@@ -38,16 +40,16 @@ def _broadcast(a: Attrs, shapes: list[Shape]) -> tuple[Shape, ...]:
     return (tuple(out),)
 
 
-CONCAT = Op("concat", "merge", "Concatenates its branches along the channel axis (torch.cat(dim=1)).",
-            infer=_concat_shape, merge=True, inplace_after=True, diagram="merge", glyph="concat",
+CONCAT = Op("concat", Family.MERGE, "Concatenates its branches along the channel axis (`torch.cat(dim=1)`).",
+            infer=_concat_shape, merge=True, inplace_after=True, glyph="concat",
             function=lambda torch, xs, a: torch.cat(xs, 1),
             examples=(("concat { identity | conv 1x1 3 }", (4, 5, 5)), ("concat { identity | fc 3 }", (6,))))
-ADD = Op("add", "merge", "Adds its branches; their shapes must be equal.", infer=_add_shape, merge=True,
-         inplace_after=True, diagram="merge", glyph="+",
+ADD = Op("add", Family.MERGE, "Adds its branches (`+`); their shapes must be equal.", infer=_add_shape, merge=True,
+         inplace_after=True, glyph="+",
          function=lambda torch, xs, a: functools.reduce(operator.add, xs),
          examples=(("add { identity | conv 3x3 4 pad=1 | relu }", (4, 5, 5)),))
-MUL = Op("mul", "merge", "Multiplies its branches with broadcasting (squeeze-and-excitation gates).",
-         infer=_broadcast, merge=True, diagram="merge", glyph="×",
+MUL = Op("mul", Family.MERGE, "Multiplies its branches with broadcasting (`*`; squeeze-and-excitation gates).",
+         infer=_broadcast, merge=True, glyph="×",
          function=lambda torch, xs, a: functools.reduce(operator.mul, xs),
          examples=(("mul { identity | gap, conv 1x1 4, sigmoid }", (4, 5, 5)),))
 
@@ -59,10 +61,42 @@ def _split_shape(a: Attrs, shapes: list[Shape]) -> tuple[Shape, ...]:
     return tuple((c // a["parts"], *rest) for _ in range(a["parts"]))
 
 
-SPLIT = Op("split", "reshape", "Splits the channels into equal parts: `(a, b) = split 2`.",
+SPLIT = Op("split", Family.RESHAPE, "Splits the channels into equal parts, several outputs: `(a, b) = split 2` "
+           "(`torch.tensor_split(dim=1)`).",
            params=(Param("parts", integer(2), 2, positional=True),), infer=_split_shape,
            outputs=lambda a: a["parts"], label=lambda a: f"split {a['parts']}", stores_output=False,
            function=lambda torch, xs, a: torch.tensor_split(xs[0], a["parts"], 1),
            examples=(("(a, b, c) = split 3\noutput c\noutput a", (6, 4, 4)),))
 
 register(CONCAT, ADD, MUL, SPLIT)
+
+
+# ---- import rules -------------------------------------------------------------------
+
+
+@import_call_rule("torch.cat")
+def _cat_call(args: tuple, kwargs: dict, shape: Shape) -> Called:
+    tensors, dim = list(args[0]), arg(args, kwargs, 1, "dim", 0)
+    if dim not in (1, -3):
+        raise UnmappedError(f"cat along axis {dim} (cnndsl concatenates channels)")
+    return ([] if len(tensors) == 1 else [(CONCAT.name, ())]), tensors, 1
+
+
+@import_call_rule("operator.add", "torch.add", "torch.Tensor.add")
+def _add_call(args: tuple, kwargs: dict, shape: Shape) -> Called:
+    if "alpha" in kwargs:
+        raise UnmappedError("")  # x + alpha * y: no op
+    return [(ADD.name, ())], list(args[:2]), 1
+
+
+@import_call_rule("operator.mul", "torch.mul", "torch.Tensor.mul")
+def _mul_call(args: tuple, kwargs: dict, shape: Shape) -> Called:
+    return [(MUL.name, ())], list(args[:2]), 1
+
+
+@import_call_rule("torch.chunk", "torch.Tensor.chunk")
+def _chunk_call(args: tuple, kwargs: dict, shape: Shape) -> Called:
+    parts, dim = arg(args, kwargs, 1, "chunks"), arg(args, kwargs, 2, "dim", 0)
+    if dim not in (1, -len(shape) - 1 if shape else 1) or not shape or shape[0] % parts:
+        raise UnmappedError(f"chunk into {parts} along axis {dim}")
+    return [(SPLIT.name, (("parts", parts),))], [args[0] if args else None], parts

@@ -1,15 +1,22 @@
 """Ops of the networks after 2016 that torchvision ships: ShuffleNet's channel shuffle,
 EfficientNet's and ConvNeXt's stochastic depth, ConvNeXt's layer scale, channels-last layer
 norm and per-position linear layers. Each matches the torchvision/torch layer exactly (the
-importer maps those layers here, and the round-trip test loads torchvision's weights)."""
+importer maps those layers here by the rules below, and the round-trip test loads torchvision's
+weights)."""
 
 from __future__ import annotations
 
 from math import prod
+from typing import Any
 
+from .importing import Called, Mapped, ModuleRule, UnmappedError, arg, import_call_rule, import_rule, on_first
+from .layers import FC
 from .registry import (
+    PER_ELEMENT,
+    PER_WEIGHT,
     ArgError,
     Attrs,
+    Family,
     Op,
     Param,
     Shape,
@@ -38,8 +45,9 @@ def _shuffle_shape(a: Attrs, s: list[Shape]) -> tuple[Shape, ...]:
 
 
 CHANNEL_SHUFFLE = Op(
-    "channel_shuffle", "reshape",
-    "Interleaves the channels of `groups` groups (ShuffleNet, Zhang et al. 2018).",
+    "channel_shuffle", Family.RESHAPE,
+    "Interleaves the channels of `groups` groups (ShuffleNet, Zhang et al. 2018), as torchvision's "
+    "`channel_shuffle` (a view, transpose and view).",
     params=(Param("groups", integer(1), positional=True),), infer=_shuffle_shape,
     # as torchvision's channel_shuffle (view, transpose, view): unlike nn.ChannelShuffle it exports to ONNX
     function=lambda torch, xs, a: xs[0].unflatten(1, (a["groups"], -1)).transpose(1, 2).flatten(1, 2),
@@ -48,24 +56,24 @@ CHANNEL_SHUFFLE = Op(
 )
 
 STOCHASTIC_DEPTH = Op(
-    "stochastic_depth", "other",
+    "stochastic_depth", Family.OTHER,
     "Drops a residual branch per sample (`row`) or per batch with probability p while training, "
-    "scaling by 1/(1-p) (Huang et al. 2016; torchvision.ops.StochasticDepth); identity in eval mode.",
+    "scaling by 1/(1-p) (Huang et al. 2016; `torchvision.ops.StochasticDepth`); identity in eval mode.",
     params=(Param("p", number(0.0, 1.0), positional=True),
             Param("mode", choice("row", "batch"), "row", symbols=("row", "batch"))),
     infer=lambda a, s: (s[0],), label=lambda a: f"stochastic depth {a['p']:g}",
     module=lambda nn, a, s: _torch_layers().StochasticDepth(a["p"], a["mode"]),
     examples=(("stochastic_depth 0.2", (4, 3, 3)), ("stochastic_depth 0.1 mode=batch", (5,))),
-    diagram="skip",
+    drawn=False,
 )
 
 LAYER_SCALE = Op(
-    "layer_scale", "other",
+    "layer_scale", Family.OTHER,
     "Multiplies each channel by a learned factor, initialised to `init` (ConvNeXt, Liu et al. 2022; "
     "CaiT's LayerScale). The parameter is the layer itself: its state_dict key is the layer's name.",
     params=(Param("init", number(), 1e-6, positional=True),),
     infer=lambda a, s: (spatial("layer_scale", s[0]) and s[0],), count_params=lambda a, s: s[0][0],
-    count_macs=lambda a, s, o: prod(s[0]),
+    count_macs=lambda a, s, o: prod(s[0]), macs=PER_ELEMENT,
     parameter=lambda a, s: ((s[0][0], 1, 1), a["init"]),
     function=lambda torch, xs, a: xs[1] * xs[0],
     label=lambda a: "layer scale", examples=(("layer_scale 0.5", (4, 3, 3)),),
@@ -85,9 +93,9 @@ def _permute_shape(a: Attrs, s: list[Shape]) -> tuple[Shape, ...]:
 
 
 PERMUTE = Op(
-    "permute", "reshape",
+    "permute", Family.RESHAPE,
     "Reorders the sample's axes (the batch stays first): `permute (1, 2, 0)` makes CxHxW channels-last.",
-    params=(Param("order", _order, positional=True),), infer=_permute_shape,
+    params=(Param("order", _order, positional=True, note="e.g. `(1, 2, 0)`"),), infer=_permute_shape,
     function=lambda torch, xs, a: xs[0].permute(0, *(i + 1 for i in a["order"])),
     label=lambda a: "permute " + dims(a["order"]), stores_output=False,
     examples=(("permute (1, 2, 0)", (4, 3, 5)),),
@@ -101,30 +109,77 @@ def _last_axis(op: str, s: Shape) -> int:
 
 
 LAYERNORM = Op(
-    "layernorm", "norm", "Layer normalisation over the last axis (nn.LayerNorm); with `permute` for channels-last.",
+    "layernorm", Family.NORM,
+    "Layer normalisation over the last axis (`nn.LayerNorm`); with `permute` for channels-last.",
     params=(Param("eps", number(0.0), 1e-5),), infer=lambda a, s: (_last_axis("layernorm", s[0]) and s[0],),
-    count_params=lambda a, s: 2 * s[0][-1], count_macs=lambda a, s, o: prod(s[0]),
+    count_params=lambda a, s: 2 * s[0][-1], count_macs=lambda a, s, o: prod(s[0]), macs=PER_ELEMENT,
     module=lambda nn, a, s: nn.LayerNorm(s[0][-1], eps=a["eps"]),
     examples=(("layernorm eps=1e-6", (4, 3, 5)), ("layernorm", (6,))),
 )
 LAYERNORM2D = Op(
-    "layernorm2d", "norm", "Layer normalisation over the channels of a CxHxW input at each position "
-    "(ConvNeXt's LayerNorm2d).",
+    "layernorm2d", Family.NORM, "Layer normalisation over the channels of a CxHxW input at each position "
+    "(ConvNeXt's `LayerNorm2d`).",
     params=(Param("eps", number(0.0), 1e-5),), infer=lambda a, s: (spatial("layernorm2d", s[0]),),
-    count_params=lambda a, s: 2 * s[0][0], count_macs=lambda a, s, o: prod(s[0]),
+    count_params=lambda a, s: 2 * s[0][0], count_macs=lambda a, s, o: prod(s[0]), macs=PER_ELEMENT,
     module=lambda nn, a, s: _torch_layers().LayerNorm2d(s[0][0], eps=a["eps"]),
     examples=(("layernorm2d eps=1e-6", (4, 3, 5)),),
 )
 LINEAR = Op(
-    "linear", "fc", "nn.Linear applied along the last axis of any input (a 1x1 convolution on "
+    "linear", Family.FC, "`nn.Linear` applied along the last axis of any input (a 1x1 convolution on "
     "channels-last tensors); `fc` is the same on flat inputs.",
     params=(Param("out", integer(1), positional=True), Param("bias", boolean, True)),
     infer=lambda a, s: ((*s[0][:-1], a["out"]) if _last_axis("linear", s[0]) else s[0],),
     count_params=lambda a, s: s[0][-1] * a["out"] + (a["out"] if a["bias"] else 0),
-    count_macs=lambda a, s, o: prod(s[0]) * a["out"],
+    count_macs=lambda a, s, o: prod(s[0]) * a["out"], macs=PER_WEIGHT,
     module=lambda nn, a, s: nn.Linear(s[0][-1], a["out"], a["bias"]), label=lambda a: f"linear {a['out']}",
     examples=(("permute (1, 2, 0), linear 6", (4, 3, 5)), ("linear 3 bias=false", (5,))),
     inplace_after=True,
 )
 
 register(CHANNEL_SHUFFLE, STOCHASTIC_DEPTH, LAYER_SCALE, PERMUTE, LAYERNORM, LAYERNORM2D, LINEAR)
+
+
+# ---- import rules -------------------------------------------------------------------
+
+
+@import_rule("torch.nn.ChannelShuffle")
+def _import_shuffle(m: Any, shape: Shape) -> Mapped:
+    return [(CHANNEL_SHUFFLE.name, (("groups", m.groups),))]
+
+
+@import_call_rule("torchvision.models.shufflenetv2.channel_shuffle", "torch.nn.functional.channel_shuffle")
+def _shuffle_call(args: tuple, kwargs: dict, shape: Shape) -> Called:
+    return on_first([(CHANNEL_SHUFFLE.name, (("groups", arg(args, kwargs, 1, "groups")),))], args)
+
+
+@import_rule("torchvision.ops.StochasticDepth", "cnndsl.ops.torch_layers.StochasticDepth")
+def _import_stochastic_depth(m: Any, shape: Shape) -> Mapped:
+    return [(STOCHASTIC_DEPTH.name, (("p", m.p), ("mode", m.mode)))]
+
+
+@import_rule("torchvision.ops.misc.Permute")
+def _import_permute(m: Any, shape: Shape) -> Mapped:
+    order = list(m.dims)
+    if not order or order[0] != 0:
+        raise UnmappedError("a permutation that moves the batch axis")
+    return [(PERMUTE.name, (("order", tuple(d - 1 for d in order[1:])),))]
+
+
+def _import_layernorm(op: Op) -> ModuleRule:
+    def rule(m: Any, shape: Shape) -> Mapped:
+        if len(m.normalized_shape) != 1 or not m.elementwise_affine or m.bias is None:
+            raise UnmappedError("normalisation over more than one axis, or without weight and bias")
+        return [(op.name, (("eps", m.eps),))]
+    return rule
+
+
+import_rule("torch.nn.LayerNorm")(_import_layernorm(LAYERNORM))
+import_rule("torchvision.models.convnext.LayerNorm2d", "cnndsl.ops.torch_layers.LayerNorm2d")(
+    _import_layernorm(LAYERNORM2D))
+
+
+@import_rule("torch.nn.Linear")
+def _import_linear(m: Any, shape: Shape) -> Mapped:
+    """`fc` on a flat input, `linear` along the last axis of any other."""
+    op = FC if len(shape) == 1 else LINEAR
+    return [(op.name, (("out", m.out_features), ("bias", m.bias is not None)))]

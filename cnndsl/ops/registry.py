@@ -1,13 +1,19 @@
 """The op registry: one entry per op holds everything cnndsl knows about it.
 
 An :class:`Op` carries its keyword, signature (:class:`Param`), shape rule, parameter and
-MAC rules, torch builder and diagram family/label. Passes and backends look ops up here and
-never branch on op names, so adding an op is adding one entry (see cnndsl/ops/*.py).
-Nothing here imports torch: builders receive the `torch` module as an argument.
+MAC rules (with the MAC convention in words), torch builder, :class:`Family` and diagram
+label; the rules that import torch layers as the op are registered beside it
+(cnndsl/ops/importing.py). Passes and backends look ops up here and never branch on op names
+(tests/test_registry.py checks that no module outside cnndsl/ops compares one), so adding an
+op is adding one entry (see cnndsl/ops/*.py). docs/language.md's op table and the MAC
+conventions of docs/analysis.md and `cnndsl summary` are generated from here
+(cnndsl/ops/docs.py). Nothing here imports torch: builders receive the `torch` module as an
+argument.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +33,34 @@ class ArgError(Exception):
 REQUIRED = object()
 
 
+class Family(enum.Enum):
+    """What kind of layer an op is. Diagrams colour their boxes by it (with a legend, in this
+    order), the summary splits parameters and MACs by it and folds light families into the row
+    before them, the importer starts a new line at heavy ones. BLOCK is no op's family: it
+    marks a block call drawn or summarised as one box or row."""
+
+    IO = "io"
+    CONV = "conv"
+    POOL = "pool"
+    NORM = "norm"
+    ACT = "act"
+    FC = "fc"
+    MERGE = "merge"
+    BLOCK = "block"
+    RESHAPE = "reshape"
+    OTHER = "other"
+
+    @property
+    def legend(self) -> str:
+        """The family's name in a diagram's legend."""
+        return _LEGEND[self]
+
+
+_LEGEND = {Family.IO: "input", Family.CONV: "convolution", Family.POOL: "pooling", Family.NORM: "normalisation",
+           Family.ACT: "activation", Family.FC: "fully connected", Family.MERGE: "merge", Family.BLOCK: "block",
+           Family.RESHAPE: "reshape", Family.OTHER: "other"}
+
+
 @dataclass(frozen=True)
 class Param:
     """One argument of an op: positional (in order) or keyword-only."""
@@ -37,6 +71,7 @@ class Param:
     positional: bool = False
     stride: bool = False          # a kernel: accepts the `/S` stride suffix
     symbols: tuple[str, ...] = ()  # bare words taken literally: `pad=same`, `mode=bilinear`
+    note: str = ""  # the values it takes, for the op table of docs/language.md: "int, `HxW` or `same`"
 
     @property
     def required(self) -> bool:
@@ -52,12 +87,15 @@ class Op:
     """Everything about one op. Rules receive the bound attributes and the input shapes."""
 
     name: str
-    family: str  # diagram colour family: conv pool norm act fc merge io reshape other
-    doc: str
+    family: Family
+    doc: str  # one sentence for the op table of docs/language.md, naming the torch equivalent
     infer: Callable[[Attrs, list[Shape]], tuple[Shape, ...]]
     params: tuple[Param, ...] = ()
     count_params: Callable[[Attrs, list[Shape]], int] = _zero
     count_macs: Callable[[Attrs, list[Shape], tuple[Shape, ...]], int] = _zero
+    # how count_macs counts, in words, for docs/analysis.md and the summary's footer; ops that
+    # count alike say it alike (they are listed together); empty for ops that count none
+    macs: str = ""
     # torch: a module builder `(nn, attrs, in_shapes) -> nn.Module`, or a function on tensors
     # `(torch, inputs, attrs) -> tensor` for ops without state (merges, split, identity)
     module: Callable[[Any, Attrs, list[Shape]], Any] | None = None
@@ -79,13 +117,18 @@ class Op:
     window: Callable[[Attrs, Shape], tuple[tuple[float, ...], ...]] | None = None
     # whether autograd keeps a tensor the size of the output (views such as flatten do not)
     stores_output: bool = True
-    # diagrams: `box` (a layer), `merge` (a small round node showing `glyph`), `io`, or `skip`
-    # (not drawn: edges pass through it, as an identity shortcut is drawn in the papers)
-    diagram: str = "box"
+    # diagrams draw a box per layer (merges a small round node showing `glyph`); an op that is
+    # not `drawn` is an edge passing through, as the papers draw an identity shortcut
+    drawn: bool = True
     glyph: str | None = None
     # network-body snippets with an input shape, compiled by tests/test_registry.py and
     # compared with torch; empty means the bare op name on a 4x9x9 input
     examples: tuple[tuple[str, Shape], ...] = ()
+
+    @property
+    def is_input(self) -> bool:
+        """The network's input (a placeholder, not a layer one writes in a chain)."""
+        return self.family is Family.IO
 
     def usage_examples(self) -> tuple[tuple[str, Shape], ...]:
         return self.examples or ((self.name, (4, 9, 9)),)
@@ -99,6 +142,10 @@ class Op:
         parts += [f"{p.name}=" for p in self.params if not p.positional]
         return " ".join([self.name, *parts])
 
+
+# MAC conventions (Op.macs) that several ops share
+PER_WEIGHT = "one per weight per output position, bias not counted (as fvcore and torchinfo)"
+PER_ELEMENT = "one per element"
 
 REGISTRY: dict[str, Op] = {}
 

@@ -13,20 +13,17 @@ from dataclasses import dataclass, field
 
 from ..analysis.report import human
 from ..ir import Network
-from ..ops import dims
+from ..ops import Family, dims
 
-# one palette for the op families; `mono` is the print-friendly theme
+# one palette for the op families (and "_line", "_text"); `mono` is the print-friendly theme
 THEMES = {
-    "color": {"conv": "#cfe2f3", "pool": "#d9ead3", "norm": "#fff2cc", "act": "#fce5cd", "fc": "#ead1dc",
-              "merge": "#ffffff", "io": "#eeeeee", "reshape": "#f3f3f3", "other": "#f3f3f3", "block": "#d0e0e3",
-              "_line": "#444444", "_text": "#000000"},
-    "mono": {"conv": "#d9d9d9", "pool": "#ffffff", "norm": "#f0f0f0", "act": "#ffffff", "fc": "#bfbfbf",
-             "merge": "#ffffff", "io": "#ffffff", "reshape": "#ffffff", "other": "#ffffff", "block": "#e6e6e6",
-             "_line": "#000000", "_text": "#000000"},
+    "color": {Family.CONV: "#cfe2f3", Family.POOL: "#d9ead3", Family.NORM: "#fff2cc", Family.ACT: "#fce5cd",
+              Family.FC: "#ead1dc", Family.MERGE: "#ffffff", Family.IO: "#eeeeee", Family.RESHAPE: "#f3f3f3",
+              Family.OTHER: "#f3f3f3", Family.BLOCK: "#d0e0e3", "_line": "#444444", "_text": "#000000"},
+    "mono": {Family.CONV: "#d9d9d9", Family.POOL: "#ffffff", Family.NORM: "#f0f0f0", Family.ACT: "#ffffff",
+             Family.FC: "#bfbfbf", Family.MERGE: "#ffffff", Family.IO: "#ffffff", Family.RESHAPE: "#ffffff",
+             Family.OTHER: "#ffffff", Family.BLOCK: "#e6e6e6", "_line": "#000000", "_text": "#000000"},
 }
-FAMILY_NAMES = {"io": "input", "conv": "convolution", "pool": "pooling", "norm": "normalisation",
-                "act": "activation", "fc": "fully connected", "merge": "merge", "block": "block",
-                "reshape": "reshape", "other": "other"}
 
 
 @dataclass
@@ -35,8 +32,7 @@ class Box:
 
     key: tuple[str, ...]
     label: str
-    family: str
-    kind: str                      # box, merge, io
+    family: Family                 # merges are drawn round, the input without rounded corners
     layers: list[int] = field(default_factory=list)
     count: int = 1
     params: int = 0
@@ -64,14 +60,14 @@ def layout(net: Network, depth: int | None = 0) -> Picture:
         layer, op = step.layer, step.entry
         if depth is not None and len(layer.block_path) > depth:
             key = layer.path[:depth + 1]
-            box = boxes.setdefault(key, Box(key, blocks[key].call, "block", "box"))
-        elif op.diagram == "skip":  # drawn as the edge it is
+            box = boxes.setdefault(key, Box(key, blocks[key].call, Family.BLOCK))
+        elif not op.drawn:  # drawn as the edge it is
             owner[layer.id] = owner[step.inputs[0].layer.id]
             continue
         else:
             key = layer.path
-            label = op.glyph if op.diagram == "merge" and op.glyph else layer.label
-            box = boxes.setdefault(key, Box(key, label, op.family, op.diagram))
+            label = op.glyph or layer.label  # merges show a glyph
+            box = boxes.setdefault(key, Box(key, label, op.family))
         box.layers.append(layer.id)
         box.params += step.params
         owner[layer.id] = key
@@ -79,7 +75,7 @@ def layout(net: Network, depth: int | None = 0) -> Picture:
     for step in steps:
         for ref in step.inputs:
             src, dst = owner[ref.layer.id], owner[step.layer.id]
-            if src != dst and (src, dst) not in seen and step.entry.diagram != "skip":
+            if src != dst and (src, dst) not in seen and step.entry.drawn:
                 seen.add((src, dst))
                 edges.append((src, dst, dims(ref.shape).replace("x", "×")))
     return _fold(Picture(boxes, edges))
@@ -95,11 +91,11 @@ def _fold(pic: Picture) -> Picture:
     merged: dict[tuple, tuple] = {}
     for key, box in pic.boxes.items():
         nxt = outs.get(key, [])
-        if box.family != "block" or len(nxt) != 1:
+        if box.family is not Family.BLOCK or len(nxt) != 1:
             continue
         target = nxt[0][1]
         other = pic.boxes[target]
-        if other.family == "block" and other.label == box.label and len(ins.get(target, [])) == 1:
+        if other.family is Family.BLOCK and other.label == box.label and len(ins.get(target, [])) == 1:
             merged[target] = merged.get(key, key)
     if not merged:
         return pic
@@ -138,12 +134,12 @@ def to_dot(net: Network, depth: int | None = 0, rankdir: str = "TB", shapes: boo
                    "fontcolor": "#555555"})
     for key, box in pic.boxes.items():
         attrs = {"fillcolor": colours[box.family], "tooltip": ".".join(key)}
-        if box.kind == "merge":
+        if box.family is Family.MERGE:
             attrs.update(shape="circle" if len(box.label) <= 2 else "ellipse", style="filled", width="0.3",
                          margin="0.02")
-        elif box.kind == "io":
+        elif box.family is Family.IO:
             attrs.update(shape="box", style="filled")
-        if box.family == "block":
+        if box.family is Family.BLOCK:
             attrs["penwidth"] = "1.5"
         g.node(ids[key], box.text(params), **attrs)
     for src, dst, shape in pic.edges:
@@ -154,9 +150,9 @@ def to_dot(net: Network, depth: int | None = 0, rankdir: str = "TB", shapes: boo
 def _title(name: str, pic: Picture, colours: dict) -> str:
     """The graph's label: the network's name over a legend of the op families it uses, four
     to a row (as a label it takes no rank, so the layers keep their spacing)."""
-    families = [f for f in FAMILY_NAMES if any(b.family == f for b in pic.boxes.values())]
+    families = [f for f in Family if any(b.family is f for b in pic.boxes.values())]
     swatches = [f'<TD BGCOLOR="{colours[f]}" BORDER="1" WIDTH="16" HEIGHT="12"></TD>'
-                f'<TD ALIGN="LEFT"><FONT POINT-SIZE="9">{FAMILY_NAMES[f]}</FONT></TD>' for f in families]
+                f'<TD ALIGN="LEFT"><FONT POINT-SIZE="9">{f.legend}</FONT></TD>' for f in families]
     rows = "".join("<TR>" + "".join(swatches[i:i + 4]) + "</TR>" for i in range(0, len(swatches), 4))
     return (f'<<TABLE BORDER="0" CELLSPACING="3" CELLPADDING="1"><TR><TD COLSPAN="8"><FONT POINT-SIZE="14">'
             f'{html.escape(name)}</FONT></TD></TR>{rows}</TABLE>>')

@@ -1,0 +1,269 @@
+"""Ops that slide a window over a CxHxW input: conv and the pools, with the rules that import
+torch's layers and calls as them."""
+
+from __future__ import annotations
+
+import functools
+from math import prod
+from typing import Any
+
+from .importing import Called, Mapped, ModuleRule, UnmappedError, arg, canon, import_call_rule, import_rule, on_first
+from .layers import FLATTEN
+from .registry import (
+    PER_WEIGHT,
+    Attrs,
+    Family,
+    Op,
+    Param,
+    Shape,
+    ShapeError,
+    boolean,
+    dims,
+    dropped,
+    fitting_sizes,
+    integer,
+    pad_or_same,
+    pair,
+    register,
+    spatial,
+    window,
+)
+
+
+def _kernel(a: Attrs) -> str:
+    k, s = a["kernel"], a["stride"]
+    text = dims(k) if k[0] != k[1] else f"{k[0]}x{k[0]}"
+    return text + (f"/{s[0]}" if s[0] == s[1] and s != (1, 1) else f"/{dims(s)}" if s != (1, 1) else "")
+
+
+def _sliding(a: Attrs, shape: Shape) -> tuple[tuple[float, ...], ...]:
+    pad = a["pad"] if a["pad"] != "same" else tuple((k - 1) * d / 2 for k, d in
+                                                     zip(a["kernel"], a.get("dilation", (1, 1)), strict=True))
+    dil = a.get("dilation", (1, 1))
+    return tuple((a["kernel"][i], a["stride"][i], dil[i], pad[i]) for i in range(2))
+
+
+def _whole(a: Attrs, shape: Shape) -> tuple[tuple[float, ...], ...]:
+    """Global pooling: one window over the whole input."""
+    return tuple((n, 1, 1, 0) for n in shape[1:])
+
+
+def _adaptive(a: Attrs, shape: Shape) -> tuple[tuple[float, ...], ...]:
+    # PyTorch's adaptive windows span ceil(n / out) inputs, starting every n / out
+    return tuple((-(-n // o), n / o, 1, 0) for n, o in zip(shape[1:], a["size"], strict=True))
+
+
+def _window_warnings(a: Attrs, shapes: list[Shape]) -> list[str]:
+    """LANGUAGE.md §7: a floor division that drops input rows or columns is a warning."""
+    _, h, w = shapes[0]
+    pad = a["pad"] if a["pad"] != "same" else (0, 0)
+    dil = a.get("dilation", (1, 1))
+    lost = [dropped(n, a["kernel"][i], a["stride"][i], pad[i], dil[i]) for i, n in enumerate((h, w))]
+    if not any(lost):
+        return []
+    fits = [fitting_sizes(n, a["kernel"][i], a["stride"][i], pad[i], dil[i]) for i, n in enumerate((h, w))]
+    words = zip(lost, ("row", "column"), strict=True)
+    what = " and ".join(f"{n} {word}{'s' if n > 1 else ''}" for n, word in words if n)
+    return [f"drops the last {what} of its {dims(shapes[0])} input; an input of "
+            f"{fits[0][0]}x{fits[1][0]} or {fits[0][1]}x{fits[1][1]} here would fit exactly"]
+
+
+def _windowed_shape(op: str, a: Attrs, shape: Shape, channels: int, ceil: bool = False) -> Shape:
+    c, h, w = spatial(op, shape)
+    if a["pad"] == "same":
+        if a["stride"] != (1, 1):
+            raise ShapeError(f"pad=same needs stride 1 (got stride {dims(a['stride'])})")
+        return channels, h, w
+    dil = a.get("dilation", (1, 1))
+    out = tuple(window(n, a["kernel"][i], a["stride"][i], a["pad"][i], dil[i], ceil) for i, n in enumerate((h, w)))
+    if min(out) < 1:
+        raise ShapeError(f"{op} {_kernel(a)} leaves no output on a {dims(shape)} input "
+                         f"(output would be {dims((channels, *out))})")
+    return (channels, *out)
+
+
+# ---- conv ---------------------------------------------------------------------------
+
+
+def _conv_shape(a: Attrs, shapes: list[Shape]) -> tuple[Shape, ...]:
+    c = spatial("conv", shapes[0])[0]
+    g = a["groups"]
+    if c % g or a["out"] % g:
+        raise ShapeError(f"groups={g} must divide both the input channels ({c}) and the output channels ({a['out']})")
+    return (_windowed_shape("conv", a, shapes[0], a["out"]),)
+
+
+def _conv_params(a: Attrs, shapes: list[Shape]) -> int:
+    c = shapes[0][0]
+    return a["out"] * (c // a["groups"]) * prod(a["kernel"]) + (a["out"] if a["bias"] else 0)
+
+
+def _conv_macs(a: Attrs, shapes: list[Shape], outs: tuple[Shape, ...]) -> int:
+    # one multiply-accumulate per weight per output position; bias not counted (fvcore, torchinfo)
+    return prod(outs[0]) * (shapes[0][0] // a["groups"]) * prod(a["kernel"])
+
+
+def _conv_module(nn, a: Attrs, shapes: list[Shape]):  # noqa: ANN001, ANN202
+    return nn.Conv2d(shapes[0][0], a["out"], a["kernel"], a["stride"], a["pad"], a["dilation"],
+                     a["groups"], a["bias"])
+
+
+CONV = Op(
+    "conv", Family.CONV, "2-D convolution (`nn.Conv2d`); input channels come from the input shape.",
+    params=(Param("kernel", pair(1), positional=True, stride=True),
+            Param("out", integer(1), positional=True),
+            Param("stride", pair(1), (1, 1)),
+            Param("pad", pad_or_same, (0, 0), symbols=("same",), note="int, `HxW` or `same`"),
+            Param("dilation", pair(1), (1, 1)), Param("groups", integer(1), 1), Param("bias", boolean, True)),
+    infer=_conv_shape, count_params=_conv_params, count_macs=_conv_macs, macs=PER_WEIGHT, module=_conv_module,
+    label=lambda a: f"conv {_kernel(a)}, {a['out']}" + (f" g{a['groups']}" if a["groups"] > 1 else ""),
+    warn=_window_warnings,
+    examples=(("conv 3x3/2 8 pad=1 groups=2 bias=false", (4, 9, 9)), ("conv 2x3 6 pad=same dilation=2", (3, 8, 7))),
+    inplace_after=True,
+    window=_sliding,
+)
+
+# ---- pooling ------------------------------------------------------------------------
+
+
+def _pool_prepare(a: Attrs) -> Attrs:
+    return {**a, "stride": a["kernel"] if a["stride"] is None else a["stride"]}
+
+
+def _pool_shape(op: str):  # noqa: ANN202
+    def infer(a: Attrs, shapes: list[Shape]) -> tuple[Shape, ...]:
+        if a["pad"] != "same" and any(2 * p > k for p, k in zip(a["pad"], a["kernel"], strict=False)):
+            raise ShapeError(f"pad={dims(a['pad'])} must be at most half the kernel {dims(a['kernel'])}")
+        return (_windowed_shape(op, a, shapes[0], spatial(op, shapes[0])[0], a["ceil"]),)
+    return infer
+
+
+def _pool_params() -> tuple[Param, ...]:
+    return (Param("kernel", pair(1), positional=True, stride=True), Param("stride", pair(1), None, note="= kernel"),
+            Param("pad", pair(0), (0, 0)), Param("ceil", boolean, False))
+
+
+MAXPOOL = Op(
+    "maxpool", Family.POOL, "Max pooling (`nn.MaxPool2d`); the stride defaults to the kernel.",
+    params=_pool_params(), prepare=_pool_prepare, infer=_pool_shape("maxpool"),
+    module=lambda nn, a, s: nn.MaxPool2d(a["kernel"], a["stride"], a["pad"], ceil_mode=a["ceil"]),
+    label=lambda a: f"maxpool {_kernel(a)}", warn=lambda a, s: [] if a["ceil"] else _window_warnings(a, s),
+    examples=(("maxpool 3x3/2 pad=1 ceil=true", (4, 10, 10)), ("maxpool 2", (3, 7, 7))),
+    window=_sliding,
+)
+AVGPOOL = Op(
+    "avgpool", Family.POOL, "Average pooling (`nn.AvgPool2d`); the stride defaults to the kernel.",
+    params=_pool_params(), prepare=_pool_prepare, infer=_pool_shape("avgpool"),
+    module=lambda nn, a, s: nn.AvgPool2d(a["kernel"], a["stride"], a["pad"], ceil_mode=a["ceil"]),
+    label=lambda a: f"avgpool {_kernel(a)}", warn=lambda a, s: [] if a["ceil"] else _window_warnings(a, s),
+    examples=(("avgpool 3/2 ceil=true", (4, 10, 10)), ("avgpool 2x2/1 pad=1", (3, 6, 6))),
+    window=_sliding,
+)
+# one add per input element, as fvcore counts adaptive_avg_pool2d
+PER_INPUT = "one per input element (as fvcore)"
+
+GAP = Op(
+    "gap", Family.POOL, "Global average pooling to Cx1x1 (`nn.AdaptiveAvgPool2d(1)`).",
+    infer=lambda a, s: ((spatial("gap", s[0])[0], 1, 1),),
+    count_macs=lambda a, s, o: prod(s[0]), macs=PER_INPUT,
+    module=lambda nn, a, s: nn.AdaptiveAvgPool2d(1), label=lambda a: "global avgpool",
+    examples=(("gap", (4, 5, 5)),),
+    window=_whole,
+)
+
+
+def _adaptive_shape(a: Attrs, s: list[Shape]) -> tuple[Shape, ...]:
+    return ((spatial("adaptive_avgpool", s[0])[0], *a["size"]),)
+
+
+ADAPTIVE_AVGPOOL = Op(
+    "adaptive_avgpool", Family.POOL, "Adaptive average pooling to C x size (`nn.AdaptiveAvgPool2d`).",
+    params=(Param("size", pair(1), positional=True, note="HxW"),), infer=_adaptive_shape,
+    count_macs=lambda a, s, o: prod(s[0]), macs=PER_INPUT,
+    module=lambda nn, a, s: nn.AdaptiveAvgPool2d(a["size"]), label=lambda a: f"adaptive avgpool {dims(a['size'])}",
+    examples=(("adaptive_avgpool 2x3", (4, 9, 9)),),
+    window=_adaptive,
+)
+
+register(CONV, MAXPOOL, AVGPOOL, GAP, ADAPTIVE_AVGPOOL)
+
+
+# ---- import rules -------------------------------------------------------------------
+
+
+def _pad(p: Any) -> Any:
+    if p == "valid":
+        return 0
+    return "same" if p == "same" else canon(p)
+
+
+@import_rule("torch.nn.Conv2d")
+def _import_conv(m: Any, shape: Shape) -> Mapped:
+    if m.padding_mode != "zeros":
+        raise UnmappedError(f"padding_mode={m.padding_mode!r} (cnndsl pads with zeros)")
+    return [(CONV.name, (("kernel", canon(m.kernel_size)), ("out", m.out_channels), ("stride", canon(m.stride)),
+                         ("pad", _pad(m.padding)), ("dilation", canon(m.dilation)), ("groups", m.groups),
+                         ("bias", m.bias is not None)))]
+
+
+def _pool_slots(op: Op, kernel: Any, stride: Any, pad: Any, ceil: bool, dilation: Any = 1,
+                count_include_pad: bool = True, divisor: Any = None) -> Mapped:
+    if canon(dilation) != 1 or not count_include_pad or divisor is not None:
+        raise UnmappedError("dilation, count_include_pad=False or divisor_override")
+    stride = kernel if stride is None or stride == [] else stride
+    return [(op.name, (("kernel", canon(kernel)), ("stride", canon(stride)), ("pad", canon(pad)),
+                       ("ceil", bool(ceil))))]
+
+
+def _import_pool(op: Op) -> ModuleRule:
+    def rule(m: Any, shape: Shape) -> Mapped:
+        return _pool_slots(op, m.kernel_size, m.stride, m.padding, m.ceil_mode, getattr(m, "dilation", 1),
+                           getattr(m, "count_include_pad", True), getattr(m, "divisor_override", None))
+    return rule
+
+
+import_rule("torch.nn.MaxPool2d")(_import_pool(MAXPOOL))
+import_rule("torch.nn.AvgPool2d")(_import_pool(AVGPOOL))
+
+
+@import_call_rule("torch.nn.functional.max_pool2d")
+def _max_pool_call(args: tuple, kwargs: dict, shape: Shape) -> Called:
+    get = functools.partial(arg, args, kwargs)  # max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode)
+    return on_first(_pool_slots(MAXPOOL, get(1, "kernel_size"), get(2, "stride"), get(3, "padding", 0),
+                                get(5, "ceil_mode", False), get(4, "dilation", 1)), args)
+
+
+@import_call_rule("torch.nn.functional.avg_pool2d")
+def _avg_pool_call(args: tuple, kwargs: dict, shape: Shape) -> Called:
+    get = functools.partial(arg, args, kwargs)  # avg_pool2d(x, kernel_size, stride, padding, ceil_mode, ...)
+    return on_first(_pool_slots(AVGPOOL, get(1, "kernel_size"), get(2, "stride"), get(3, "padding", 0),
+                                get(4, "ceil_mode", False), 1, get(5, "count_include_pad", True),
+                                get(6, "divisor_override")), args)
+
+
+def _adaptive_slots(size: Any) -> Mapped:
+    size = canon(size)
+    if size == 1:
+        return [(GAP.name, ())]
+    if not isinstance(size, tuple) and not isinstance(size, int) or size is None:
+        raise UnmappedError(f"output size {size}")
+    return [(ADAPTIVE_AVGPOOL.name, (("size", size),))]
+
+
+@import_rule("torch.nn.AdaptiveAvgPool2d")
+def _import_adaptive(m: Any, shape: Shape) -> Mapped:
+    return _adaptive_slots(m.output_size)
+
+
+@import_call_rule("torch.nn.functional.adaptive_avg_pool2d")
+def _adaptive_call(args: tuple, kwargs: dict, shape: Shape) -> Called:
+    return on_first(_adaptive_slots(arg(args, kwargs, 1, "output_size")), args)
+
+
+@import_call_rule("torch.Tensor.mean")
+def _mean_call(args: tuple, kwargs: dict, shape: Shape) -> Called:
+    """`x.mean([2, 3])`: global average pooling as torchvision's ShuffleNetV2 and MNASNet write it."""
+    axes = canon(arg(args, kwargs, 1, "dim"))
+    if len(shape) == 3 and axes in ((2, 3), (-2, -1)) and not arg(args, kwargs, 2, "keepdim", False):
+        return [(GAP.name, ()), (FLATTEN.name, ())], [args[0]], 1
+    raise UnmappedError(f"mean over {axes}")
