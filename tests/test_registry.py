@@ -48,7 +48,7 @@ def test_the_mac_convention_says_whether_macs_are_counted(name):
     counts = []
     for text, shape in op.usage_examples():
         net = cnndsl.check_text(wrap(text, "x".join(map(str, shape))))
-        counts += [REGISTRY[layer.op].count_macs(layer.attrs, net.input_shapes(layer), layer.shapes)
+        counts += [REGISTRY[layer.op].count_macs(layer.attrs, list(layer.input_shapes), layer.shapes)
                    for layer in net.layers() if layer.op == name]
     assert counts, f"no example uses {name}"
     assert any(counts) == bool(op.macs), f"{name}: MACs {counts}, convention {op.macs!r}"
