@@ -33,7 +33,7 @@ STAGES = [
     ("package", ["__init__"]),
 ]
 # the stages that must never import torch, even inside a function
-TORCH_FREE = {"base", "lang", "ir", "elaborate", "analysis", "render"}
+TORCH_FREE = {"base", "lang", "ir", "elaborate", "request", "analysis", "render"}
 
 
 def stage_of(module: str) -> int:
@@ -114,3 +114,13 @@ def test_front_end_and_analysis_never_import_torch():
 def test_at_most_eight_modules_at_the_top():
     top = sorted(p.name for p in PACKAGE.glob("*.py"))
     assert len(top) <= 8, top
+
+
+def test_docs_architecture_lists_the_same_stages_in_the_same_order():
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    table = text[text.index("## The stages"):text.index("## How data flows")]
+    rows = [line.split("|")[1].strip() for line in table.splitlines() if line.startswith("| ") and "---" not in line]
+    assert rows[1:] == [name for name, _ in STAGES]
+    torch_free = {line.split("|")[1].strip() for line in table.splitlines()
+                  if line.startswith("| ") and line.rstrip().endswith("| never |")}
+    assert TORCH_FREE <= torch_free
