@@ -172,23 +172,26 @@ def test_ctrl_c_on_the_command_line_exits_130_and_resumes(job, uninterrupted, tm
 
 # --- a kill between two writes ---------------------------------------------------------------------------
 
-def die_at(name: str, count: int, after: bool) -> str:
-    """Code that makes the process die (os._exit, like SIGKILL: nothing cleans up) at the
-    `count`-th write of file `name` in the run folder, before or after it."""
-    return ("import os\nfrom pathlib import Path\nfrom cnndsl.train import runs\nreal, seen = runs.write_atomic, []\n"
-            "def write(path, data):\n"
-            f"    seen.append(Path(path).name)\n    dies = seen.count({name!r}) == {count}\n"
-            f"    if dies and not {after}: os._exit(9)\n    real(path, data)\n"
-            f"    if dies and {after}: os._exit(9)\n"
-            "runs.write_atomic = write")
+class Killed(BaseException):
+    """Raised where a kill would strike; no `except` in cnndsl catches it, and nothing writes on the way out."""
 
 
-@pytest.fixture(scope="module")
-def uninterrupted_cli(job: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[tuple, str]:
-    out = tmp_path_factory.mktemp("whole-cli")
-    whole = cli(*train_args(job, out))
-    assert whole.returncode == 0, whole.stderr
-    return results(out), whole.stdout.splitlines()[-1].split(";")[0]
+def kill_at(monkeypatch: pytest.MonkeyPatch, name: str, count: int, after: bool) -> None:
+    """Stop training at the `count`-th write of the run folder's file `name`, before or after it."""
+    from cnndsl.train import runs
+
+    real, seen = runs.write_atomic, []
+
+    def write(path, data):  # noqa: ANN001, ANN202
+        seen.append(Path(path).name)
+        dies = seen.count(name) == count
+        if dies and not after:
+            raise Killed
+        real(path, data)
+        if dies:
+            raise Killed
+
+    monkeypatch.setattr(runs, "write_atomic", write)
 
 
 @pytest.mark.parametrize("name,count,after", [
@@ -197,17 +200,35 @@ def uninterrupted_cli(job: Path, tmp_path_factory: pytest.TempPathFactory) -> tu
     ("metrics.json", 2, True),  # metrics.json written, metrics.csv and curves.png not
     ("checkpoint.pt", 2, False),  # epoch 2 ends but is not checkpointed: it is trained again
 ])
-def test_a_kill_between_writes_loses_no_epoch(job, uninterrupted_cli, tmp_path, name, count, after):
+def test_a_kill_between_writes_loses_no_epoch(job, uninterrupted, tmp_path, monkeypatch, name, count, after):
     out = tmp_path / "run"
-    killed = cli(*train_args(job, out), code=die_at(name, count, after))
-    assert killed.returncode == 9, killed.stderr
-    resumed = cli(*train_args(job, out, "--resume"))
-    assert resumed.returncode == 0, resumed.stderr
-    expected, summary = uninterrupted_cli
-    assert same(results(out), expected)
-    assert resumed.stdout.splitlines()[-1].split(";")[0] == summary  # "test accuracy ... (best ...)" of all three epochs
+    with monkeypatch.context() as patch:
+        kill_at(patch, name, count, after)
+        with pytest.raises(Killed):
+            train(job / "tiny.cnn", options=options(job, out), progress=False)
+    rows = train(job / "tiny.cnn", options=options(job, out, resume=True), progress=False)
+    assert same(results(out), uninterrupted)
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
     with open(out / "metrics.csv") as f:
         assert [row["epoch"] for row in csv.DictReader(f)] == ["1", "2", "3"]
+
+
+def test_a_process_killed_after_its_checkpoint_resumes_with_every_epoch_and_the_right_best(job, uninterrupted,
+                                                                                         tmp_path):
+    out = tmp_path / "run"
+    after_checkpoint_2 = ("import os\nfrom cnndsl.train import runs\nreal = runs.save_torch\nseen = []\n"
+                          "def save(path, obj):\n    real(path, obj)\n    seen.append(path.name)\n"
+                          "    if seen.count('checkpoint.pt') == 2: os._exit(9)\n"
+                          "runs.save_torch = save")
+    killed = cli(*train_args(job, out), code=after_checkpoint_2)
+    assert killed.returncode == 9, killed.stderr
+    assert len(json.loads((out / "metrics.json").read_text())) == 1  # the kill came between the two files
+    resumed = cli(*train_args(job, out, "--resume"))
+    assert resumed.returncode == 0, resumed.stderr
+    rows = uninterrupted[0]
+    assert f"test accuracy {rows[-1]['test_acc']:.4f} (best {max(r['test_acc'] for r in rows):.4f})" \
+        in resumed.stdout
+    assert same(results(out), uninterrupted)
 
 
 # --- a checkpoint that loads but holds wrong contents -----------------------------------------------------
@@ -277,7 +298,7 @@ WAIT_IN_EPOCH_1 = ("from cnndsl.train import runs\nreal = runs.write_metrics\n"
                    "runs.write_metrics = write")
 
 
-def test_a_second_run_into_the_same_folder_is_refused_while_the_first_trains(job, uninterrupted_cli, tmp_path):
+def test_a_second_run_into_the_same_folder_is_refused_while_the_first_trains(job, uninterrupted, tmp_path):
     out = tmp_path / "run"
     first = cli(*train_args(job, out), code=WAIT_IN_EPOCH_1, background=True, stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -293,7 +314,7 @@ def test_a_second_run_into_the_same_folder_is_refused_while_the_first_trains(job
     finally:
         first.kill()
         first.wait()
-    assert same(results(out), uninterrupted_cli[0])  # the first run's files, unmixed
+    assert same(results(out), uninterrupted)  # the first run's files, unmixed
     assert not (out / ".lock").exists()
 
 

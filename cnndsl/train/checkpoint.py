@@ -107,7 +107,8 @@ class Reader:
         return where[field]
 
     def read(self) -> dict:
-        """The top-level fields and the parts every resume uses, checked; see `load` for the rest."""
+        """The top-level fields and the parts every resume uses, checked; `restore` checks the rest
+        against the network and optimizer."""
         if self.state.get("format") != FORMAT:
             self.fail(f"checkpoint '{self.path}' is not a cnndsl checkpoint of format {FORMAT} "
                       f"(field 'format' is {self.state.get('format')!r})")
@@ -131,7 +132,7 @@ class Reader:
                 self.wrong(f"rows[{i}]", row, "a dict")
             for key in ROW_FIELDS:
                 self.get(key, _number, "a finite number", row, f"rows[{i}].{key}")
-            self.get("epoch", lambda v, e=i + 1: v == e, f"{i + 1}", row, f"rows[{i}].epoch")
+            self.get("epoch", lambda v, e=i + 1: type(v) is int and v == e, f"{i + 1}", row, f"rows[{i}].epoch")
         ranks = self.get("ranks", lambda v: isinstance(v, list) and len(v) == world,
                          f"a list of one state per process ({world})")
         rng_size, aug_size = torch.get_rng_state().numel(), torch.Generator().get_state().numel()

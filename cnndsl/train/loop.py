@@ -216,7 +216,7 @@ class _Run:
 
     def loop(self, ddp: torch.nn.Module, show: bool) -> list[dict]:
         """Train to `opts.epochs`; raises TrainingInterruptedError after Ctrl-C, with a checkpoint saved."""
-        with StopRequest(again_stops=self.world == 1, say=self.rank == 0) as stop:
+        with StopRequest(again_stops=self.world == 1, say=show) as stop:
             while self.epoch < self.opts.epochs:
                 start = time.perf_counter()
                 self._epoch(ddp, stop, show, start)
