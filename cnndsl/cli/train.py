@@ -24,7 +24,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         rows = train(args.file, args.net, args.input, opts, **parse_sets(args.set))
     except TrainingInterruptedError as exc:
-        print(f"cnndsl: {exc}", file=sys.stderr)
+        if os.environ.get("RANK", "0") == "0":  # under torchrun, one message
+            print(f"cnndsl: {exc}", file=sys.stderr)
         return 130
     if rows and os.environ.get("RANK", "0") == "0":
         best = max(r["test_acc"] for r in rows)
@@ -47,7 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a network on Fashion-MNIST, MNIST, CIFAR-10 or an image folder",
                        description="Train FILE's network. Data are read once into memory; batches are resized, "
                                    "augmented and normalised on the training device. Writes metrics.csv/json, "
-                                   "curves.png, model.pt (best weights), checkpoint.pt and run.json to --out. "
+                                   "curves.png, model.pt (best weights), checkpoint.pt and run.json to --out, which it "
+                                   "locks while it trains. Ctrl-C saves a checkpoint after the current step. "
                                    "Under `torchrun --nproc_per_node=K` it trains with DistributedDataParallel.",
                        epilog=EPILOG)
     p.add_argument("file", metavar="FILE")

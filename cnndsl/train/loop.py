@@ -1,15 +1,14 @@
 """`cnndsl.train`: a spec trained on real data, on CPU or CUDA, one process or several (DDP).
 
-Resumable to the step: a checkpoint holds the model, optimizer, scheduler, the epoch and step
-reached, the running sums of the epoch and every random state, so a resumed run gives the
-metrics an uninterrupted one gives (on CPU, with the same seed).
+Resumable to the step: the checkpoint (see `checkpoint`) is taken at step boundaries only, at
+each epoch's end and where Ctrl-C asked the loop to stop, so a resumed run gives the metrics an
+uninterrupted one gives (on CPU, with the same seed).
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
-import platform
 import random
 import sys
 import time
@@ -22,8 +21,9 @@ import torch.nn.functional as F  # noqa: N812
 
 from ..api import check, compile, parse_shape
 from ..errors import CnnError
+from . import checkpoint, runs
 from . import data as datasets
-from . import runs
+from .interrupt import StopRequest
 
 
 @dataclass
@@ -123,13 +123,6 @@ def _autocast(opts: Options, device: torch.device):  # noqa: ANN202
     return torch.autocast(device.type, dtype=dtype, enabled=opts.amp)
 
 
-def _state(model, opt, schedule, epoch: int, step: int, sums: list, best: float, aug: torch.Generator) -> dict:  # noqa: ANN001
-    return {"model": model.state_dict(), "optimizer": opt.state_dict(), "optimizer_name": _name(opt),
-            "scheduler": schedule.state_dict() if schedule else None, "epoch": epoch, "step": step,
-            "sums": list(sums), "best": best, "rng": torch.get_rng_state(), "aug": aug.get_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
-
-
 class _Bar:
     """The per-epoch progress bar (rich, on stderr) with loss, accuracy and images/s."""
 
@@ -154,26 +147,145 @@ class _Bar:
             self.progress = None
 
 
-def _write_run(out: Path, file: str | os.PathLike, net, opts: Options, world: int) -> None:  # noqa: ANN001
-    import torchvision
-
-    from ..version import __version__
-
-    info = {"spec": Path(file).read_text(), "file": str(file), "network": net.name,
-            "params": {k: v for k, v in net.params.items() if isinstance(v, (int, float, bool, tuple))},
-            "input": list(net.input_shape), "options": asdict(opts), "command": sys.argv, "world_size": world,
-            "versions": {"cnndsl": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
-                         "python": platform.python_version()}}
-    runs.write_atomic(out / "run.json", (json.dumps(info, indent=2, default=list) + "\n").encode())
+def _best(rows: list[dict]) -> int:
+    """The index of the first epoch with the highest test accuracy (the one model.pt holds)."""
+    return max(range(len(rows)), key=lambda i: rows[i]["test_acc"])
 
 
-def _name(opt: torch.optim.Optimizer) -> str:
-    return {"SGD": "sgd", "Adam": "adam", "AdamW": "adamw"}[type(opt).__name__]
+class _Run:
+    """One training run: its data, model, optimizer and position (epoch, step, running sums)."""
+
+    def __init__(self, checked, opts: Options, out: Path, device: torch.device) -> None:  # noqa: ANN001
+        self.opts, self.out, self.device = opts, out, device
+        self.rank, self.world = _world()
+        train_set, test_set = datasets.load(opts.data, checked.input_shape[1:], checked.input_shape[0])
+        if opts.subset:
+            train_set = datasets.Dataset(train_set.name, train_set.images[:opts.subset],
+                                         train_set.labels[:opts.subset], train_set.classes)
+        _agree(checked, train_set, opts)
+        torch.manual_seed(opts.seed)
+        random.seed(opts.seed)
+        self.model = compile(checked).to(device)
+        if opts.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        pixels = train_set.images.float().div(255)
+        mean, std = pixels.mean().item(), pixels.std().item()
+        make = lambda ds: datasets.Batches(ds, opts.batch_size, device, opts.resize, set(opts.augment),  # noqa: E731
+                                           mean, std, opts.channels_last)
+        self.train_batches, self.test_batches = make(train_set), make(test_set)
+        self.opt, self.schedule = _optimizer(self.model, opts)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=opts.amp and device.type == "cuda")
+        self.aug = torch.Generator().manual_seed(opts.seed + 1)
+        self.images = len(train_set.labels)
+        # every process takes the same number of steps (DDP waits for all at each step), so each
+        # epoch the last images of the shuffled order that do not fill a share sit out
+        self.share = self.images // self.world
+        if not self.share:
+            raise CnnError(f"{self.images} training images cannot be shared among {self.world} processes")
+        self.steps = -(-self.share // opts.batch_size)
+        self.epoch, self.step, self.sums, self.rows = 0, 0, [0.0, 0.0, 0.0], []
+
+    def resume(self) -> None:
+        """Continue from checkpoint.pt; rewrite the files it is the source of."""
+        reader = runs.load_checkpoint(self.out / "checkpoint.pt")
+        self.epoch, self.step, self.rows, self.sums = checkpoint.restore(
+            reader, model=self.model, opt=self.opt, schedule=self.schedule, scaler=self.scaler, aug=self.aug,
+            device=self.device, rank=self.rank, world=self.world, optimizer=self.opts.optimizer,
+            batch_size=self.opts.batch_size, steps=self.steps)
+        if self.opts.schedule == "none":  # a --lr given on resuming applies from here on
+            for group in self.opt.param_groups:
+                group["lr"] = self.opts.lr
+        if self.rank == 0:
+            self._write_copies()
+
+    def _save(self) -> None:
+        """checkpoint.pt, at a step boundary: every process gives its part, the first writes."""
+        ranks = checkpoint.gather(checkpoint.rank_state(self.sums, self.aug, self.device), self.device, self.world)
+        if self.rank == 0:
+            runs.save_torch(self.out / "checkpoint.pt", checkpoint.pack(
+                self.model, self.opt, self.schedule, self.scaler, epoch=self.epoch, step=self.step, rows=self.rows,
+                batch_size=self.opts.batch_size, ranks=ranks))
+
+    def _write_copies(self) -> None:
+        """What follows from the checkpoint (written after it, so a kill in between loses nothing):
+        model.pt when the epoch just finished is the best, and metrics.json/csv and curves.png."""
+        if self.step == 0 and self.rows and _best(self.rows) == len(self.rows) - 1:
+            runs.save_torch(self.out / "model.pt", self.model.state_dict())
+        if self.rows:
+            runs.write_metrics(self.out, self.rows)
+
+    def loop(self, ddp: torch.nn.Module, show: bool) -> list[dict]:
+        """Train to `opts.epochs`; raises TrainingInterruptedError after Ctrl-C, with a checkpoint saved."""
+        with StopRequest(again_stops=self.world == 1, say=show) as stop:
+            while self.epoch < self.opts.epochs:
+                start = time.perf_counter()
+                self._epoch(ddp, stop, show, start)
+                self._end_epoch(start, show)
+        return self.rows
+
+    def _epoch(self, ddp: torch.nn.Module, stop: StopRequest, show: bool, start: float) -> None:
+        seed = self.opts.seed * 7919 + self.epoch
+        order = torch.randperm(self.images, generator=torch.Generator().manual_seed(seed))
+        index = order[:self.share * self.world][self.rank::self.world]
+        bar = _Bar(show, self.epoch, self.opts.epochs, self.steps)
+        self.model.train()
+        try:
+            while self.step < self.steps:
+                if stop.agreed(self.device, self.world):
+                    self._save()
+                    raise TrainingInterruptedError(
+                        f"interrupted at epoch {self.epoch + 1}, step {self.step}; checkpoint saved in "
+                        f"{self.out / 'checkpoint.pt'}; continue with --resume")
+                self._step(ddp, index[self.step * self.opts.batch_size:(self.step + 1) * self.opts.batch_size])
+                bar.update(self.step, self.sums, time.perf_counter() - start)
+        finally:
+            bar.close()
+
+    def _step(self, ddp: torch.nn.Module, index: torch.Tensor) -> None:
+        x, y = self.train_batches.batch(index, True, self.aug)
+        with _autocast(self.opts, self.device):
+            logits = ddp(x)
+            loss = F.cross_entropy(logits, y)
+        if not torch.isfinite(loss):
+            raise CnnError(f"the loss is {loss.item()} at epoch {self.epoch + 1}, step {self.step + 1}: training "
+                           f"stopped", hint=f"the last good checkpoint is {self.out / 'checkpoint.pt'}; try a "
+                                            "smaller --lr")
+        self.opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.opt)
+        self.scaler.update()
+        correct = (logits.argmax(1) == y).sum().item()
+        self.sums = [self.sums[0] + loss.item() * len(y), self.sums[1] + correct, self.sums[2] + len(y)]
+        self.step += 1
+
+    def _end_epoch(self, start: float, progress: bool) -> None:
+        total = _reduce(self.sums, self.device)
+        train_seconds = time.perf_counter() - start
+        test_acc = _evaluate(self.model, self.test_batches, self.opts, self.device)
+        elapsed = time.perf_counter() - start
+        row = {"epoch": self.epoch + 1, "train_loss": total[0] / total[2], "train_acc": total[1] / total[2],
+               "test_acc": test_acc, "seconds": round(elapsed, 2), "train_seconds": round(train_seconds, 2),
+               "images_per_second": round(total[2] / train_seconds, 1), "lr": self.opt.param_groups[0]["lr"]}
+        self.rows.append(row)
+        if self.schedule:
+            self.schedule.step()
+        self.epoch, self.step, self.sums = self.epoch + 1, 0, [0.0, 0.0, 0.0]
+        self._save()
+        if self.rank == 0:
+            self._write_copies()
+            if progress:
+                print(f"epoch {row['epoch']}/{self.opts.epochs}  train loss {row['train_loss']:.4f}  train acc "
+                      f"{row['train_acc']:.4f}  test acc {test_acc:.4f}  {elapsed:.1f} s  "
+                      f"{row['images_per_second']:.0f} img/s", flush=True)
 
 
 def train(file: str | os.PathLike, net: str | None = None, input: str | None = None,
           options: Options | None = None, progress: bool = True, **params: object) -> list[dict]:
-    """Train a network; returns the per-epoch metrics (also written to `options.out`)."""
+    """Train a network; returns the per-epoch metrics (also written to `options.out`).
+
+    Raises CnnError for bad input, a damaged checkpoint or an `--out` another run is using, and
+    TrainingInterruptedError after Ctrl-C (a checkpoint of the last completed step is saved).
+    """
     opts = options or Options()
     rank, world = _world()
     if world > 1 and not dist.is_initialized():
@@ -181,103 +293,16 @@ def train(file: str | os.PathLike, net: str | None = None, input: str | None = N
     device = _device(opts.device)
     checked = check(file, net, parse_shape(input) if input else None, **params)
     out = runs.prepare(Path(opts.out)) if rank == 0 else Path(opts.out)
-    train_set, test_set = datasets.load(opts.data, checked.input_shape[1:], checked.input_shape[0])
-    if opts.subset:
-        train_set = datasets.Dataset(train_set.name, train_set.images[:opts.subset], train_set.labels[:opts.subset],
-                                     train_set.classes)
-    _agree(checked, train_set, opts)
-    torch.manual_seed(opts.seed)
-    random.seed(opts.seed)
-    model = compile(checked).to(device)
-    if opts.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    pixels = train_set.images.float().div(255)
-    mean, std = pixels.mean().item(), pixels.std().item()
-    make = lambda ds: datasets.Batches(ds, opts.batch_size, device, opts.resize, set(opts.augment),  # noqa: E731
-                                       mean, std, opts.channels_last)
-    train_batches, test_batches = make(train_set), make(test_set)
-    opt, schedule = _optimizer(model, opts)
-    rows, epoch, step, sums, best = [], 0, 0, [0.0, 0.0, 0.0], -1.0
-    aug = torch.Generator().manual_seed(opts.seed + 1)
-    if opts.resume:
-        state = runs.load_checkpoint(out / "checkpoint.pt")
-        made_with = state.get("optimizer_name", opts.optimizer)
-        if made_with != opts.optimizer:
-            raise CnnError(f"the checkpoint was made with --optimizer {made_with}, not {opts.optimizer}",
-                           hint=f"resume with --optimizer {made_with}")
-        try:
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            if schedule and state["scheduler"]:
-                schedule.load_state_dict(state["scheduler"])
-        except (KeyError, ValueError, RuntimeError) as exc:
-            raise CnnError(f"the checkpoint does not fit this network and optimizer: {exc}".split("\n")[0]) from None
-        if opts.schedule == "none":  # a --lr given on resuming applies from here on
-            for group in opt.param_groups:
-                group["lr"] = opts.lr
-        epoch, step, sums, best = state["epoch"], state["step"], state["sums"], state["best"]
-        torch.set_rng_state(state["rng"])
-        aug.set_state(state["aug"])
-        rows = runs.read_metrics(out)[:epoch]
-    if rank == 0:
-        _write_run(out, file, checked, opts, world)
-    forward = torch.compile(model) if opts.compile else model
-    ddp = torch.nn.parallel.DistributedDataParallel(forward, device_ids=[device.index] if device.type == "cuda"
-                                                    else None) if world > 1 else forward
-    scaler = torch.amp.GradScaler(device.type, enabled=opts.amp and device.type == "cuda")
-    show = progress and rank == 0
-    while epoch < opts.epochs:
-        start = time.perf_counter()
-        order = torch.randperm(len(train_set.labels), generator=torch.Generator().manual_seed(opts.seed * 7919 + epoch))
-        index = order[rank::world]
-        per_rank = -(-len(index) // opts.batch_size)
-        bar = _Bar(show, epoch, opts.epochs, per_rank)
-        model.train()
-        try:
-            while step < per_rank:
-                x, y = train_batches.batch(index[step * opts.batch_size:(step + 1) * opts.batch_size], True, aug)
-                with _autocast(opts, device):
-                    logits = ddp(x)
-                    loss = F.cross_entropy(logits, y)
-                if not torch.isfinite(loss):
-                    raise CnnError(f"the loss is {loss.item()} at epoch {epoch + 1}, step {step + 1}: training stopped",
-                                   hint=f"the last good checkpoint is {out / 'checkpoint.pt'}; try a smaller --lr")
-                opt.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(opt)
-                scaler.update()
-                correct = (logits.argmax(1) == y).sum().item()
-                sums = [sums[0] + loss.item() * len(y), sums[1] + correct, sums[2] + len(y)]
-                step += 1
-                bar.update(step, sums, time.perf_counter() - start)
-        except KeyboardInterrupt:
-            bar.close()
-            if rank == 0:
-                runs.save_torch(out / "checkpoint.pt", _state(model, opt, schedule, epoch, step, sums, best, aug))
-            raise TrainingInterruptedError(f"interrupted at epoch {epoch + 1}, step {step}; checkpoint saved in "
-                              f"{out / 'checkpoint.pt'}; continue with --resume") from None
-        bar.close()
-        total = _reduce(sums, device)
-        train_seconds = time.perf_counter() - start
-        test_acc = _evaluate(model, test_batches, opts, device)
-        elapsed = time.perf_counter() - start
-        row = {"epoch": epoch + 1, "train_loss": total[0] / total[2], "train_acc": total[1] / total[2],
-               "test_acc": test_acc, "seconds": round(elapsed, 2), "train_seconds": round(train_seconds, 2),
-               "images_per_second": round(total[2] / train_seconds, 1), "lr": opt.param_groups[0]["lr"]}
-        rows.append(row)
-        if schedule:
-            schedule.step()
-        epoch, step, sums = epoch + 1, 0, [0.0, 0.0, 0.0]
+    with runs.locked(out) if rank == 0 else contextlib.nullcontext():  # one writer: the first process
+        run = _Run(checked, opts, out, device)
+        if opts.resume:
+            run.resume()
         if rank == 0:
-            if test_acc > best:
-                best = test_acc
-                runs.save_torch(out / "model.pt", model.state_dict())
-            runs.save_torch(out / "checkpoint.pt", _state(model, opt, schedule, epoch, step, sums, best, aug))
-            runs.write_metrics(out, rows)
-            if progress:
-                print(f"epoch {row['epoch']}/{opts.epochs}  train loss {row['train_loss']:.4f}  train acc "
-                      f"{row['train_acc']:.4f}  test acc {test_acc:.4f}  {elapsed:.1f} s  "
-                      f"{row['images_per_second']:.0f} img/s", flush=True)
+            runs.write_run_info(out, file, checked, asdict(opts), world)
+        forward = torch.compile(run.model) if opts.compile else run.model
+        ddp = torch.nn.parallel.DistributedDataParallel(forward, device_ids=[device.index] if device.type == "cuda"
+                                                        else None) if world > 1 else forward
+        rows = run.loop(ddp, progress and rank == 0)
     if world > 1:
         dist.destroy_process_group()
     return rows

@@ -1,19 +1,34 @@
 """What a training run keeps in its `--out` folder: metrics.csv/json, curves.png, model.pt,
 checkpoint.pt and run.json. Every file is written atomically (temporary file, then rename),
-so an interrupted run never leaves a half-written file or damages the last good one."""
+so an interrupted run never leaves a half-written file or damages the last good one.
+
+While a run trains, it holds `.lock` in the folder (an flock, which the system releases when the
+process ends in any way, SIGKILL included), so a second run into the same folder stops at once
+instead of mixing its files with the first's; the file says who holds it.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import io
 import json
+import os
+import platform
+import shlex
+import socket
+import sys
 import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 
 from .. import files
 from ..errors import CnnError
+from . import checkpoint
 
 
 def prepare(out: Path) -> Path:
@@ -27,6 +42,59 @@ def prepare(out: Path) -> Path:
     return out
 
 
+LOCK = ".lock"
+
+
+@contextlib.contextmanager
+def locked(out: Path) -> Iterator[None]:
+    """Hold `out`'s lock for the `with` body. Raises CnnError, saying which process holds it
+    (pid, host, start time, command), when another one does."""
+    path = out / LOCK
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise CnnError(f"cannot lock --out '{out}': {exc.strerror.lower()}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = os.pread(fd, 4096, 0)
+            os.close(fd)
+            if isinstance(exc, BlockingIOError):
+                raise CnnError(f"--out '{out}' is in use by another training run{_who(holder)}",
+                               hint="wait for it to finish, or train into another --out") from None
+            raise CnnError(f"cannot lock --out '{out}': {exc.strerror.lower()}") from None
+        if _same_file(fd, path):
+            break
+        os.close(fd)  # its holder removed it between our open and our lock: lock the new one
+    try:
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+                "command": shlex.join(sys.argv)}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
+        yield
+    finally:
+        with contextlib.suppress(OSError):  # removed while still held, so no other run can lock a stale name
+            path.unlink()
+        os.close(fd)
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        here, there = os.fstat(fd), os.stat(path)
+    except OSError:
+        return False
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
+
+
+def _who(holder: bytes) -> str:
+    try:
+        info = json.loads(holder)
+        return f": pid {int(info['pid'])} on {info['host']}, started {info['started']}, running `{info['command']}`"
+    except (ValueError, KeyError, TypeError):  # the holder has only just locked it and not yet written
+        return ""
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     files.write_atomic(path, data, sync=True)
 
@@ -37,17 +105,31 @@ def save_torch(path: Path, obj: object) -> None:
     write_atomic(path, buffer.getvalue())
 
 
-def load_checkpoint(path: Path) -> dict:
-    """A checkpoint, loaded with weights_only=True (no code runs from the file)."""
+def load_checkpoint(path: Path) -> checkpoint.Reader:
+    """A checkpoint, loaded with weights_only=True (no code runs from the file), its fields checked."""
     if not path.exists():
         raise CnnError(f"no checkpoint to resume from: '{path}' does not exist")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 (torch raises many kinds for a damaged file)
         raise CnnError(f"checkpoint '{path}' is damaged or not a cnndsl checkpoint: {exc}".split("\n")[0]) from None
-    if not isinstance(state, dict) or not {"model", "optimizer", "epoch", "step"} <= state.keys():
-        raise CnnError(f"checkpoint '{path}' is not a cnndsl checkpoint")
-    return state
+    reader = checkpoint.Reader(path, state)
+    reader.read()
+    return reader
+
+
+def write_run_info(out: Path, file: str | os.PathLike, net, options: dict, world: int) -> None:  # noqa: ANN001
+    """run.json: the spec, the network, the options and command, and the versions that trained it."""
+    import torchvision
+
+    from ..version import __version__
+
+    info = {"spec": Path(file).read_text(), "file": str(file), "network": net.name,
+            "params": {k: v for k, v in net.params.items() if isinstance(v, (int, float, bool, tuple))},
+            "input": list(net.input_shape), "options": options, "command": sys.argv, "world_size": world,
+            "versions": {"cnndsl": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
+                         "python": platform.python_version()}}
+    write_atomic(out / "run.json", (json.dumps(info, indent=2, default=list) + "\n").encode())
 
 
 def write_metrics(out: Path, rows: list[dict]) -> None:
@@ -84,13 +166,3 @@ def write_curves(path: Path, rows: list[dict]) -> None:
     fig.savefig(buffer, format="png")
     plt.close(fig)
     write_atomic(path, buffer.getvalue())
-
-
-def read_metrics(out: Path) -> list[dict]:
-    path = out / "metrics.json"
-    if not path.exists():
-        return []
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise CnnError(f"'{path}' is damaged: {exc}") from None
