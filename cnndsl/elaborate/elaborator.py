@@ -15,6 +15,7 @@ import networkx as nx
 from ..errors import CnnError, Diagnostic, Span, suggest
 from ..ir import Network
 from ..lang import syntax as ast
+from ..lang.gc_pause import gc_paused
 from ..lang.source import Program
 from ..lang.values import BUILTINS, Scope, TensorRef, evaluate, show, truth
 from ..ops import REGISTRY, Shape, ShapeError
@@ -304,7 +305,7 @@ def elaborate(program: Program, name: str, overrides: dict[str, object] | None =
     """Elaborate network `name` of `program` into a shape-checked graph."""
     net = program.networks[name]
     args = network_args(net, overrides or {})
-    with _deep_recursion():
+    with _deep_recursion(), gc_paused():  # a big network: the collector would rescan it (lang.gc_pause)
         return Elaborator(program, limits or Limits()).network(net, args, input_shape)
 
 
