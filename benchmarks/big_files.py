@@ -61,6 +61,12 @@ def deep_expressions(lines: int) -> str:
     return HEAD + f"    let x = {'- ' * (MAX_TREE_DEPTH - 6)}1\n" * lines + TAIL
 
 
+def long_sum(terms: int) -> str:
+    """`let x = 1 + 1 + ... + 1`: a tree `terms` deep, refused past MAX_TREE_DEPTH (2 tokens a
+    term, and FRAME_TOKENS + 3 more)."""
+    return HEAD + "    let x = " + " + ".join(["1"] * terms) + "\n" + TAIL
+
+
 def small_blocks(blocks: int) -> str:
     """`block bN() { relu }` lines (7 tokens each) and a network that calls the first
     (FRAME_TOKENS + 3 tokens)."""
@@ -90,23 +96,34 @@ def long_name(size: int) -> str:
     return HEAD + "    " + "a" * size + "\n" + TAIL
 
 
-def fit(tokens_per_line: int, fixed: int = FRAME_TOKENS, limit: int = MAX_TOKENS) -> int:
-    """The most lines of `tokens_per_line` tokens that a file of `fixed` more may hold."""
-    return (limit - fixed) // tokens_per_line
+# The files that fill the token limit: generator -> (tokens a line, layer, block or term; tokens besides)
+FILLS: dict[Callable[[int], str], tuple[int, int]] = {
+    layer_lines: (2, FRAME_TOKENS), one_line: (2, FRAME_TOKENS), brackets: (2 * MAX_NESTING + 3, FRAME_TOKENS),
+    deep_expressions: (MAX_TREE_DEPTH - 1, FRAME_TOKENS), long_sum: (2, FRAME_TOKENS + 3),
+    small_blocks: (7, FRAME_TOKENS + 3),
+}
+
+
+def most(make: Callable[[int], str], limit: int = MAX_TOKENS) -> int:
+    """The biggest argument for `make` (one of FILLS) whose text has at most `limit` tokens."""
+    per, besides = FILLS[make]
+    return (limit - besides) // per
 
 
 # name -> (what it is, the text)
 CASES: dict[str, tuple[str, Callable[[], str]]] = {
     "layers_80k": ("80,000 lines of layers", lambda: layer_lines(80_000)),
-    "layers_max": (f"{fit(2):,} lines of layers (the most that fit)", lambda: layer_lines(fit(2))),
+    "layers_max": (f"{most(layer_lines):,} lines of layers (the most that fit)",
+                   lambda: layer_lines(most(layer_lines))),
     "line_1mb": ("one 1 MB line of layers", lambda: one_line(1_000_000 // 6)),
-    "line_max": (f"one line of {fit(2):,} layers (the most that fit)", lambda: one_line(fit(2))),
+    "line_max": (f"one line of {most(one_line):,} layers (the most that fit)", lambda: one_line(most(one_line))),
     "relu_max_bytes": ("MAX_FILE_BYTES of `relu` lines", lambda: relu_file(MAX_FILE_BYTES)),
-    "brackets_max": (f"{fit(2 * MAX_NESTING + 3):,} lines of brackets nested {MAX_NESTING} deep",
-                     lambda: brackets(fit(2 * MAX_NESTING + 3))),
-    "depth_max": (f"{fit(MAX_TREE_DEPTH - 1):,} lines of expressions {MAX_TREE_DEPTH} levels deep",
-                  lambda: deep_expressions(fit(MAX_TREE_DEPTH - 1))),
-    "blocks_max": (f"{fit(7, FRAME_TOKENS + 3):,} small blocks", lambda: small_blocks(fit(7, FRAME_TOKENS + 3))),
+    "brackets_max": (f"{most(brackets):,} lines of brackets nested {MAX_NESTING} deep",
+                     lambda: brackets(most(brackets))),
+    "depth_max": (f"{most(deep_expressions):,} lines of expressions {MAX_TREE_DEPTH} levels deep",
+                  lambda: deep_expressions(most(deep_expressions))),
+    "sum_max": (f"one sum of {most(long_sum):,} terms", lambda: long_sum(most(long_sum))),
+    "blocks_max": (f"{most(small_blocks):,} small blocks", lambda: small_blocks(most(small_blocks))),
     "blocks_max_bytes": ("MAX_FILE_BYTES of small blocks", lambda: small_blocks_file(MAX_FILE_BYTES)),
     "comments_max_bytes": ("MAX_FILE_BYTES of comments", lambda: comments(MAX_FILE_BYTES)),
     "blank_max_bytes": ("MAX_FILE_BYTES of blank lines", lambda: blank_lines(MAX_FILE_BYTES)),

@@ -8,7 +8,7 @@ import functools
 import itertools
 
 import pytest
-from lark import Lark, Token
+from lark import Lark, Token, Tree
 
 import cnndsl
 from benchmarks import big_files as big
@@ -51,10 +51,15 @@ def layer_count(net: cnndsl.Network) -> int:
     return sum(1 for layer in net.layers() if layer.op == "relu")
 
 
+@pytest.mark.parametrize("make", list(big.FILLS), ids=lambda make: make.__name__)
+def test_the_benchmark_s_fullest_files_fill_the_limit(make):
+    most = big.most(make, LIMIT)
+    assert len(plain_tokens(make(most))) <= LIMIT < len(plain_tokens(make(most + 1)))
+
+
 @pytest.mark.parametrize("make", [big.layer_lines, big.one_line], ids=["lines", "one line"])
 def test_as_many_layers_as_the_limit_allows_and_no_more(make):
-    most = big.fit(2, limit=LIMIT)
-    assert len(plain_tokens(make(most))) <= LIMIT < len(plain_tokens(make(most + 1)))
+    most = big.most(make, LIMIT)
     assert layer_count(cnndsl.check_text(make(most), file="t.cnn")) == most
     assert_refused_at_token(make(most + 1), LIMIT + 1)
 
@@ -65,7 +70,7 @@ def test_a_file_far_over_the_limit_is_refused_where_it_passes_it():
 
 
 def test_small_blocks_up_to_the_limit_are_all_defined():
-    count = big.fit(7, big.FRAME_TOKENS + 3, limit=LIMIT)
+    count = big.most(big.small_blocks, LIMIT)
     program = program_from_text(big.small_blocks(count))
     assert sorted(program.blocks) == sorted(f"b{i}" for i in range(count))
     assert layer_count(cnndsl.check_text(big.small_blocks(count))) == 1
@@ -91,7 +96,7 @@ def test_a_broken_line_after_comment_lines_is_reported_where_it_was():
 
 
 def test_brackets_at_the_nesting_limit_and_one_deeper():
-    cnndsl.check_text(big.brackets(big.fit(2 * MAX_NESTING + 3, limit=LIMIT)), file="t.cnn")
+    cnndsl.check_text(big.brackets(big.most(big.brackets, LIMIT)), file="t.cnn")
     text = big.brackets(1).replace("(1)", "((1))")
     exc = error_of(text)
     assert exc.message == f"brackets and braces nest deeper than {MAX_NESTING}"
@@ -100,7 +105,7 @@ def test_brackets_at_the_nesting_limit_and_one_deeper():
 
 
 def test_expressions_at_the_depth_limit_and_one_deeper():
-    text = big.deep_expressions(big.fit(MAX_TREE_DEPTH - 1, limit=LIMIT))
+    text = big.deep_expressions(big.most(big.deep_expressions, LIMIT))
     cnndsl.check_text(text, file="t.cnn")
     deeper = big.deep_expressions(3).replace("- 1", "- - 1")
     exc = error_of(deeper)
@@ -110,15 +115,50 @@ def test_expressions_at_the_depth_limit_and_one_deeper():
     assert where(exc) == (last_let + 1, lines[last_let].index("1") + 1)  # the last line's innermost node
 
 
+@functools.cache
+def reference_lark() -> Lark:
+    return Lark(grammar_path().read_text(), parser="lalr", lexer="basic", postlex=Layout(), start="start",
+                propagate_positions=True, maybe_placeholders=True)
+
+
+def reference_tree(text: str) -> Tree:
+    """The tree Lark builds itself, with positions: what the parser built before it built the
+    syntax tree directly."""
+    return reference_lark().parse(text)
+
+
+def first_too_deep(tree: Tree) -> tuple[int, int]:
+    """Where a depth-first search of Lark's tree, last child first, meets the first node deeper
+    than MAX_TREE_DEPTH: the node the depth error points at."""
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_TREE_DEPTH:
+            return node.meta.line, node.meta.column
+        stack.extend((c, depth + 1) for c in node.children if isinstance(c, Tree))
+    raise AssertionError("no node is too deep")
+
+
+@pytest.mark.parametrize("text", [
+    big.long_sum(MAX_TREE_DEPTH + 50),
+    big.deep_expressions(2) + big.long_sum(MAX_TREE_DEPTH).replace("big", "other"),
+    big.HEAD + "    let x = " + "1 if x else " * 250 + "2\n" + big.TAIL,
+    big.HEAD + "    relu\n" + "    if x {\n" * 60 + "    relu\n" + "    }\n" * 60 + big.TAIL,
+    big.HEAD + "    let y = (" + "- - (" * 60 + "- " * 90 + "1" + ")" * 61 + "\n    let z = 1\n" + big.TAIL,
+], ids=["sum", "two networks", "conditions", "ifs", "brackets"])
+def test_the_depth_error_points_where_lark_s_tree_is_first_too_deep(text):
+    exc = error_of(text)
+    assert exc.message == f"expression nested deeper than {MAX_TREE_DEPTH} levels"
+    assert where(exc) == first_too_deep(reference_tree(text))
+
+
 def test_spans_are_those_of_lark_s_own_tree():
     """The parser builds the syntax tree itself; every span in it is the extent of a node or a
     token of the tree Lark builds with `propagate_positions` (with its brackets around an
     expression in parentheses, as a parent's span includes them)."""
-    reference = Lark(grammar_path().read_text(), parser="lalr", lexer="basic", postlex=Layout(),
-                     start="start", propagate_positions=True, maybe_placeholders=True)
     extra = "network P(a=(1)) {\n    input 3x8x8\n    let x = ((a) + (2)) * -(3)\n    conv (3) ((4))/(2) pad=(1)\n}\n"
     for text in [*(p.read_text() for p in sorted(ARCH.glob("*.cnn"))), extra]:
-        tree = reference.parse(text)
+        tree = reference_tree(text)
         tokens = tree.scan_values(lambda v: isinstance(v, Token))
         extents = {(t.line, t.column, t.end_line, t.end_column) for t in tokens}
         extents |= {(m.line, m.column, m.end_line, m.end_column)
