@@ -1,8 +1,8 @@
 """The syntax tree, built by the LALR parser as it reduces (Lark's `transformer=` option).
 
-Lark's own parse tree with `propagate_positions`, walked afterwards by a Transformer, cost
-two thirds of the parse time and most of its memory (docs/performance.md, "Big files"). So
-the parser calls these methods directly, one per grammar rule, with every token of the
+Lark's own parse tree with `propagate_positions`, walked afterwards by a Transformer, took
+about half the time of a parse (docs/performance.md, "Big files"). So the parser calls these
+methods directly, one per grammar rule, with every token of the
 rule kept (`keep_all_tokens`): keywords and brackets are what spans start and end at.
 
 Each method returns a `Built`: the syntax node plus what a parent needs and a node cannot
