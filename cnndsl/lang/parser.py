@@ -81,6 +81,8 @@ _LOCK = threading.Lock()  # the parser's Builder holds the file name of the text
 
 
 def _build(text: str, start: str, file: str) -> ast.Module | ast.Expr:
+    """The syntax tree of `text` read as grammar rule `start`; CnnError for a syntax error, a
+    limit passed (tokens, nesting) or a tree deeper than MAX_TREE_DEPTH."""
     lark = parser()
     with _LOCK, gc_paused():
         lark.options.transformer.file = file
