@@ -12,6 +12,7 @@ from typing import Any
 from ..errors import CnnError, Diagnostic, Span, suggest
 from ..ir import IRBuilder, Network
 from ..lang import syntax as ast
+from ..lang.gc_pause import gc_paused
 from ..lang.source import Program
 from ..lang.values import BUILTINS, Scope, TensorRef, evaluate, show, truth
 from ..ops import INPUT, REGISTRY, Shape, ShapeError
@@ -300,7 +301,8 @@ def elaborate(program: Program, name: str, overrides: Mapping[str, object] | Non
     (cnndsl.request.Request checks them once, where they are written) and neither is changed."""
     net = program.networks[name]
     args = network_args(net, overrides or {})
-    return Elaborator(program, limits or Limits(), input_shape).network(net, args)
+    with gc_paused():  # a big network: the collector would rescan it (lang.gc_pause)
+        return Elaborator(program, limits or Limits(), input_shape).network(net, args)
 
 
 def _run(step: Step) -> Any:

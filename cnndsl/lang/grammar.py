@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 from pathlib import Path
 
 from lark import Lark, Token
@@ -21,26 +22,44 @@ def grammar_path() -> Path:
 @functools.cache
 def keywords() -> frozenset[str]:
     """The grammar's reserved words (`block`, `for`, `as`, ...): they cannot be bare names."""
-    import re
-
     return frozenset(re.findall(r'"([a-z]+)"', grammar_path().read_text()))
 
 
 class LayoutError(Exception):
-    """Unbalanced brackets found by the post-lexer; the parser gives it a span."""
+    """Unbalanced brackets or a limit passed, found by the post-lexer; the parser gives it a span."""
 
-    def __init__(self, message: str, token: Token) -> None:
+    def __init__(self, message: str, token: Token, hint: str | None = None) -> None:
         super().__init__(message)
         self.token = token
+        self.hint = hint
 
 
 _OPEN = {"(": ")", "[": "]", "{": "}"}
 MAX_NESTING = 100  # brackets and braces inside one another (docs/language.md, "Limits")
+# Tokens in one file (a run of line breaks, blank and comment lines is one): the time to parse
+# and check a file grows with them (docs/performance.md, "Big files"); resnet.cnn has 1,300.
+MAX_TOKENS = 50_000
 _CLOSE = {")", "]", "}"}
 # after these a newline never ends a statement: the line goes on
 _CONTINUES = {"{", ",", "|", "->", "=", "(", "["}
 # before these a newline is dropped: `}` closes, `|` separates branches, `else` continues `if`
 _SWALLOWS = {"RBRACE", "VBAR", "ELSE"}
+
+
+def _last_newline(tok: Token) -> Token:
+    """One _NL token takes in whole-line comments and blank lines, so that a file of comments
+    is a few tokens. An error at a line break points where the newline after the last comment
+    starts, as it did when each comment was a token of its own: that part becomes the token.
+    (A _NL the parser sees is followed by a token, so it ends with line breaks, not a comment.)"""
+    text = tok.value
+    last_comment = text.rfind("#")
+    if last_comment < 0:
+        return tok
+    start = text.index("\n", last_comment)  # a '\r' before it belongs to the comment
+    line = tok.line + text.count("\n", 0, start)
+    column = start - text.rfind("\n", 0, start)
+    return Token("_NL", text[start:], tok.start_pos + start, line, column, tok.end_line, tok.end_column,
+                 tok.end_pos)
 
 
 def _opener(tok: Token) -> str | None:
@@ -50,7 +69,8 @@ def _opener(tok: Token) -> str | None:
 
 
 class Layout:
-    """The post-lexer: newlines separate statements only inside `{ }`, where they matter."""
+    """The post-lexer: newlines separate statements only inside `{ }`, where they matter.
+    It also counts tokens: a file of more than MAX_TOKENS is refused where it passes the limit."""
 
     always_accept = ("_NL",)
 
@@ -58,7 +78,11 @@ class Layout:
         stack: list[Token] = []
         pending: Token | None = None
         prev: Token | None = None
-        for tok in stream:
+        for count, tok in enumerate(stream, 1):
+            if count > MAX_TOKENS:
+                raise LayoutError(f"the file has more than {MAX_TOKENS:,} tokens (names, numbers, symbols, "
+                                  "line breaks)", tok, "split it into files joined by `import`, or write "
+                                  "repeated layers once, in `repeat` or `for`")
             if tok.type == "_NL":
                 inside_braces = bool(stack) and _opener(stack[-1]) == "{"
                 if inside_braces and not (prev is not None and prev.value in _CONTINUES):
@@ -66,7 +90,7 @@ class Layout:
                 continue
             if pending is not None:
                 if tok.type not in _SWALLOWS:
-                    yield pending
+                    yield _last_newline(pending)
                 pending = None
             self._track(tok, stack)
             yield tok
@@ -93,9 +117,13 @@ class Layout:
             stack.pop()
 
 
+BUILD = "keep_all_tokens+Builder"  # in the cache's name: a cache made with other options is not used
+
+
 @functools.lru_cache(maxsize=1)
 def parser() -> Lark:
     """The LALR parser for `start` (a file) and `expr` (a `--set` value); built once per process.
+    It returns a `cnndsl.lang.builder.Built` whose `node` is the syntax tree.
 
     Building the tables takes a few hundred milliseconds, so Lark keeps them between runs in a
     pickle in the user's own cache folder. `cnndsl.cache` hands out that path only when neither
@@ -104,9 +132,12 @@ def parser() -> Lark:
     from ..cache import private_file
 
     text = grammar_path().read_text(encoding="utf-8")
+    from .builder import Builder
+
+    # the parser builds the syntax tree itself (cnndsl.lang.builder): no Lark tree, no second walk
     options = dict(parser="lalr", lexer="basic", postlex=Layout(), start=["start", "expr"],
-                   propagate_positions=True, maybe_placeholders=True)
-    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+                   keep_all_tokens=True, maybe_placeholders=True, transformer=Builder())
+    digest = hashlib.sha256(f"{text}{BUILD}".encode()).hexdigest()[:16]
     cache = private_file(f"cnn-lark-{digest}.cache")
     if cache is None:
         return Lark(text, **options)

@@ -1,0 +1,259 @@
+"""The syntax tree, built by the LALR parser as it reduces (Lark's `transformer=` option).
+
+Lark's own parse tree with `propagate_positions`, walked afterwards by a Transformer, took
+about half the time of a parse (docs/performance.md, "Big files"). So the parser calls these
+methods directly, one per grammar rule, with every token of the
+rule kept (`keep_all_tokens`): keywords and brackets are what spans start and end at.
+
+Each method returns a `Built`: the syntax node plus what a parent needs and a node cannot
+hold: the tokens its text starts and ends at (a parenthesised expression's outer brackets,
+as Lark's "container" positions had it) and its height as Lark's tree would have had it,
+for MAX_TREE_DEPTH. Spans are exactly those Lark's tree gave (tests/test_big_files.py).
+"""
+
+from __future__ import annotations
+
+from lark import Token
+
+from ..errors import Span
+from . import syntax as ast
+
+
+class Built:
+    """A syntax node (or a tuple of them, or a name) made by one rule, with its extent."""
+
+    __slots__ = ("node", "first", "last", "height", "kids", "wrapped")
+
+    def __init__(self, node: object, kids: list, wrapped: bool = False) -> None:
+        self.node = node
+        self.kids = kids  # the rule's children: tokens, Builts and Nones (absent optional parts)
+        self.wrapped = wrapped  # `( expr )`: kids is [LPAR, the expression's Built, RPAR]
+        first = last = None  # tokens; None for a rule that matched no text
+        height = 0
+        for kid in kids:
+            if kid is None:
+                continue
+            if isinstance(kid, Token):
+                if first is None:
+                    first = kid
+                last = kid
+            else:
+                if kid.first is not None:
+                    if first is None:
+                        first = kid.first
+                    last = kid.last
+                if kid.height > height:
+                    height = kid.height
+        self.first, self.last = first, last
+        # in Lark's tree, a node and its subtree; brackets add no level
+        self.height = height if wrapped else height + 1
+
+
+def _nodes(kids: list) -> tuple:
+    return tuple(k.node for k in kids if isinstance(k, Built))
+
+
+def too_deep(root: Built, limit: int) -> Built | None:
+    """The node Lark's tree had deeper than `limit` (root at depth 1) that a depth-first search
+    taking the last child first meets first: in the last child whose subtree is that deep."""
+    if root.height <= limit:
+        return None
+    node, depth = root, 1
+    while depth <= limit:
+        for kid in reversed(node.kids):
+            if isinstance(kid, Built) and depth + kid.height > limit:
+                break
+        while kid.wrapped:
+            kid = kid.kids[1]
+        node, depth = kid, depth + 1
+    return node
+
+
+class Builder:
+    """One method per grammar rule (or alias); Lark calls them while parsing."""
+
+    def __init__(self) -> None:
+        self.file = "<string>"  # set by the parser for each text, under its lock
+
+    def span(self, b: Built) -> Span:
+        return Span(self.file, b.first.line, b.first.column, b.last.end_line, b.last.end_column)
+
+    def tok(self, tok: Token) -> Span:
+        return Span(self.file, tok.line, tok.column, tok.end_line, tok.end_column)
+
+    def _make(self, kids: list, cls: type, *fields: object) -> Built:
+        """A node whose span is the rule's whole text."""
+        b = Built(None, kids)
+        b.node = cls(*fields, self.span(b))
+        return b
+
+    def _leaf(self, kids: list, value: object) -> Built:
+        return Built(ast.Const(value, self.tok(kids[0])), kids)
+
+    # ---- definitions
+    def start(self, kids: list) -> Built:
+        return Built(ast.Module(self.file, _nodes(kids)), kids)
+
+    def import_def(self, kids: list) -> Built:  # "import" STRING
+        return self._make(kids, ast.Import, kids[1].value[1:-1])
+
+    def block_def(self, kids: list) -> Built:  # "block" CALL params ")" body
+        return self._make(kids, ast.BlockDef, kids[1].value[:-1], kids[2].node, kids[4].node)
+
+    def network_def(self, kids: list) -> Built:
+        return self._make(kids, ast.NetworkDef, kids[1].value[:-1], kids[2].node, kids[4].node)
+
+    def network_noparams(self, kids: list) -> Built:  # "network" NAME body
+        return self._make(kids, ast.NetworkDef, kids[1].value, (), kids[2].node)
+
+    def params(self, kids: list) -> Built:
+        return Built(_nodes(kids), kids)
+
+    def param(self, kids: list) -> Built:  # NAME ["=" expr]
+        return self._make(kids, ast.Param, kids[0].value, kids[2].node if kids[2] is not None else None)
+
+    def body(self, kids: list) -> Built:  # "{" [stmts] "}"
+        return Built(kids[1].node if kids[1] is not None else (), kids)
+
+    def stmts(self, kids: list) -> Built:  # stmt (_NL stmt)*
+        return Built(_nodes(kids), kids)
+
+    # ---- statements
+    def let_stmt(self, kids: list) -> Built:  # "let" NAME "=" expr
+        return self._make(kids, ast.Let, kids[1].value, kids[3].node)
+
+    def input_stmt(self, kids: list) -> Built:
+        return self._make(kids, ast.Input, kids[1].node)
+
+    def output_stmt(self, kids: list) -> Built:
+        return Built(ast.Output(kids[1].value, self.tok(kids[1])), kids)
+
+    def flow_stmt(self, kids: list) -> Built:  # [target "="] [source "->"] item ("," item)*
+        targets, unpack = kids[0].node if kids[0] is not None else (None, False)
+        source = kids[2].node if kids[2] is not None else None
+        return self._make(kids, ast.Flow, targets, unpack, source, _nodes(kids[4:]))
+
+    def target_name(self, kids: list) -> Built:
+        return Built(((kids[0].value,), False), kids)
+
+    def target_tuple(self, kids: list) -> Built:  # "(" NAME ("," NAME)+ ")"
+        return Built((tuple(t.value for t in kids if t.type == "NAME"), True), kids)
+
+    def source_name(self, kids: list) -> Built:
+        return Built(ast.Name(kids[0].value, self.tok(kids[0])), kids)
+
+    def source_call(self, kids: list) -> Built:
+        return Built(kids[0].node, kids)
+
+    # ---- items
+    def layer(self, kids: list) -> Built:  # NAME arg* kwarg* alias
+        parts = [k.node for k in kids[1:-1]]
+        args = tuple(a for a in parts if isinstance(a, ast.Arg))
+        kwargs = tuple(a for a in parts if isinstance(a, ast.Keyword))
+        op = kids[0]
+        return Built(ast.Layer(op.value, args, kwargs, kids[-1].node, self.tok(op)), kids)
+
+    def call_item(self, kids: list) -> Built:  # call_expr alias
+        call = kids[0].node
+        return Built(ast.CallItem(call, kids[1].node, call.span), kids)
+
+    def alias(self, kids: list) -> Built:
+        # `as conv1`, `as 0` (a position, as in nn.Sequential), `as "block{i}"` (a template)
+        name = kids[1]
+        if name is not None:
+            name = name.value[1:-1] if name.type == "STRING" else name.value
+        return Built(name, kids)
+
+    def arg(self, kids: list) -> Built:  # signed ["/" signed]
+        return self._make(kids, ast.Arg, kids[0].node, kids[2].node if kids[2] is not None else None)
+
+    def kwarg(self, kids: list) -> Built:  # NAME "=" signed
+        return self._make(kids, ast.Keyword, kids[0].value, kids[2].node)
+
+    def merge(self, kids: list) -> Built:  # NAME "{" stmts ("|" stmts)* "}"
+        op = kids[0]
+        return Built(ast.Merge(op.value, _nodes(kids), self.tok(op)), kids)
+
+    def if_item(self, kids: list) -> Built:  # "if" expr body ["else" body | "else" if_item]
+        orelse = kids[4].node if len(kids) > 4 and kids[4] is not None else None
+        if isinstance(orelse, ast.If):
+            orelse = (ast.Flow(None, False, None, (orelse,), orelse.span),)
+        return self._make(kids, ast.If, kids[1].node, kids[2].node, orelse)
+
+    def repeat_item(self, kids: list) -> Built:  # "repeat" expr body
+        return self._make(kids, ast.Repeat, kids[1].node, kids[2].node)
+
+    def for_item(self, kids: list) -> Built:  # "for" for_target "in" expr body
+        target = kids[1].value if isinstance(kids[1], Token) else kids[1].node
+        return self._make(kids, ast.For, target, kids[3].node, kids[4].node)
+
+    def for_tuple(self, kids: list) -> Built:  # "(" for_target ("," for_target)* ")"
+        targets = tuple(t.node if isinstance(t, Built) else t.value for t in kids[1:-1:2])
+        return Built(targets, kids)
+
+    # ---- expressions
+    def atom(self, kids: list) -> Built:
+        """`( expr )`: the expression itself, but a parent's span includes the brackets."""
+        return Built(kids[1].node, kids, wrapped=True)
+
+    def cond(self, kids: list) -> Built:  # or_expr "if" or_expr "else" expr
+        return self._make(kids, ast.Cond, kids[0].node, kids[2].node, kids[4].node)
+
+    def _bin(op: str):  # noqa: N805 (a factory used in the class body)
+        def method(self: Builder, kids: list) -> Built:
+            return self._make(kids, ast.BinOp, op, kids[0].node, kids[2].node)
+        return method
+
+    or_, and_ = _bin("or"), _bin("and")
+    add, sub, mul, div = _bin("+"), _bin("-"), _bin("*"), _bin("/")
+    floordiv, mod, pow = _bin("//"), _bin("%"), _bin("**")
+
+    def compare(self, kids: list) -> Built:
+        return self._make(kids, ast.BinOp, kids[1].value, kids[0].node, kids[2].node)
+
+    def _unary(op: str):  # noqa: N805
+        def method(self: Builder, kids: list) -> Built:
+            return self._make(kids, ast.UnaryOp, op, kids[1].node)
+        return method
+
+    not_, neg, pos = _unary("not"), _unary("-"), _unary("+")
+
+    def index(self, kids: list) -> Built:  # postfix "[" expr "]"
+        return self._make(kids, ast.Index, kids[0].node, kids[2].node)
+
+    def int(self, kids: list) -> Built:
+        return self._leaf(kids, int(kids[0].value))
+
+    def float(self, kids: list) -> Built:
+        return self._leaf(kids, float(kids[0].value))
+
+    def dims(self, kids: list) -> Built:
+        return self._leaf(kids, tuple(int(d) for d in kids[0].value.split("x")))
+
+    def string(self, kids: list) -> Built:
+        return self._leaf(kids, kids[0].value[1:-1])
+
+    def true(self, kids: list) -> Built:
+        return self._leaf(kids, True)
+
+    def false(self, kids: list) -> Built:
+        return self._leaf(kids, False)
+
+    def name(self, kids: list) -> Built:
+        return Built(ast.Name(kids[0].value, self.tok(kids[0])), kids)
+
+    def tuple(self, kids: list) -> Built:  # "(" [expr ("," expr)* [","]] ")"
+        return self._make(kids, ast.TupleExpr, _nodes(kids))
+
+    def call_expr(self, kids: list) -> Built:  # CALL [call_arg ("," call_arg)*] ")"
+        args = _nodes(kids)
+        positional = tuple(a for a in args if not isinstance(a, ast.Keyword))
+        keywords = tuple(a for a in args if isinstance(a, ast.Keyword))
+        func = kids[0]
+        func_span = Span(self.file, func.line, func.column, func.line, func.end_column - 1)
+        b = Built(None, kids)
+        b.node = ast.Call(func.value[:-1], positional, keywords, self.span(b), func_span)
+        return b
+
+    def keyword_arg(self, kids: list) -> Built:  # NAME "=" expr
+        return self._make(kids, ast.Keyword, kids[0].value, kids[2].node)
