@@ -5,11 +5,12 @@ from __future__ import annotations
 import functools
 
 from lark import Token, Transformer, Tree, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from ..errors import CnnError, Span
 from . import syntax as ast
 from .grammar import LayoutError, parser
+from .limits import float_literal, int_literal
 
 # What a user calls each terminal in "expected ..." messages.
 _TERMINALS = {
@@ -191,13 +192,14 @@ class _Builder(Transformer):
         return ast.Index(items[0], items[1], self._span(meta))
 
     def int(self, items):
-        return ast.Const(int(items[0].value), self._tok(items[0]))
+        return ast.Const(int_literal(items[0].value, self._tok(items[0])), self._tok(items[0]))
 
     def float(self, items):
-        return ast.Const(float(items[0].value), self._tok(items[0]))
+        return ast.Const(float_literal(items[0].value, self._tok(items[0])), self._tok(items[0]))
 
     def dims(self, items):
-        return ast.Const(tuple(int(d) for d in items[0].value.split("x")), self._tok(items[0]))
+        span = self._tok(items[0])
+        return ast.Const(tuple(int_literal(d, span) for d in items[0].value.split("x")), span)
 
     def string(self, items):
         return ast.Const(items[0].value[1:-1], self._tok(items[0]))
@@ -302,7 +304,7 @@ def parse(text: str, file: str = "<string>") -> ast.Module:
     except (UnexpectedInput, LayoutError) as exc:
         raise _translate(exc, file, text) from None
     _check_depth(tree, file)
-    return _Builder(file).transform(tree)
+    return _build(tree, file)
 
 
 def parse_expr(text: str, file: str = "<command line>") -> ast.Expr:
@@ -313,5 +315,15 @@ def parse_expr(text: str, file: str = "<command line>") -> ast.Expr:
         raise _translate(exc, file, text) from None
     if isinstance(tree, Tree):
         _check_depth(tree, file)
-    result = _Builder(file).transform(tree)
+    result = _build(tree, file)
     return result if not isinstance(result, Tree) else result.children[0]
+
+
+def _build(tree: Tree, file: str) -> object:
+    """The AST of a checked tree; a literal past the limits is a CnnError (Lark wraps it)."""
+    try:
+        return _Builder(file).transform(tree)
+    except VisitError as exc:
+        if isinstance(exc.orig_exc, CnnError):
+            raise exc.orig_exc from None
+        raise
