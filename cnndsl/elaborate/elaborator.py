@@ -15,11 +15,13 @@ import networkx as nx
 from ..errors import CnnError, Diagnostic, Span, suggest
 from ..ir import Network
 from ..lang import syntax as ast
+from ..lang.limits import check_value
 from ..lang.source import Program
 from ..lang.values import BUILTINS, Scope, TensorRef, evaluate, show, truth
 from ..ops import REGISTRY, Shape, ShapeError
 from .binding import bind_block, bind_layer, op_named
-from .frames import Frame, Limits, Multi, name_of
+from .budget import Budget
+from .frames import Frame, Limits, Multi, name_of, unpack
 
 Flowing = TensorRef | Multi | None
 
@@ -33,7 +35,8 @@ class Elaborator:
         self.outputs: list[TensorRef] = []
         self.blocks: dict[tuple[str, ...], dict] = {}
         self.stages: list[tuple[int, int]] = []  # outputs of the network body's own items
-        self.globals = Scope(None, dict(BUILTINS))
+        self.budget = Budget(program, limits)
+        self.globals = Scope(None, dict(BUILTINS), meter=self.budget.meter)
         self.input_override: tuple | None = None
         self.input_node: int | None = None
 
@@ -48,6 +51,7 @@ class Elaborator:
             shapes = entry.infer(attrs, in_shapes)
         except ShapeError as exc:
             raise CnnError(str(exc), span, chain=frame.chain) from None
+        self.budget.tensors(op, shapes, span, frame.chain)
         n = self.g.number_of_nodes()
         self.g.add_node(n, op=op, name=name, path=(*frame.path, name), attrs=attrs,
                         inputs=tuple((t.node, t.port) for t in inputs), shapes=tuple(shapes),
@@ -80,6 +84,7 @@ class Elaborator:
 
     def stmt(self, stmt: ast.Stmt, scope: Scope, frame: Frame, cur: Flowing) -> Flowing:
         try:
+            self.budget.meter.charge(1, stmt.span)
             match stmt:
                 case ast.Let(name=name, value=value):
                     scope.values[name] = evaluate(value, scope)
@@ -167,6 +172,7 @@ class Elaborator:
                 if not isinstance(n, int) or isinstance(n, bool) or n < 0:
                     raise CnnError(f"repeat needs a non-negative integer, got {show(n)}", count.span)
                 for _ in range(n):
+                    self.budget.meter.charge(1, count.span)
                     cur = self.body(item.body, scope.child(), frame, cur)
                 return cur
             case ast.For():
@@ -178,8 +184,9 @@ class Elaborator:
         if not isinstance(sequence, tuple):
             raise CnnError(f"for needs a tuple or range(...), got {show(sequence)}", item.iterable.span)
         for value in sequence:
+            self.budget.meter.charge(1, item.iterable.span)
             inner = scope.child()
-            _unpack(item.target, value, inner, item.iterable.span)
+            unpack(item.target, value, inner, item.iterable.span)
             cur = self.body(item.body, inner, frame, cur)
         return cur
 
@@ -243,6 +250,8 @@ class Elaborator:
             raise CnnError(f"block calls nest deeper than {self.limits.max_depth} (is '{block.name}' recursive?)",
                            call.func_span)
         args = bind_block(block, call, scope, self.globals)
+        self.budget.block(block, args, self.shape(cur) if isinstance(cur, TensorRef) else None, len(frame.chain),
+                          self.g.number_of_nodes(), call.func_span)
         inner_scope = Scope(self.globals, args)
         if isinstance(cur, TensorRef):
             inner_scope.values["in_shape"] = self.shape(cur)
@@ -259,6 +268,7 @@ class Elaborator:
         self.input_override = input_shape
         scope = Scope(self.globals, args)
         frame = Frame((), (), True)
+        self.budget.network(net.body, scope)
         cur = self.body(net.body, scope, frame, None)
         if self.input_node is None:
             raise CnnError(f"network '{net.name}' has no `input` statement", net.span)
@@ -268,16 +278,6 @@ class Elaborator:
                             blocks=self.blocks, stages=self.stages, warnings=self.warnings,
                             sources=self.program.sources)
         return Network(self.g)
-
-
-def _unpack(target: ast.Target, value: object, scope: Scope, span: Span) -> None:
-    if isinstance(target, str):
-        scope.values[target] = value
-        return
-    if not isinstance(value, tuple) or len(value) != len(target):
-        raise CnnError(f"cannot unpack {show(value)} into {len(target)} names", span)
-    for t, v in zip(target, value, strict=False):
-        _unpack(t, v, scope, span)
 
 
 def network_args(net: ast.NetworkDef, overrides: dict[str, object], span: Span | None = None) -> dict[str, object]:
@@ -290,6 +290,10 @@ def network_args(net: ast.NetworkDef, overrides: dict[str, object], span: Span |
     scope = Scope(Scope(None, dict(BUILTINS)))
     for p in net.params:
         if p.name in overrides:
+            try:  # a Python value may be anything: hold it to the language's own limits
+                check_value(overrides[p.name], span)
+            except CnnError as exc:
+                raise CnnError(f"parameter '{p.name}': {exc.message}", span) from None
             scope.values[p.name] = overrides[p.name]
         elif p.default is None:
             raise CnnError(f"network '{net.name}' needs a value for '{p.name}'", p.span,

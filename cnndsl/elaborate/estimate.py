@@ -1,0 +1,281 @@
+"""How much an expansion will make, known before it is expanded.
+
+`repeat 10 ** 12 { relu }`, a block that calls itself twice forty levels deep, or a merge of a
+hundred thousand branches would each be refused by the limits only after minutes of work and
+gigabytes of graph. The elaborator asks this module first: it walks the syntax, not the graph,
+multiplies a `repeat` body's size by its count instead of unrolling it, and remembers the size
+of each block call by its arguments, so `b(n) { b(n - 1), b(n - 1) }` costs a step per level.
+
+A size is a pair of bounds. What cannot be known before elaboration (a block's input shape, an
+expression that fails) is unknown: an `if` on an unknown condition counts its smaller side in
+the lower bound and its larger in the upper, an unknown count counts nothing and everything.
+The lower bound refuses (a refusal is always right); the upper bound lets the elaborator skip
+estimating again what cannot pass a limit. What the bounds miss the limits still catch as the
+graph grows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..errors import CnnError
+from ..lang import syntax as ast
+from ..lang.limits import Meter, tuple_items
+from ..lang.source import Program
+from ..lang.values import BUILTINS, Scope, evaluate
+from ..ops import REGISTRY
+from .binding import bind_block
+from .frames import Limits, unpack
+
+CAP = 2 ** 62  # an upper bound that is not known
+
+
+@dataclass(frozen=True)
+class Size:
+    """Layers, steps (statements, loop iterations, block calls) and block calls an expansion
+    makes: at least `low`, at most `high` (plain tuples: the walk adds many of them)."""
+
+    low: tuple[int, int, int] = (0, 0, 0)
+    high: tuple[int, int, int] = (0, 0, 0)
+
+    @staticmethod
+    def of(layers: int = 0, steps: int = 0, blocks: int = 0) -> Size:
+        return Size((layers, steps, blocks), (layers, steps, blocks))
+
+    def __add__(self, other: Size) -> Size:
+        (a, b, c), (d, e, f) = self.low, other.low
+        (g, h, i), (j, k, m) = self.high, other.high
+        return Size((a + d, b + e, c + f), (min(CAP, g + j), min(CAP, h + k), min(CAP, i + m)))
+
+    def times(self, n: int) -> Size:
+        return Size(tuple(a * n for a in self.low), tuple(min(CAP, a * n) for a in self.high))
+
+    def either(self, other: Size) -> Size:
+        """One of two sizes, not known which."""
+        return Size(tuple(map(min, self.low, other.low)), tuple(map(max, self.high, other.high)))
+
+    def unbounded(self) -> Size:
+        return Size(self.low, (CAP, CAP, CAP))
+
+    def beyond(self, limits: Limits, used: tuple[int, int, int] = (0, 0, 0)) -> bool:
+        """Whether the lower bound, added to what is `used`, passes a limit."""
+        (a, b, c), (d, e, f) = used, self.low
+        return a + d > limits.max_layers or b + e > limits.max_steps or c + f > limits.max_blocks
+
+    def fits(self, limits: Limits, used: tuple[int, int, int]) -> bool:
+        """Whether the upper bound, added to what is `used`, keeps within every limit."""
+        (a, b, c), (d, e, f) = used, self.high
+        return a + d <= limits.max_layers and b + e <= limits.max_steps and c + f <= limits.max_blocks
+
+
+UNBOUNDED = Size().unbounded()
+
+
+class UnknownValueError(Exception):
+    """A comparison with a value known only during elaboration."""
+
+
+class Unknown:
+    """A value known only during elaboration (a block's `in_channels`, a bound tensor)."""
+
+    def __eq__(self, other: object) -> bool:
+        raise UnknownValueError
+
+    __ne__ = __eq__
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        return "?"
+
+
+UNKNOWN = Unknown()
+_KEY = object()  # UNKNOWN in a memo key, which must compare without raising
+_SCALARS = {int, float, bool, str}
+
+
+class _SpentError(Exception):
+    """The estimator's own step budget is used up."""
+
+
+class Estimator:
+    """Sizes of expansions for one elaboration. Its own work is bounded by a meter of
+    `limits.max_steps`, after which every size is unbounded (nothing is refused or skipped)."""
+
+    def __init__(self, program: Program, limits: Limits) -> None:
+        self.blocks = program.blocks
+        self.limits = limits
+        self.meter = Meter(limits.max_steps)
+        self.globals = Scope(None, dict(BUILTINS), meter=self.meter)
+        self.sizes: dict[tuple, Size] = {}  # block calls by (name, arguments), their input unknown
+        self.open: set[tuple] = set()  # calls being estimated: a recursive one is unbounded
+        self.spent = False
+
+    def scope(self, parent: Scope) -> Scope:
+        """A scope for estimating: it sees `parent`'s names but charges the estimator's meter."""
+        return Scope(parent, meter=self.meter)
+
+    def statement(self, stmt: ast.Stmt, scope: Scope) -> Size:
+        """The size of one statement of the network's body; `scope` from `self.scope`."""
+        return self._guarded(lambda: self.stmt(stmt, scope, 0))
+
+    def call_size(self, block: ast.BlockDef, args: dict[str, object], depth: int) -> Size:
+        """The size of a block instance called with `args` from `depth` calls deep, its input unknown."""
+        return self._guarded(lambda: self.instance(block, args, depth))
+
+    def block_body(self, block: ast.BlockDef, args: dict[str, object], in_shape: tuple | None, depth: int) -> Size:
+        """The size of a block instance's body, its input shape known (or None)."""
+        inner = Scope(self.globals, args)
+        inner.values["in_shape"] = UNKNOWN if in_shape is None else in_shape
+        inner.values["in_channels"] = UNKNOWN if in_shape is None else in_shape[0]
+        return self._guarded(lambda: self.body(block.body, inner, depth))
+
+    def _guarded(self, estimate: Callable[[], Size]) -> Size:
+        if self.spent:
+            return UNBOUNDED
+        try:
+            return estimate()
+        except _SpentError:
+            self.spent = True
+            return UNBOUNDED
+
+    # ---- the walk
+    def value(self, expr: ast.Expr, scope: Scope) -> object:
+        try:
+            return evaluate(expr, scope)
+        except (CnnError, UnknownValueError):
+            self._check_budget()
+            return UNKNOWN
+
+    def _check_budget(self) -> None:
+        if self.meter.used > self.meter.limit:
+            raise _SpentError
+
+    def body(self, stmts: tuple[ast.Stmt, ...], scope: Scope, depth: int) -> Size:
+        total = Size()
+        for stmt in stmts:
+            total += self.stmt(stmt, scope, depth)
+            if total.beyond(self.limits):
+                break
+        return total
+
+    def stmt(self, stmt: ast.Stmt, scope: Scope, depth: int) -> Size:
+        size = Size.of(steps=1)
+        match stmt:
+            case ast.Let(name=name, value=value):
+                scope.values[name] = self.value(value, scope)
+            case ast.Input():
+                size = Size.of(layers=1, steps=1)
+            case ast.Flow(source=source, items=items, targets=targets):
+                if isinstance(source, ast.Call):
+                    size += Size.of(layers=1)
+                for item in items:
+                    size += self.item(item, scope, depth)
+                    if size.beyond(self.limits):
+                        break
+                for name in targets or ():
+                    scope.values[name] = UNKNOWN
+        return size
+
+    def item(self, item: ast.Item, scope: Scope, depth: int) -> Size:
+        match item:
+            case ast.Layer():
+                return Size.of(layers=1)
+            case ast.CallItem(call=call):
+                return self.call(call, scope, depth)
+            case ast.Merge(branches=branches):
+                total = Size.of(layers=1)
+                for branch in branches:
+                    total += self.body(branch, scope.child(), depth)
+                    if total.beyond(self.limits):
+                        break
+                return total
+            case ast.If(cond=cond, then=then, orelse=orelse):
+                known = self.value(cond, scope)
+                if isinstance(known, bool):
+                    return self.body((then if known else orelse) or (), scope.child(), depth)
+                return self.body(then, scope.child(), depth).either(self.body(orelse or (), scope.child(), depth))
+            case ast.Repeat(count=count, body=body):
+                n = self.value(count, scope)
+                if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+                    return UNBOUNDED
+                return Size.of(steps=n) + self.body(body, scope.child(), depth).times(n)
+            case ast.For():
+                return self.loop(item, scope, depth)
+        return UNBOUNDED
+
+    def loop(self, item: ast.For, scope: Scope, depth: int) -> Size:
+        sequence = self.value(item.iterable, scope)
+        if not isinstance(sequence, tuple):
+            return UNBOUNDED
+        # first with the loop variables unknown: bounds for every iteration, found in one walk;
+        # iterating with their values can only raise the lower bound, worth it if that could refuse
+        guess = scope.child()
+        _unknown(item.target, guess)
+        bound = Size.of(steps=len(sequence)) + self.body(item.body, guess, depth).times(len(sequence))
+        if bound.beyond(self.limits) or bound.fits(self.limits, (0, 0, 0)):
+            return bound
+        total = Size.of(steps=len(sequence))
+        for value in sequence:
+            inner = scope.child()
+            try:
+                unpack(item.target, value, inner, item.iterable.span)
+            except CnnError:
+                return total.unbounded()
+            total += self.body(item.body, inner, depth)
+            if total.beyond(self.limits):
+                break
+        return total
+
+    def call(self, call: ast.Call, scope: Scope, depth: int) -> Size:
+        block = self.blocks.get(call.func)
+        if block is None:
+            op = REGISTRY.get(call.func)
+            return Size.of(layers=1) if op is not None and op.merge else Size()
+        if depth >= self.limits.max_depth:  # the elaborator refuses this call (here; maybe not elsewhere)
+            return Size.of(steps=1, blocks=1).unbounded()
+        try:
+            args = bind_block(block, call, scope, self.globals)
+        except (CnnError, UnknownValueError):
+            self._check_budget()
+            return Size.of(steps=1, blocks=1).unbounded()
+        return self.instance(block, args, depth)
+
+    def instance(self, block: ast.BlockDef, args: dict[str, object], depth: int) -> Size:
+        own = Size.of(steps=1, blocks=1)
+        values = tuple(args.values())
+        if not all(type(v) in _SCALARS for v in values):
+            # the key costs a walk of the arguments: charge it, as evaluation charges what it builds
+            self.meter.used += sum(tuple_items(v, None) for v in values)
+            self._check_budget()
+            values = _frozen(values)
+        key = (block.name, values)
+        if key in self.sizes:
+            return own + self.sizes[key]
+        if key in self.open:
+            return own.unbounded()
+        self.open.add(key)
+        inner = Scope(self.globals, args)
+        inner.values["in_shape"] = inner.values["in_channels"] = UNKNOWN
+        try:
+            size = self.body(block.body, inner, depth + 1)
+        finally:
+            self.open.discard(key)
+        self.sizes[key] = size
+        return own + size
+
+
+def _unknown(target: ast.Target, scope: Scope) -> None:
+    if isinstance(target, str):
+        scope.values[target] = UNKNOWN
+    else:
+        for t in target:
+            _unknown(t, scope)
+
+
+def _frozen(value: object) -> object:
+    if isinstance(value, Unknown):
+        return _KEY
+    if isinstance(value, tuple):
+        return tuple(_frozen(v) for v in value)
+    return value
