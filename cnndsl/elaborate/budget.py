@@ -54,13 +54,16 @@ class Budget:
         self.meter.charge(1, span)
 
     def tensors(self, op: str, shapes: list[tuple[int, ...]], span: Span, chain: CallChain) -> None:
-        """Refuse a layer's output past `max_elements` per sample: it could not be allocated, and
-        torch's sizes are 64-bit."""
+        """Refuse a layer's output past `max_elements` per sample (it could not be allocated, and
+        torch's sizes are 64-bit) or `max_rank` dimensions."""
         for shape in shapes:
+            if len(shape) > self.limits.max_rank:
+                raise CnnError(f"`{op}` would give a tensor of {len(shape)} dimensions per sample; the limit is "
+                               f"{self.limits.max_rank}", span, HINT, chain)
             elements = math.prod(shape)
             if elements > self.limits.max_elements:
-                raise CnnError(f"`{op}` would give a tensor of {_dims(shape)} = {elements} elements per sample; "
-                               f"the limit is {self.limits.max_elements}", span, HINT, chain)
+                raise CnnError(f"`{op}` would give a tensor of {_dims(shape)} = {_count(elements)} elements per "
+                               f"sample; the limit is {self.limits.max_elements}", span, HINT, chain)
 
     def expect(self, ahead: Size, used: tuple[int, int, int], span: Span, what: str) -> None:
         """Refuse what would pass a limit, its lower bound added to what is `used`."""
@@ -78,5 +81,10 @@ class Budget:
 
 
 def _dims(shape: tuple[int, ...]) -> str:
-    shown = "x".join(map(str, shape[:8]))
-    return shown if len(shape) <= 8 else f"{shown}x... ({len(shape)} dims)"
+    return "x".join(map(_count, shape))
+
+
+def _count(n: int) -> str:
+    """A size as a number, or a power of two past 64 bits (`upsample 1e300` makes sizes of
+    300 digits, and Python refuses to print past 4300)."""
+    return str(n) if n.bit_length() <= 64 else f"~2^{n.bit_length() - 1}"

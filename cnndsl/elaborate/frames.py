@@ -50,6 +50,7 @@ class Limits:
     max_steps: int = 2_000_000
     # elements of one tensor per sample (C*H*W): every size and count stays far inside int64
     max_elements: int = 2 ** 40
+    max_rank: int = 8  # dimensions of one tensor per sample (3 for CxHxW): a shape is printed per layer
 
 
 @dataclass(frozen=True)

@@ -101,6 +101,8 @@ def _check_int(value: object, span: Span) -> object:
         return check_int(value, span)
     if isinstance(value, float) and not math.isfinite(value):
         raise CnnError("arithmetic overflow: the result is not a finite number", span)
+    if isinstance(value, complex):  # (-8) ** 0.5
+        raise CnnError("the result is not a real number", span)
     return value
 
 
