@@ -32,7 +32,7 @@ class Budget:
         ahead, estimate = Size(), self.estimator.scope(scope)
         for stmt in body:
             ahead += self.estimator.statement(stmt, estimate)
-            self.expect(ahead, (0, self.meter.used, self.blocks), stmt.span, "the network up to here")
+            self.expect(ahead, (0, self.meter.used, self.blocks), stmt.span, "this statement")
         # at most this much in all (the zoo's case): no block call needs a look ahead
         self.bounded = ahead.fits(self.limits, (0, 0, 0))
 
@@ -69,15 +69,11 @@ class Budget:
         """Refuse what would pass a limit, its lower bound added to what is `used`."""
         layers, steps, blocks = (now + n for now, n in zip(used, ahead.low, strict=True))
         limits = self.limits
-        if layers > limits.max_layers:
-            raise CnnError(f"{what} would give the network at least {layers} layers, more than the limit of "
-                           f"{limits.max_layers}", span, HINT)
-        if blocks > limits.max_blocks:
-            raise CnnError(f"{what} would make at least {blocks} block calls, more than the limit of "
-                           f"{limits.max_blocks}", span, HINT)
-        if steps > limits.max_steps:
-            raise CnnError(f"{what} would take at least {steps} steps to build, more than the limit of "
-                           f"{limits.max_steps}", span, HINT)
+        for n, most, unit in ((layers, limits.max_layers, "layers"), (blocks, limits.max_blocks, "block calls"),
+                              (steps, limits.max_steps, "steps of building")):
+            if n > most:
+                raise CnnError(f"{what} would bring the network to at least {n} {unit}, more than the limit of "
+                               f"{most}", span, HINT)
 
 
 def _dims(shape: tuple[int, ...]) -> str:

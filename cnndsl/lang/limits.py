@@ -30,7 +30,7 @@ class Meter:
         self.used += steps
         if self.used > self.limit:
             raise CnnError(f"building the network takes more than {self.limit} steps (the limit)", span,
-                           "loops, block calls or tuples this large are refused; see docs/errors.md, Limits")
+                           "the limits are listed in docs/errors.md")
 
 
 def int_literal(digits: str, span: Span | None) -> int:
