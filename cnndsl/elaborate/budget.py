@@ -11,7 +11,7 @@ from ..lang import syntax as ast
 from ..lang.limits import Meter
 from ..lang.source import Program
 from ..lang.values import Scope
-from .estimate import Estimator, Size
+from .estimate import CALL, Estimator, Size
 from .frames import Limits
 
 HINT = "the limits are listed in docs/errors.md"
@@ -46,7 +46,7 @@ class Budget:
             used = (layers, self.meter.used, self.blocks)
             size = self.estimator.call_size(block, args, depth)
             if not size.fits(self.limits, used):
-                size = Size.of(steps=1, blocks=1) + self.estimator.block_body(block, args, in_shape, depth + 1)
+                size = CALL + self.estimator.block_body(block, args, in_shape, depth + 1)
             self.expect(size, used, span, f"`{block.name}(...)`")
         self.blocks += 1
         if self.blocks > self.limits.max_blocks:

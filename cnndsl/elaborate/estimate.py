@@ -16,8 +16,8 @@ graph grows.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from ..errors import CnnError
 from ..lang import syntax as ast
@@ -31,13 +31,14 @@ from .frames import Limits, unpack
 CAP = 2 ** 62  # an upper bound that is not known
 
 
-@dataclass(frozen=True)
 class Size:
     """Layers, steps (statements, loop iterations, block calls) and block calls an expansion
-    makes: at least `low`, at most `high` (plain tuples: the walk adds many of them)."""
+    makes: at least `low`, at most `high`. Immutable; a plain class, as the walk makes many."""
 
-    low: tuple[int, int, int] = (0, 0, 0)
-    high: tuple[int, int, int] = (0, 0, 0)
+    __slots__ = ("low", "high")
+
+    def __init__(self, low: tuple[int, int, int] = (0, 0, 0), high: tuple[int, int, int] = (0, 0, 0)) -> None:
+        self.low, self.high = low, high
 
     @staticmethod
     def of(layers: int = 0, steps: int = 0, blocks: int = 0) -> Size:
@@ -47,6 +48,9 @@ class Size:
         (a, b, c), (d, e, f) = self.low, other.low
         (g, h, i), (j, k, m) = self.high, other.high
         return Size((a + d, b + e, c + f), (min(CAP, g + j), min(CAP, h + k), min(CAP, i + m)))
+
+    def __repr__(self) -> str:
+        return f"Size({self.low}, {self.high})"
 
     def times(self, n: int) -> Size:
         return Size(tuple(a * n for a in self.low), tuple(min(CAP, a * n) for a in self.high))
@@ -70,6 +74,7 @@ class Size:
 
 
 UNBOUNDED = Size().unbounded()
+LAYER, STEP, CALL = Size.of(layers=1), Size.of(steps=1), Size.of(steps=1, blocks=1)
 
 
 class UnknownValueError(Exception):
@@ -98,17 +103,22 @@ class _SpentError(Exception):
     """The estimator's own step budget is used up."""
 
 
+FAILURE = 50  # steps an expression that fails costs the estimator: a message and its hint are built
+
+
 class Estimator:
-    """Sizes of expansions for one elaboration. Its own work is bounded by a meter of
-    `limits.max_steps`, after which every size is unbounded (nothing is refused or skipped)."""
+    """Sizes of expansions for one elaboration. Its own work (statements, iterations, expressions)
+    is bounded by a meter of a quarter of `limits.max_steps`, after which every size is unbounded:
+    the estimate then neither refuses nor spares the elaboration any check."""
 
     def __init__(self, program: Program, limits: Limits) -> None:
         self.blocks = program.blocks
         self.limits = limits
-        self.meter = Meter(limits.max_steps)
+        self.meter = Meter(limits.max_steps // 4)
         self.globals = Scope(None, dict(BUILTINS), meter=self.meter)
         self.sizes: dict[tuple, Size] = {}  # block calls by (name, arguments), their input unknown
         self.open: set[tuple] = set()  # calls being estimated: a recursive one is unbounded
+        self.reads: dict[int, bool] = {}  # whether a loop's body reads its variables, by id of the loop
         self.spent = False
 
     def scope(self, parent: Scope) -> Scope:
@@ -144,10 +154,11 @@ class Estimator:
         try:
             return evaluate(expr, scope)
         except (CnnError, UnknownValueError):
-            self._check_budget()
+            self._charge(FAILURE)
             return UNKNOWN
 
-    def _check_budget(self) -> None:
+    def _charge(self, steps: int) -> None:
+        self.meter.used += steps
         if self.meter.used > self.meter.limit:
             raise _SpentError
 
@@ -160,15 +171,16 @@ class Estimator:
         return total
 
     def stmt(self, stmt: ast.Stmt, scope: Scope, depth: int) -> Size:
-        size = Size.of(steps=1)
+        self._charge(1)
+        size = STEP
         match stmt:
             case ast.Let(name=name, value=value):
                 scope.values[name] = self.value(value, scope)
             case ast.Input():
-                size = Size.of(layers=1, steps=1)
+                size = LAYER + STEP
             case ast.Flow(source=source, items=items, targets=targets):
                 if isinstance(source, ast.Call):
-                    size += Size.of(layers=1)
+                    size += LAYER
                 for item in items:
                     size += self.item(item, scope, depth)
                     if size.beyond(self.limits):
@@ -178,13 +190,14 @@ class Estimator:
         return size
 
     def item(self, item: ast.Item, scope: Scope, depth: int) -> Size:
+        self._charge(1)
         match item:
             case ast.Layer():
-                return Size.of(layers=1)
+                return LAYER
             case ast.CallItem(call=call):
                 return self.call(call, scope, depth)
             case ast.Merge(branches=branches):
-                total = Size.of(layers=1)
+                total = LAYER
                 for branch in branches:
                     total += self.body(branch, scope.child(), depth)
                     if total.beyond(self.limits):
@@ -209,14 +222,16 @@ class Estimator:
         if not isinstance(sequence, tuple):
             return UNBOUNDED
         # first with the loop variables unknown: bounds for every iteration, found in one walk;
-        # iterating with their values can only raise the lower bound, worth it if that could refuse
+        # iterating with their values can only raise the lower bound: worth it only if that could
+        # refuse, and if the body reads them at all
         guess = scope.child()
         _unknown(item.target, guess)
         bound = Size.of(steps=len(sequence)) + self.body(item.body, guess, depth).times(len(sequence))
-        if bound.beyond(self.limits) or bound.fits(self.limits, (0, 0, 0)):
+        if bound.beyond(self.limits) or bound.fits(self.limits, (0, 0, 0)) or not self._reads_target(item):
             return bound
         total = Size.of(steps=len(sequence))
         for value in sequence:
+            self._charge(1)
             inner = scope.child()
             try:
                 unpack(item.target, value, inner, item.iterable.span)
@@ -227,27 +242,39 @@ class Estimator:
                 break
         return total
 
+    def _reads_target(self, item: ast.For) -> bool:
+        if id(item) not in self.reads:
+            names, stack, found = set(_names(item.target)), [item.body], False
+            while stack and not found:  # the syntax below the body: dataclasses and tuples of them
+                node = stack.pop()
+                found = isinstance(node, ast.Name) and node.id in names
+                if isinstance(node, tuple):
+                    stack.extend(node)
+                elif dataclasses.is_dataclass(node):
+                    stack.extend(getattr(node, f.name) for f in dataclasses.fields(node))
+            self.reads[id(item)] = found
+        return self.reads[id(item)]
+
     def call(self, call: ast.Call, scope: Scope, depth: int) -> Size:
         block = self.blocks.get(call.func)
         if block is None:
             op = REGISTRY.get(call.func)
-            return Size.of(layers=1) if op is not None and op.merge else Size()
+            return LAYER if op is not None and op.merge else Size()
         if depth >= self.limits.max_depth:  # the elaborator refuses this call (here; maybe not elsewhere)
-            return Size.of(steps=1, blocks=1).unbounded()
+            return CALL.unbounded()
         try:
             args = bind_block(block, call, scope, self.globals)
         except (CnnError, UnknownValueError):
-            self._check_budget()
-            return Size.of(steps=1, blocks=1).unbounded()
+            self._charge(FAILURE)
+            return CALL.unbounded()
         return self.instance(block, args, depth)
 
     def instance(self, block: ast.BlockDef, args: dict[str, object], depth: int) -> Size:
-        own = Size.of(steps=1, blocks=1)
+        own = CALL
         values = tuple(args.values())
         if not all(type(v) in _SCALARS for v in values):
             # the key costs a walk of the arguments: charge it, as evaluation charges what it builds
-            self.meter.used += sum(tuple_items(v, None) for v in values)
-            self._check_budget()
+            self._charge(sum(tuple_items(v, None) for v in values))
             values = _frozen(values)
         key = (block.name, values)
         if key in self.sizes:
@@ -265,12 +292,13 @@ class Estimator:
         return own + size
 
 
+def _names(target: ast.Target) -> list[str]:
+    return [target] if isinstance(target, str) else [n for t in target for n in _names(t)]
+
+
 def _unknown(target: ast.Target, scope: Scope) -> None:
-    if isinstance(target, str):
-        scope.values[target] = UNKNOWN
-    else:
-        for t in target:
-            _unknown(t, scope)
+    for name in _names(target):
+        scope.values[name] = UNKNOWN
 
 
 def _frozen(value: object) -> object:

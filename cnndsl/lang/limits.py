@@ -18,9 +18,12 @@ MAX_SEQUENCE = 1_000_000  # items of one tuple value, those of the tuples inside
 MAX_TUPLE_DEPTH = 100  # tuples inside one another, as for brackets (cnndsl.lang.grammar.MAX_NESTING)
 
 
+ITEMS_PER_STEP = 8  # tuple items built per step of the meter: building one costs about 1/8 of a statement
+
+
 class Meter:
     """Counts the steps of one elaboration (statements, loop iterations, block calls, evaluated
-    expressions, items of the tuples built) and refuses to go past `limit`."""
+    expressions, tuple items built: steps of about equal cost) and refuses to go past `limit`."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ..errors import CnnError, Span, suggest
 from . import syntax as ast
-from .limits import MAX_INT_BITS, MAX_SEQUENCE, Meter, check_int, tuple_items
+from .limits import ITEMS_PER_STEP, MAX_INT_BITS, MAX_SEQUENCE, Meter, check_int, tuple_items
 
 
 @dataclass(frozen=True)
@@ -207,10 +207,11 @@ def evaluate(expr: ast.Expr, scope: Scope) -> object:
 
 
 def _fresh(value: tuple, span: Span, meter: Meter | None) -> tuple:
-    """A tuple just built, checked against the limits; its items are charged to the meter."""
+    """A tuple just built, checked against the limits and charged to the meter: a step per
+    ITEMS_PER_STEP items, about what a step of any other kind costs."""
     items = tuple_items(value, span)
     if meter is not None:
-        meter.charge(items, span)
+        meter.charge(1 + items // ITEMS_PER_STEP, span)
     return value
 
 
