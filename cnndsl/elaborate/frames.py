@@ -46,7 +46,7 @@ class Limits:
     max_layers: int = 100_000  # a hundred times the largest network of the zoo; about 2 s to build
     max_depth: int = 100  # nested block calls
     max_blocks: int = 10_000  # block calls elaborated, each a module of the network
-    # statements run, loop iterations, block calls, expressions evaluated, items of tuples built
+    # statements run, loop iterations, block calls, expressions evaluated, tuple items built (8 a step)
     max_steps: int = 2_000_000
     # elements of one tensor per sample (C*H*W): every size and count stays far inside int64
     max_elements: int = 2 ** 40
