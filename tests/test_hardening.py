@@ -11,8 +11,11 @@ import pytest
 import cnndsl
 from cnndsl.api import parse_shape, parse_value
 from cnndsl.elaborate import Limits
+from cnndsl.elaborate.elaborator import network_args
+from cnndsl.elaborate.estimate import Estimator, Size
 from cnndsl.lang import grammar, parser, source
 from cnndsl.lang import limits as value_limits
+from cnndsl.lang.values import Scope
 from tests.conftest import ROOT, check_body, error_of, where, wrap
 
 BEFORE = "this statement would bring the network to at least"  # refused before expanding
@@ -250,3 +253,33 @@ def test_the_limits_table_is_the_constants():
 
 def test_the_literal_digits_limit_is_the_width_of_the_largest_integer():
     assert value_limits.MAX_LITERAL_DIGITS == len(str(2 ** value_limits.MAX_INT_BITS))
+
+
+# ---- the estimate against the real thing
+ZOO = [(f, name) for f in sorted((ROOT / "architectures").glob("*.cnn")) for name in cnndsl.networks(f)]
+
+
+@pytest.mark.parametrize("path,name", ZOO, ids=[f"{f.stem}-{n}" for f, n in ZOO])
+def test_the_estimate_brackets_the_layers_and_block_calls_of_every_zoo_network(path, name):
+    program = source.load_program(path)
+    estimator = Estimator(program, Limits())
+    scope = estimator.scope(Scope(estimator.globals, network_args(program.networks[name], {})))
+    size = Size()
+    for stmt in program.networks[name].body:
+        size += estimator.statement(stmt, scope)
+    graph = cnndsl.check(path, net=name).graph
+    layers, blocks = graph.number_of_nodes(), len(graph.graph["blocks"])
+    assert size.low[0] <= layers <= size.high[0] and size.low[2] <= blocks <= size.high[2]
+    assert size.fits(Limits(), (0, 0, 0))  # so elaborating a zoo network never estimates again
+
+
+def test_block_sizes_are_remembered_by_typed_arguments():
+    """1 and true are equal in Python; `repeat n` runs once for 1 and is an error for true."""
+    text = "block b(n) { repeat n { relu } }\n" + wrap("    b(true)")
+    exc = error_of(text)
+    assert "repeat needs a non-negative integer, got true" in exc.message
+    program = source.program_from_text("block b(n) { repeat n { relu } }\n")
+    estimator = Estimator(program, Limits())
+    block = program.blocks["b"]
+    assert estimator.call_size(block, {"n": 5}, 0).low[0] == 5
+    assert estimator.call_size(block, {"n": True}, 0).low[0] == 0

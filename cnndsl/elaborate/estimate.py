@@ -49,9 +49,6 @@ class Size:
         (g, h, i), (j, k, m) = self.high, other.high
         return Size((a + d, b + e, c + f), (min(CAP, g + j), min(CAP, h + k), min(CAP, i + m)))
 
-    def __repr__(self) -> str:
-        return f"Size({self.low}, {self.high})"
-
     def times(self, n: int) -> Size:
         return Size(tuple(a * n for a in self.low), tuple(min(CAP, a * n) for a in self.high))
 
@@ -270,13 +267,11 @@ class Estimator:
         return self.instance(block, args, depth)
 
     def instance(self, block: ast.BlockDef, args: dict[str, object], depth: int) -> Size:
-        own = CALL
-        values = tuple(args.values())
+        own, values = CALL, tuple(args.values())
         if not all(type(v) in _SCALARS for v in values):
             # the key costs a walk of the arguments: charge it, as evaluation charges what it builds
             self._charge(sum(tuple_items(v, None) for v in values))
-            values = _frozen(values)
-        key = (block.name, values)
+        key = (block.name, _frozen(values))
         if key in self.sizes:
             return own + self.sizes[key]
         if key in self.open:
@@ -302,8 +297,9 @@ def _unknown(target: ast.Target, scope: Scope) -> None:
 
 
 def _frozen(value: object) -> object:
+    """A memo key for a value: typed (1, 1.0 and true are equal in Python, not here)."""
     if isinstance(value, Unknown):
         return _KEY
     if isinstance(value, tuple):
         return tuple(_frozen(v) for v in value)
-    return value
+    return type(value), value
