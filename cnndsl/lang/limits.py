@@ -85,12 +85,13 @@ def check_value(value: object, span: Span | None) -> None:
     """A value from outside the language (`cnndsl.check(path, c=...)`) within the limits the
     language's own values keep: integer size, finite floats, tuple items and depth."""
     tuple_items(value, span)
-    stack = [value]
+    bound, stack = 1 << MAX_INT_BITS, [(value,)]
     while stack:
-        v = stack.pop()
-        if isinstance(v, tuple):
-            stack.extend(v)
-        elif isinstance(v, int) and not isinstance(v, bool):
-            check_int(v, span)
-        elif isinstance(v, float) and not math.isfinite(v):
-            raise CnnError(f"{v} is not a finite number", span)
+        for v in stack.pop():
+            kind = type(v)
+            if kind is tuple:
+                stack.append(v)
+            elif kind is int and not -bound < v < bound:
+                check_int(v, span)
+            elif kind is float and not math.isfinite(v):
+                raise CnnError(f"{v} is not a finite number", span)

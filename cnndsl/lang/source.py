@@ -104,36 +104,35 @@ def _load(path: Path, text: str, program: Program, loaded: set[Path]) -> None:
     """Parse a file and, depth first, every file it imports, each once. The walk keeps its own
     stack (a chain of a thousand imports must not exhaust Python's), and a program reads at
     most MAX_FILES files."""
-    stack: list[tuple[Path, Iterator[ast.BlockDef | ast.NetworkDef | ast.Import]]] = []
-    chain: list[Path] = []  # the files being read, outermost first, for cycles
-    _open(path, text, program, stack, chain)
+    # the files being read, outermost first (dicts keep order), each with its definitions to go
+    stack: dict[Path, Iterator[ast.BlockDef | ast.NetworkDef | ast.Import]] = {}
+    _open(path, text, program, stack)
     while stack:
-        current, definitions = stack[-1]
-        d = next(definitions, None)
+        current = next(reversed(stack))
+        d = next(stack[current], None)
         if d is None:
-            stack.pop()
-            chain.pop()
+            del stack[current]
         elif isinstance(d, ast.Import):
             target = _resolve_import(d, current)
-            if target in chain:
+            if target in stack:
+                chain = list(stack)
                 cycle = " -> ".join(p.name for p in [*chain[chain.index(target):], target])
                 raise CnnError(f"import cycle: {cycle}", d.span)
             if target not in loaded:
                 if len(program.sources) >= MAX_FILES:
                     raise CnnError(f"the program imports more than {MAX_FILES} files (the limit)", d.span)
                 loaded.add(target)
-                _open(target, read_text(target, d.span), program, stack, chain)
+                _open(target, read_text(target, d.span), program, stack)
         else:
             program.define(d)
             if len(stack) == 1 and isinstance(d, ast.NetworkDef):
                 program.own_networks.append(d.name)
 
 
-def _open(path: Path, text: str, program: Program, stack: list, chain: list[Path]) -> None:
+def _open(path: Path, text: str, program: Program, stack: dict[Path, Iterator]) -> None:
     module = parse(text, str(program.file if not stack else _display(path)))
     program.sources[module.file] = text
-    stack.append((path, iter(module.definitions)))
-    chain.append(path)
+    stack[path] = iter(module.definitions)
 
 
 def _display(path: Path) -> str:
