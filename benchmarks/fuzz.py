@@ -1,7 +1,9 @@
 """Fuzz the front end: 100,000 mutated zoo files (deleted, duplicated, swapped and replaced
-tokens, changed numbers, truncations) through parse and elaboration, then coverage-guided
-fuzzing with atheris when it is installed. Every input must give a graph or a located
-CnnError; anything else (another exception, a hang) is a failure, saved for a regression test.
+tokens, changed numbers, huge literals and values, odd Unicode, truncations), a fifth of them
+programs built to be hostile (huge values wherever a value goes, expansions past the limits),
+through parse and elaboration, then coverage-guided fuzzing with atheris when it is installed.
+Every input must give a graph or a located CnnError; anything else (another exception, a hang)
+is a failure, saved for a regression test.
 
 Run: .venv/bin/python -m benchmarks.fuzz [--cases 100000] [--workers 2] [--atheris 120]
 """
@@ -19,7 +21,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import machine
-from benchmarks.mutations import PropertyError, check_all, mutate, zoo_texts
+from benchmarks.mutations import PropertyError, check_all, hostile, mutate, zoo_texts
 
 FAILURES = Path(__file__).resolve().parent.parent / "tests" / "data" / "fuzz"
 
@@ -30,7 +32,7 @@ def worker(args: tuple[int, int]) -> tuple[int, float, list[tuple[str, str]]]:
     zoo = list(zoo_texts().values())
     failures, slowest = [], 0.0
     for _ in range(count):
-        text = mutate(rng.choice(zoo), rng)
+        text = hostile(rng) if rng.random() < 0.2 else mutate(rng.choice(zoo), rng)
         start = time.perf_counter()
         try:
             check_all(text)

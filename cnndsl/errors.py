@@ -95,10 +95,24 @@ def _source_line(span: Span, sources: dict[str, str] | None) -> str | None:
             text = Path(span.file).read_text(encoding="utf-8-sig", errors="replace")
         except OSError:
             return None
-    lines = text.splitlines()
+    # lines end at "\n" only, as the lexer counts them (str.splitlines would also break at
+    # U+2028, NEL or form feed and show the wrong line)
+    lines = text.split("\n")
     if 1 <= span.line <= len(lines):
-        return lines[span.line - 1].expandtabs(1)
+        return lines[span.line - 1].removesuffix("\r").expandtabs(1)
     return None
+
+
+SHOWN_LINE = 160  # characters of a source line shown under a message; a longer line is cut
+
+
+def _window(line: str, col: int) -> tuple[str, int]:
+    """A long line cut to SHOWN_LINE characters around `col`, and `col` in what is shown."""
+    if len(line) <= SHOWN_LINE:
+        return line, col
+    start = max(0, min(col - 1 - SHOWN_LINE // 4, len(line) - SHOWN_LINE))
+    head, tail = ("..." if start else ""), ("..." if start + SHOWN_LINE < len(line) else "")
+    return head + line[start:start + SHOWN_LINE] + tail, col - start + len(head)
 
 
 def _chain_lines(chain: CallChain) -> list[str]:
@@ -125,10 +139,11 @@ def render(diag: Diagnostic, sources: dict[str, str] | None = None) -> str:
         line = _source_line(span, sources)
         if line is not None:
             width = span.end_col - span.col if span.end_line == span.line else len(line) - span.col + 1
-            width = max(1, min(width, len(line) - span.col + 1))
+            line, col = _window(line, span.col)
+            width = max(1, min(width, len(line) - col + 1))
             # the line as written, the caret under the span's column (LANGUAGE.md §8)
             out.append(line)
-            out.append(" " * (span.col - 1) + "^" + "~" * (width - 1))
+            out.append(" " * (col - 1) + "^" + "~" * (width - 1))
     out += _chain_lines(diag.chain)
     if diag.hint:
         out.append(f"  hint: {diag.hint}")

@@ -8,6 +8,7 @@ request: no pass loads, parses or validates the arguments again, and none change
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -16,9 +17,10 @@ from .elaborate.elaborator import elaborate
 from .elaborate.frames import Limits
 from .errors import CnnError, suggest
 from .ir import Network
+from .lang.limits import int_literal
 from .lang.parser import parse_expr
 from .lang.source import Program
-from .lang.values import Scope, evaluate
+from .lang.values import Scope, evaluate, show
 
 
 @dataclass(frozen=True)
@@ -55,11 +57,18 @@ class Request:
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
-    """`3x224x224` -> (3, 224, 224); a CnnError for anything else."""
-    parts = str(text).strip().lower().split("x")
-    if not all(p.isdigit() and int(p) > 0 for p in parts):
-        raise CnnError(f"an input shape looks like 3x224x224, got '{text}'")
-    return tuple(int(p) for p in parts)
+    """`3x224x224` -> (3, 224, 224); a CnnError for anything else (ASCII digits only: `²8`
+    passes str.isdigit but is no number; sizes past 64 bits are refused unconverted)."""
+    shape = str(text).strip().lower()
+    if not re.fullmatch(r"[0-9]+(x[0-9]+)*", shape, flags=re.ASCII):
+        raise CnnError(f"an input shape looks like 3x224x224, got {show(str(text), 40)}")
+    try:
+        dims = tuple(int_literal(p, None) for p in shape.split("x"))
+    except CnnError as exc:
+        raise CnnError(f"input shape {show(shape, 40)}: {exc.message}") from None
+    if not all(dims):
+        raise CnnError(f"an input shape looks like 3x224x224, got {show(str(text), 40)}")
+    return dims
 
 
 def input_shape(value: str | Sequence[int] | None) -> tuple[int, ...] | None:

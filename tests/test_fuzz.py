@@ -14,7 +14,8 @@ from hypothesis.extra.lark import from_lark
 from lark import Lark
 
 import cnndsl
-from benchmarks.mutations import check_all, mutate, zoo_texts
+from benchmarks.mutations import HUGE, ODD, check_all, hostile, mutate, zoo_texts
+from cnndsl.request import parse_shape, parse_value
 from cnndsl.lang.grammar import grammar_path
 
 ZOO = zoo_texts()
@@ -27,10 +28,35 @@ def fast(n: int) -> settings:
     return settings(max_examples=n, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 
 
-@fast(1500)
+@fast(1300)
 @given(st.sampled_from(SMALL), st.integers(0, 2**32))
 def test_mutated_zoo_files(name, seed):
     check_all(mutate(ZOO[name], random.Random(seed)))
+
+
+@fast(300)
+@given(st.integers(0, 2**32))
+def test_huge_values_and_odd_characters_on_purpose(seed):
+    """Huge literals and values wherever a value goes, expansions past the limits, Unicode digits
+    and line breaks anywhere: a located error, soon (benchmarks/mutations.py, `hostile`)."""
+    check_all(hostile(random.Random(seed)))
+
+
+COMMAND_LINE = st.one_of(st.sampled_from(HUGE), st.text(alphabet="0123456789", min_size=15, max_size=6000),
+                         st.lists(st.sampled_from(["1", "9", "0", "x", ".", "e", "*", "(", ")", ",", " ", *ODD]),
+                                  max_size=40).map("".join),
+                         st.text(max_size=30))
+
+
+@fast(300)
+@given(COMMAND_LINE)
+def test_set_values_and_input_shapes_from_any_text(text):
+    """`--set K=TEXT` and `--input TEXT` give a value or a CnnError, whatever the text."""
+    for parse in (parse_value, parse_shape):
+        try:
+            parse(text)
+        except cnndsl.CnnError:
+            pass
 
 
 @pytest.mark.parametrize("name", ["lenet.cnn", "nin.cnn"])

@@ -13,11 +13,13 @@ from ..errors import CnnError, Diagnostic, Span, suggest
 from ..ir import IRBuilder, Network
 from ..lang import syntax as ast
 from ..lang.gc_pause import gc_paused
+from ..lang.limits import check_value
 from ..lang.source import Program
 from ..lang.values import BUILTINS, Scope, TensorRef, evaluate, show, truth
 from ..ops import INPUT, REGISTRY, Shape, ShapeError
 from .binding import bind_block, bind_layer, op_named
-from .frames import Frame, Limits, Multi, name_of
+from .budget import Budget
+from .frames import Frame, Limits, Multi, name_of, unpack
 
 Flowing = TensorRef | Multi | None
 # One elaboration step: it yields the sub-steps whose results it needs (`cur = yield self.body(...)`)
@@ -32,7 +34,8 @@ class Elaborator:
         self.input_shape = input_shape  # the caller's override of `input`, validated where it was given
         self.ir = IRBuilder()
         self.outputs: list[TensorRef] = []
-        self.globals = Scope(None, dict(BUILTINS))
+        self.budget = Budget(program, limits)
+        self.globals = Scope(None, dict(BUILTINS), meter=self.budget.meter)
         self.input_node: int | None = None
 
     # ---- graph construction
@@ -46,6 +49,7 @@ class Elaborator:
             shapes = entry.infer(attrs, in_shapes)
         except ShapeError as exc:
             raise CnnError(str(exc), span, chain=frame.chain) from None
+        self.budget.tensors(op, shapes, span, frame.chain)
         n = self.ir.add_layer(op, (*frame.path, name), attrs, [(t.node, t.port) for t in inputs], shapes, span,
                               frame.chain)
         for message in entry.warn(attrs, in_shapes):
@@ -90,6 +94,7 @@ class Elaborator:
 
     def stmt(self, stmt: ast.Stmt, scope: Scope, frame: Frame, cur: Flowing) -> Flowing:
         """`let`, `input` and `output` (`body` does flows)."""
+        self.budget.meter.charge(1, stmt.span)
         match stmt:
             case ast.Let(name=name, value=value):
                 scope.values[name] = evaluate(value, scope)
@@ -163,6 +168,7 @@ class Elaborator:
                 if not isinstance(n, int) or isinstance(n, bool) or n < 0:
                     raise CnnError(f"repeat needs a non-negative integer, got {show(n)}", count.span)
                 for _ in range(n):
+                    self.budget.meter.charge(1, count.span)
                     cur = yield self.body(item.body, scope.child(), frame, cur)
                 return cur
             case ast.For():
@@ -174,8 +180,9 @@ class Elaborator:
         if not isinstance(sequence, tuple):
             raise CnnError(f"for needs a tuple or range(...), got {show(sequence)}", item.iterable.span)
         for value in sequence:
+            self.budget.meter.charge(1, item.iterable.span)
             inner = scope.child()
-            _unpack(item.target, value, inner, item.iterable.span)
+            unpack(item.target, value, inner, item.iterable.span)
             cur = yield self.body(item.body, inner, frame, cur)
         return cur
 
@@ -242,6 +249,8 @@ class Elaborator:
             raise CnnError(f"block calls nest deeper than {self.limits.max_depth} (is '{block.name}' recursive?)",
                            call.func_span)
         args = bind_block(block, call, scope, self.globals)
+        self.budget.block(block, args, self.shape(cur) if isinstance(cur, TensorRef) else None, len(frame.chain),
+                          len(self.ir), call.func_span)
         inner_scope = Scope(self.globals, args)
         if isinstance(cur, TensorRef):
             inner_scope.values["in_shape"] = self.shape(cur)
@@ -257,22 +266,13 @@ class Elaborator:
     def network(self, net: ast.NetworkDef, args: dict[str, object]) -> Network:
         scope = Scope(self.globals, args)
         frame = Frame((), (), True)
+        self.budget.network(net.body, scope)
         cur = _run(self.body(net.body, scope, frame, None))
         if self.input_node is None:
             raise CnnError(f"network '{net.name}' has no `input` statement", net.span)
         if not self.outputs:
             self.outputs = [self.flowing(cur, net.span, f"network '{net.name}'", frame)]
         return self.ir.finish(net.name, args, [(t.node, t.port) for t in self.outputs], self.program.sources)
-
-
-def _unpack(target: ast.Target, value: object, scope: Scope, span: Span) -> None:
-    if isinstance(target, str):
-        scope.values[target] = value
-        return
-    if not isinstance(value, tuple) or len(value) != len(target):
-        raise CnnError(f"cannot unpack {show(value)} into {len(target)} names", span)
-    for t, v in zip(target, value, strict=False):
-        _unpack(t, v, scope, span)
 
 
 def network_args(net: ast.NetworkDef, overrides: Mapping[str, object], span: Span | None = None) -> dict[str, object]:
@@ -285,6 +285,10 @@ def network_args(net: ast.NetworkDef, overrides: Mapping[str, object], span: Spa
     scope = Scope(Scope(None, dict(BUILTINS)))
     for p in net.params:
         if p.name in overrides:
+            try:  # a Python value may be anything: hold it to the language's own limits
+                check_value(overrides[p.name], span)
+            except CnnError as exc:
+                raise CnnError(f"parameter '{p.name}': {exc.message}", span) from None
             scope.values[p.name] = overrides[p.name]
         elif p.default is None:
             raise CnnError(f"network '{net.name}' needs a value for '{p.name}'", p.span,

@@ -8,6 +8,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from ..errors import CallChain, CnnError, Span
+from ..lang import syntax as ast
 from ..lang.values import Scope, show
 
 _FIELD = re.compile(r"\{([^{}]*)\}")
@@ -38,10 +39,18 @@ def name_of(alias: str | None, scope: Scope, span: Span) -> str | None:
 
 @dataclass(frozen=True)
 class Limits:
-    """Resource limits; docs/language.md lists them. None of them rejects a zoo network."""
+    """Resource limits of one elaboration; docs/errors.md, "Limits", lists them with the others.
+    None of them rejects a zoo network. Each is checked before the expansion that would pass it
+    (cnndsl.elaborate.estimate), and again as the graph grows."""
 
-    max_layers: int = 1_000_000
+    max_layers: int = 100_000  # a hundred times the largest network of the zoo; about 2 s to build
     max_depth: int = 100  # nested block calls
+    max_blocks: int = 10_000  # block calls elaborated, each a module of the network
+    # statements run, loop iterations, block calls, expressions evaluated, tuple items built (8 a step)
+    max_steps: int = 2_000_000
+    # elements of one tensor per sample (C*H*W): every size and count stays far inside int64
+    max_elements: int = 2 ** 40
+    max_rank: int = 8  # dimensions of one tensor per sample (3 for CxHxW): a shape is printed per layer
 
 
 @dataclass(frozen=True)
@@ -75,3 +84,14 @@ class Frame:
             if name not in self.names:
                 self.names[name] = span
                 return name
+
+
+def unpack(target: ast.Target, value: object, scope: Scope, span: Span) -> None:
+    """Bind a `for` target (`i`, `(i, (a, b))`) to one item of the sequence."""
+    if isinstance(target, str):
+        scope.values[target] = value
+        return
+    if not isinstance(value, tuple) or len(value) != len(target):
+        raise CnnError(f"cannot unpack {show(value)} into {len(target)} names", span)
+    for t, v in zip(target, value, strict=False):
+        unpack(t, v, scope, span)

@@ -17,6 +17,7 @@ from lark import Token
 
 from ..errors import Span
 from . import syntax as ast
+from .limits import float_literal, int_literal
 
 
 class Built:
@@ -221,14 +222,16 @@ class Builder:
     def index(self, kids: list) -> Built:  # postfix "[" expr "]"
         return self._make(kids, ast.Index, kids[0].node, kids[2].node)
 
+    # literals past the value limits are refused unconverted (lang.limits)
     def int(self, kids: list) -> Built:
-        return self._leaf(kids, int(kids[0].value))
+        return self._leaf(kids, int_literal(kids[0].value, self.tok(kids[0])))
 
     def float(self, kids: list) -> Built:
-        return self._leaf(kids, float(kids[0].value))
+        return self._leaf(kids, float_literal(kids[0].value, self.tok(kids[0])))
 
     def dims(self, kids: list) -> Built:
-        return self._leaf(kids, tuple(int(d) for d in kids[0].value.split("x")))
+        span = self.tok(kids[0])
+        return self._leaf(kids, tuple(int_literal(d, span) for d in kids[0].value.split("x")))
 
     def string(self, kids: list) -> Built:
         return self._leaf(kids, kids[0].value[1:-1])

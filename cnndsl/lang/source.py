@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,7 +13,8 @@ from ..ops import REGISTRY
 from . import syntax as ast
 from .parser import parse
 
-MAX_FILE_BYTES = 10 * 1024 * 1024  # docs/language.md, "Limits"
+MAX_FILE_BYTES = 10 * 1024 * 1024  # docs/errors.md, "Limits"
+MAX_FILES = 1_000  # files one program reads: itself and everything it imports
 
 
 def library_path() -> Path:
@@ -41,7 +43,24 @@ class Program:
         earlier = self.blocks.get(d.name) or self.networks.get(d.name)
         if earlier is not None:
             raise CnnError(f"'{d.name}' is already defined at {earlier.span}", d.span)
+        _check_params(d)
         (self.blocks if isinstance(d, ast.BlockDef) else self.networks)[d.name] = d
+
+
+# Every block body sees these as the shape of its input; a parameter of the same name would be
+# silently replaced by them, so it is refused (docs/language.md, "Blocks, values and control").
+BLOCK_INPUT_NAMES = {"in_channels": "the channels of its input", "in_shape": "the shape of its input"}
+
+
+def _check_params(d: ast.BlockDef | ast.NetworkDef) -> None:
+    seen: dict[str, ast.Param] = {}
+    for p in d.params:
+        if p.name in seen:
+            raise CnnError(f"parameter '{p.name}' is declared twice (first at {seen[p.name].span})", p.span)
+        seen[p.name] = p
+        if isinstance(d, ast.BlockDef) and p.name in BLOCK_INPUT_NAMES:
+            raise CnnError(f"a block parameter cannot be named '{p.name}': in every block it is "
+                           f"{BLOCK_INPUT_NAMES[p.name]}", p.span, f"rename it, or drop it and use {p.name} as it is")
 
 
 def read_text(path: Path, span: Span | None = None) -> str:
@@ -81,24 +100,39 @@ def _resolve_import(imp: ast.Import, importer: Path) -> Path:
     raise CnnError(f"cannot import \"{imp.path}\": no such file", imp.span)
 
 
-def _load(path: Path, text: str, program: Program, stack: list[Path], loaded: set[Path]) -> None:
-    module = parse(text, str(program.file if not stack else _display(path)))
-    program.sources[module.file] = text
-    stack.append(path)
-    for d in module.definitions:
-        if isinstance(d, ast.Import):
-            target = _resolve_import(d, path)
+def _load(path: Path, text: str, program: Program, loaded: set[Path]) -> None:
+    """Parse a file and, depth first, every file it imports, each once. The walk keeps its own
+    stack (a chain of a thousand imports must not exhaust Python's), and a program reads at
+    most MAX_FILES files."""
+    # the files being read, outermost first (dicts keep order), each with its definitions to go
+    stack: dict[Path, Iterator[ast.BlockDef | ast.NetworkDef | ast.Import]] = {}
+    _open(path, text, program, stack)
+    while stack:
+        current = next(reversed(stack))
+        d = next(stack[current], None)
+        if d is None:
+            del stack[current]
+        elif isinstance(d, ast.Import):
+            target = _resolve_import(d, current)
             if target in stack:
-                cycle = " -> ".join(p.name for p in [*stack[stack.index(target):], target])
+                chain = list(stack)
+                cycle = " -> ".join(p.name for p in [*chain[chain.index(target):], target])
                 raise CnnError(f"import cycle: {cycle}", d.span)
             if target not in loaded:
+                if len(program.sources) >= MAX_FILES:
+                    raise CnnError(f"the program imports more than {MAX_FILES} files (the limit)", d.span)
                 loaded.add(target)
-                _load(target, read_text(target, d.span), program, stack, loaded)
+                _open(target, read_text(target, d.span), program, stack)
         else:
             program.define(d)
             if len(stack) == 1 and isinstance(d, ast.NetworkDef):
                 program.own_networks.append(d.name)
-    stack.pop()
+
+
+def _open(path: Path, text: str, program: Program, stack: dict[Path, Iterator]) -> None:
+    module = parse(text, str(program.file if not stack else _display(path)))
+    program.sources[module.file] = text
+    stack[path] = iter(module.definitions)
 
 
 def _display(path: Path) -> str:
@@ -113,12 +147,12 @@ def load_program(path: str | os.PathLike) -> Program:
     p = Path(path)
     text = read_text(p)
     program = Program(str(path))
-    _load(p.resolve(), text, program, [], {p.resolve()})
+    _load(p.resolve(), text, program, {p.resolve()})
     return program
 
 
 def program_from_text(text: str, file: str = "<string>") -> Program:
     """A program from text in memory; imports resolve relative to the current directory."""
     program = Program(file)
-    _load(Path(file).resolve(), text.removeprefix("\ufeff"), program, [], set())
+    _load(Path(file).resolve(), text.removeprefix("\ufeff"), program, set())
     return program

@@ -13,11 +13,7 @@ from dataclasses import dataclass
 
 from ..errors import CnnError, Span, suggest
 from . import syntax as ast
-
-# Integers beyond this are refused (they cannot be a real layer size, and `2 ** 10 ** 9`
-# would otherwise take minutes): see docs/language.md, "Limits".
-MAX_INT_BITS = 64
-MAX_SEQUENCE = 1_000_000
+from .limits import ITEMS_PER_STEP, MAX_INT_BITS, MAX_SEQUENCE, Meter, check_int, tuple_items
 
 
 @dataclass(frozen=True)
@@ -29,11 +25,15 @@ class TensorRef:
 
 
 class Scope:
-    """Names visible at one point: a dict chained to its enclosing scope."""
+    """Names visible at one point: a dict chained to its enclosing scope. Evaluation in a scope
+    with a meter (its own or its parent's) charges the meter a step per expression evaluated
+    and per tuple item built."""
 
-    def __init__(self, parent: Scope | None = None, values: dict[str, object] | None = None) -> None:
+    def __init__(self, parent: Scope | None = None, values: dict[str, object] | None = None,
+                 meter: Meter | None = None) -> None:
         self.parent = parent
         self.values = dict(values or {})
+        self.meter = meter if meter is not None or parent is None else parent.meter
 
     def lookup(self, name: str) -> object:
         scope: Scope | None = self
@@ -70,21 +70,39 @@ def type_name(value: object) -> str:
     return {int: "int", float: "float", tuple: "tuple", str: "string"}.get(type(value), type(value).__name__)
 
 
-def show(value: object) -> str:
-    """A value as the language writes it."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, tuple):
-        inner = ", ".join(show(v) for v in value)
-        return f"({inner},)" if len(value) == 1 else f"({inner})"
-    return repr(value) if isinstance(value, str) else str(value)
+def show(value: object, width: int = 200) -> str:
+    """A value as the language writes it, abbreviated to about `width` characters: a long tuple
+    shows its first items and its length, `(0, 0, ... 1000000 items)`, so that a message about
+    a huge value stays short."""
+    room = [width]
+
+    def text(v: object) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, tuple):
+            parts = []
+            for item in v:
+                if room[0] <= 0:
+                    parts.append(f"... {len(v)} items")
+                    break
+                parts.append(text(item))
+                room[0] -= len(parts[-1]) + 2
+            return f"({parts[0]},)" if len(v) == 1 and len(parts) == 1 else f"({', '.join(parts)})"
+        if isinstance(v, str):
+            return repr(v) if len(v) <= width else f"{v[:width]!r}... ({len(v)} characters)"
+        if isinstance(v, int) and v.bit_length() > MAX_INT_BITS:
+            return f"<an integer of {v.bit_length()} bits>"
+        return str(v)
+    return text(value)
 
 
 def _check_int(value: object, span: Span) -> object:
-    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > MAX_INT_BITS:
-        raise CnnError(f"integer too large ({value.bit_length()} bits; the limit is {MAX_INT_BITS})", span)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return check_int(value, span)
     if isinstance(value, float) and not math.isfinite(value):
         raise CnnError("arithmetic overflow: the result is not a finite number", span)
+    if isinstance(value, complex):  # (-8) ** 0.5
+        raise CnnError("the result is not a real number", span)
     return value
 
 
@@ -112,8 +130,11 @@ def _arith(op: str, a: object, b: object, span: Span) -> object:
         or (op == "*" and isinstance(a, tuple) and isinstance(b, int) and not isinstance(b, bool))
     if not ok:
         raise CnnError(f"cannot apply '{op}' to {type_name(a)} and {type_name(b)}", span)
-    if op == "*" and isinstance(a, tuple) and len(a) * max(b, 0) > MAX_SEQUENCE:
-        raise CnnError(f"tuple too long (the limit is {MAX_SEQUENCE} items)", span)
+    if isinstance(a, tuple):  # the size of the result from its operands', before building it
+        items = tuple_items(a, span) * max(b, 0) if op == "*" else tuple_items(a, span) + tuple_items(b, span)
+        if items > MAX_SEQUENCE:
+            raise CnnError(f"tuple too large: {items} items, counting those of nested tuples; "
+                           f"the limit is {MAX_SEQUENCE}", span)
     try:
         return _check_int(_ARITH[op](a, b), span)
     except ZeroDivisionError:
@@ -141,7 +162,14 @@ def truth(value: object, span: Span) -> bool:
 
 
 def evaluate(expr: ast.Expr, scope: Scope) -> object:
-    """The value of an expression in a scope; CnnError at the offending sub-expression."""
+    """The value of an expression in a scope; CnnError at the offending sub-expression.
+    Each evaluation is a step of the scope's meter; a new tuple is checked against the limits
+    and its items charged as steps too."""
+    meter = scope.meter
+    if meter is not None:
+        meter.used += 1  # meter.charge(1, ...) inlined: this runs for every node of every expression
+        if meter.used > meter.limit:
+            meter.charge(0, expr.span)
     match expr:
         case ast.Const(value=value):
             return value
@@ -150,8 +178,8 @@ def evaluate(expr: ast.Expr, scope: Scope) -> object:
                 return scope.lookup(name)
             except KeyError:
                 raise CnnError(f"undefined name '{name}'", span, suggest(name, scope.names())) from None
-        case ast.TupleExpr(items=items):
-            return tuple(evaluate(i, scope) for i in items)
+        case ast.TupleExpr(items=items, span=span):
+            return _fresh(tuple(evaluate(i, scope) for i in items), span, meter)
         case ast.Index(base=base, index=index, span=span):
             return _index(evaluate(base, scope), evaluate(index, scope), span)
         case ast.BinOp(op="and", left=left, right=right):
@@ -161,7 +189,8 @@ def evaluate(expr: ast.Expr, scope: Scope) -> object:
         case ast.BinOp(op=op, left=left, right=right, span=span) if op in _COMPARE:
             return _compare(op, evaluate(left, scope), evaluate(right, scope), span)
         case ast.BinOp(op=op, left=left, right=right, span=span):
-            return _arith(op, evaluate(left, scope), evaluate(right, scope), span)
+            value = _arith(op, evaluate(left, scope), evaluate(right, scope), span)
+            return _fresh(value, span, meter) if type(value) is tuple else value
         case ast.UnaryOp(op="not", operand=operand):
             return not truth(evaluate(operand, scope), operand.span)
         case ast.UnaryOp(op=op, operand=operand, span=span):
@@ -171,9 +200,19 @@ def evaluate(expr: ast.Expr, scope: Scope) -> object:
             return -value if op == "-" else value
         case ast.Cond(then=then, cond=cond, orelse=orelse):
             return evaluate(then if truth(evaluate(cond, scope), cond.span) else orelse, scope)
-        case ast.Call():
-            return call_builtin(expr, scope)
+        case ast.Call(span=span):
+            value = call_builtin(expr, scope)
+            return _fresh(value, span, meter) if type(value) is tuple else value
     raise CnnError(f"cannot evaluate {type(expr).__name__}", getattr(expr, "span", None))
+
+
+def _fresh(value: tuple, span: Span, meter: Meter | None) -> tuple:
+    """A tuple just built, checked against the limits and charged to the meter: a step per
+    ITEMS_PER_STEP items, about what a step of any other kind costs."""
+    items = tuple_items(value, span)
+    if meter is not None:
+        meter.charge(1 + items // ITEMS_PER_STEP, span)
+    return value
 
 
 def _index(base: object, index: object, span: Span) -> object:
@@ -208,6 +247,25 @@ def _seq(value: object, name: str) -> tuple:
     return value
 
 
+def _pairs(count: int, width: int, name: str) -> None:
+    """`enumerate` and `zip` build `count` tuples of `width` items: refuse too many before."""
+    if count * (width + 1) > MAX_SEQUENCE:
+        raise ValueError(f"{name}() too long ({count * (width + 1)} items; the limit is {MAX_SEQUENCE})")
+
+
+def _enumerate(*args: object) -> tuple:
+    if len(args) != 1:
+        _arity("enumerate", 1)
+    _pairs(len(_seq(args[0], "enumerate")), 2, "enumerate")
+    return tuple(enumerate(args[0]))
+
+
+def _zip(*args: object) -> tuple:
+    seqs = [_seq(x, "zip") for x in args]
+    _pairs(min(map(len, seqs), default=0), len(seqs), "zip")
+    return tuple(zip(*seqs, strict=False))
+
+
 def _minmax(fn: Callable, name: str) -> Callable:
     def apply(*args: object) -> object:
         items = _seq(args[0], name) if len(args) == 1 else args
@@ -233,8 +291,8 @@ BUILTINS: dict[str, Callable[..., object]] = {
     "min": _minmax(min, "min"),
     "max": _minmax(max, "max"),
     "sum": lambda *a: sum(_ints(_seq(a[0], "sum"), "sum")) if len(a) == 1 else _arity("sum", 1),
-    "enumerate": lambda *a: tuple(enumerate(_seq(a[0], "enumerate"))) if len(a) == 1 else _arity("enumerate", 1),
-    "zip": lambda *a: tuple(zip(*(_seq(x, "zip") for x in a), strict=False)),
+    "enumerate": _enumerate,
+    "zip": _zip,
     "int": _one_number(int, "int"),
     "round": _one_number(round, "round"),
     "abs": _one_number(abs, "abs"),
