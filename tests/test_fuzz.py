@@ -15,8 +15,8 @@ from lark import Lark
 
 import cnndsl
 from benchmarks.mutations import HUGE, ODD, check_all, hostile, mutate, zoo_texts
-from cnndsl.request import parse_shape, parse_value
 from cnndsl.lang.grammar import grammar_path
+from cnndsl.request import parse_shape, parse_value
 
 ZOO = zoo_texts()
 # the big files (ResNet, DenseNet) take ~100 ms a check; benchmarks/fuzz.py mutates every file

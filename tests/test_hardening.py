@@ -9,13 +9,13 @@ import re
 import pytest
 
 import cnndsl
-from cnndsl.request import parse_shape, parse_value
 from cnndsl.elaborate import Limits
 from cnndsl.elaborate.elaborator import network_args
 from cnndsl.elaborate.estimate import Estimator, Size
 from cnndsl.lang import grammar, parser, source
 from cnndsl.lang import limits as value_limits
 from cnndsl.lang.values import Scope
+from cnndsl.request import parse_shape, parse_value
 from tests.conftest import ROOT, check_body, error_of, where, wrap
 
 BEFORE = "this statement would bring the network to at least"  # refused before expanding
