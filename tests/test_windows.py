@@ -106,6 +106,7 @@ def test_a_ceil_pool_keeps_a_window_that_overhangs_the_input():
 def smallest_input(*args: str) -> int:
     result = run("inputs", *args, "--range", "1:40")
     assert result.returncode == 0, result.stderr
+    assert "is invalid" not in result.stdout  # the declared input checks, even outside --range
     found = re.search(r"smallest valid input: \d+x(\d+)x\1", result.stdout)
     assert found, result.stdout
     return int(found.group(1))
