@@ -40,9 +40,8 @@ def cmd_inputs(args: argparse.Namespace) -> int:
     print(f"  smallest valid input: {f'{channels}x{valid[0]}x{valid[0]}' if valid else 'none in range'}")
     print(f"  no layer drops pixels at S = {_ranges(exact) if exact else 'none in range'}")
     declared = net.input_shape
-    if len(declared) == 3 and declared[1] == declared[2]:
-        state = "fits exactly" if declared[1] in exact else "drops pixels" if declared[1] in valid else "is invalid"
-        print(f"  declared input {dims(declared)} {state}")
+    if len(declared) == 3 and declared[1] == declared[2]:  # valid (checked above), in --range or not
+        print(f"  declared input {dims(declared)} {'drops pixels' if net.warnings else 'fits exactly'}")
     return 0
 
 

@@ -16,7 +16,7 @@ from ..lang.gc_pause import gc_paused
 from ..lang.limits import check_value
 from ..lang.source import Program
 from ..lang.values import BUILTINS, Scope, TensorRef, evaluate, show, truth
-from ..ops import INPUT, REGISTRY, Shape, ShapeError
+from ..ops import INPUT, REGISTRY, Shape, ShapeError, dims
 from .binding import bind_block, bind_layer, op_named
 from .budget import Budget
 from .frames import Frame, Limits, Multi, name_of, unpack
@@ -49,6 +49,9 @@ class Elaborator:
             shapes = entry.infer(attrs, in_shapes)
         except ShapeError as exc:
             raise CnnError(str(exc), span, chain=frame.chain) from None
+        if any(d < 1 for s in shapes for d in s):  # the one check of every op's rule, at the op that empties it
+            raise CnnError(f"`{entry.describe(attrs)}` leaves no output on a {' and '.join(map(dims, in_shapes))} "
+                           f"input ({', '.join(map(dims, shapes))})", span, chain=frame.chain)
         self.budget.tensors(op, shapes, span, frame.chain)
         n = self.ir.add_layer(op, (*frame.path, name), attrs, [(t.node, t.port) for t in inputs], shapes, span,
                               frame.chain)

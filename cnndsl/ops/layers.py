@@ -21,6 +21,7 @@ from .registry import (
     dims,
     integer,
     number,
+    positive,
     register,
     spatial,
 )
@@ -103,7 +104,7 @@ def _upsample_shape(a: Attrs, s: list[Shape]) -> tuple[Shape, ...]:
 
 UPSAMPLE = Op(
     "upsample", Family.OTHER, "Upsampling by a scale factor (`nn.Upsample`).",
-    params=(Param("scale", number(0.0), REQUIRED, positional=True),
+    params=(Param("scale", positive, REQUIRED, positional=True),
             Param("mode", choice("nearest", "bilinear"), "nearest", symbols=("nearest", "bilinear"))),
     infer=_upsample_shape,
     module=lambda nn, a, s: nn.Upsample(scale_factor=a["scale"], mode=a["mode"],

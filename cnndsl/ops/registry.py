@@ -14,6 +14,7 @@ argument.
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -201,6 +202,13 @@ def number(low: float | None = None, high: float | None = None) -> Callable[[obj
     return convert
 
 
+def positive(v: object) -> float:
+    """A finite number > 0 (a scale factor: 0 or less leaves no output, and torch refuses it)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf:
+        raise ArgError("a positive number")
+    return float(v)
+
+
 def boolean(v: object) -> bool:
     if not isinstance(v, bool):
         raise ArgError("true or false")
@@ -231,30 +239,3 @@ def spatial(op: str, shape: Shape) -> tuple[int, int, int]:
     if len(shape) != 3:
         raise ShapeError(f"{op} expects a CxHxW input (got {dims(shape)})")
     return shape  # type: ignore[return-value]
-
-
-def window(n: int, k: int, s: int, p: int, d: int = 1, ceil: bool = False) -> int:
-    """Output length of a sliding window, as PyTorch computes it (Conv2d / MaxPool2d docs):
-    floor((n + 2p - d(k-1) - 1) / s) + 1, or ceil(...) where the last window must start
-    inside the input or its left padding."""
-    span = n + 2 * p - d * (k - 1) - 1
-    if span < 0:
-        return 0
-    out = (-(-span // s) if ceil else span // s) + 1
-    if ceil and (out - 1) * s >= n + p:
-        out -= 1
-    return out
-
-
-def dropped(n: int, k: int, s: int, p: int, d: int = 1) -> int:
-    """Input rows at the end that no window touches (the floor of `window` drops them).
-    Only meaningful when windows tile the input (k >= s); a 1x1/2 conv skips rows by design."""
-    out = window(n, k, s, p, d)
-    last = -p + (out - 1) * s + d * (k - 1)
-    return max(0, n - 1 - last) if d * (k - 1) + 1 >= s else 0
-
-
-def fitting_sizes(n: int, k: int, s: int, p: int, d: int = 1) -> tuple[int, int]:
-    """The nearest input lengths below and above n for which the window fits exactly."""
-    r = (n + 2 * p - d * (k - 1) - 1) % s
-    return n - r, n - r + s

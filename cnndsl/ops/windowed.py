@@ -19,15 +19,13 @@ from .registry import (
     ShapeError,
     boolean,
     dims,
-    dropped,
-    fitting_sizes,
     integer,
     pad_or_same,
     pair,
     register,
     spatial,
-    window,
 )
+from .sliding import dropped, fitting_sizes, output_length
 
 
 def _kernel(a: Attrs) -> str:
@@ -69,17 +67,16 @@ def _window_warnings(a: Attrs, shapes: list[Shape]) -> list[str]:
 
 
 def _windowed_shape(op: str, a: Attrs, shape: Shape, channels: int, ceil: bool = False) -> Shape:
+    """The output of a sliding window (`output_length` per axis); a size under 1, where torch
+    refuses the input, is left to the elaborator's check that every output dimension is >= 1."""
     c, h, w = spatial(op, shape)
     if a["pad"] == "same":
         if a["stride"] != (1, 1):
             raise ShapeError(f"pad=same needs stride 1 (got stride {dims(a['stride'])})")
         return channels, h, w
     dil = a.get("dilation", (1, 1))
-    out = tuple(window(n, a["kernel"][i], a["stride"][i], a["pad"][i], dil[i], ceil) for i, n in enumerate((h, w)))
-    if min(out) < 1:
-        raise ShapeError(f"{op} {_kernel(a)} leaves no output on a {dims(shape)} input "
-                         f"(output would be {dims((channels, *out))})")
-    return (channels, *out)
+    return (channels, *(output_length(n, a["kernel"][i], a["stride"][i], a["pad"][i], dil[i], ceil)
+                        for i, n in enumerate((h, w))))
 
 
 # ---- conv ---------------------------------------------------------------------------
