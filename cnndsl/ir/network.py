@@ -49,6 +49,7 @@ class Layer:
 
     @property
     def label(self) -> str:
+        """The layer as the source writes it, every argument included (`conv 3x3 64 pad=1`)."""
         return self.entry.describe(self.attrs)
 
     @property
