@@ -40,7 +40,7 @@ def test_check_without_net_checks_every_network():
 def test_warnings_do_not_fail_check():
     result = run("check", "-q", "architectures/alexnet.cnn", "--net", "AlexNet")
     assert result.returncode == 0
-    assert result.stderr.startswith("architectures/alexnet.cnn:6:5: warning: conv1 (conv 11x11/4, 96) drops")
+    assert result.stderr.startswith("architectures/alexnet.cnn:6:5: warning: conv1 (conv 11x11/4 96 pad=1) drops")
 
 
 def test_errors_exit_1_with_a_located_message(tmp_path: Path):
@@ -88,11 +88,11 @@ def test_help_for_every_command():
 def test_summary_table_and_formats():
     result = run("summary", "architectures/alexnet.cnn", "--net", "alexnet")
     assert result.returncode == 0, result.stderr
-    assert "conv 11x11/4, 64" in result.stdout and "23.3K" in result.stdout and "61.1M" in result.stdout
+    assert "conv 11x11/4 64 pad=2" in result.stdout and "23.3K" in result.stdout and "61.1M" in result.stdout
     assert "training memory, adam" in result.stdout and "fvcore" in result.stdout
     csv_out = run("summary", "architectures/lenet.cnn", "--net", "LeNet", "--format", "csv").stdout.splitlines()
     assert csv_out[0].startswith("layer,op,output,params,macs")
-    assert csv_out[2].startswith('conv1,"conv 5x5, 6",6x28x28,156,117600')
+    assert csv_out[2].startswith("conv1,conv 5x5 6 pad=2,6x28x28,156,117600")
     md = run("summary", "architectures/resnet.cnn", "--net", "resnet18", "--format", "markdown", "--depth", "0")
     assert "| resnet_stage1 | resnet_stage(2, 64, 1) | 64x56x56 |" in md.stdout
     tex = run("summary", "architectures/vgg.cnn", "--net", "vgg16", "--format", "latex").stdout

@@ -1,21 +1,24 @@
 """Diagrams: valid SVG, node and edge counts that match the graph at each level, folding of
-repeated calls, every layer exactly once in the full view, determinism, and clean failures."""
+repeated calls, every layer exactly once in the full view, edges that are the compiled model's
+data edges, named outputs, determinism, and clean failures."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 import cnndsl
-from cnndsl.ops import REGISTRY
+from cnndsl.ops import REGISTRY, dims
 from cnndsl.render.diagram import layout, to_dot
 from cnndsl.render.figure import render
-from tests.conftest import ARCH, ROOT
+from tests.conftest import ARCH, ROOT, check_body
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is installed by `make`")
 SVG = "{http://www.w3.org/2000/svg}"
@@ -48,8 +51,95 @@ def test_full_view_draws_every_layer_exactly_once():
     pic = layout(net, None)
     drawn = sorted(i for box in pic.boxes.values() for i in box.layers)
     assert drawn == sorted(layer.id for layer in drawn_layers(net))
-    # an edge per tensor read, identity shortcuts drawn as the edges they are
-    assert len(pic.edges) == sum(len(layer.inputs) for layer in drawn_layers(net) if layer.inputs)
+    # an edge per tensor read and per output, identity shortcuts drawn as the edges they are
+    assert len(pic.edges) == sum(len(layer.inputs) for layer in drawn_layers(net)) + len(net.outputs)
+
+
+# ---- edges are data edges: as many as the compiled model's, at every level ----------------
+
+TWICE = "x = conv 1x1 4\nconcat(x, x) -> conv 1x1 2"               # one tensor read twice
+SPLIT = "(a, b, c) = split 3\nconcat(a, b) -> conv 1x1 2\noutput c\noutput a"  # several outputs of one layer
+
+
+def dot_edges(dot: str) -> Counter:
+    """(source, target) -> count of the DOT edges; a layer's node is named by its path (the
+    tooltip), an output's by its id (`out0`)."""
+    names = {m[1]: m[2] or m[3] for m in re.finditer(r'^\t(n\d+) \[label=.*? tooltip=(?:"([^"]*)"|([^ \]]+))',
+                                                        dot, re.M)}
+    return Counter((names.get(a, a), names.get(b, b)) for a, b in re.findall(r"^\t(\w+) -> (\w+)", dot, re.M))
+
+
+def fx_edges(net) -> Counter:
+    """(source, target) -> count of the data edges of the compiled torch.fx graph: each use of
+    a tensor by a layer's node or by the graph's output, in layer paths (`out0` for output 0).
+    Nodes that are no layer (a split's getitem) stand for the tensors they read; layers that
+    diagrams draw as edges (identity) for the tensor they pass on."""
+    from torch import fx
+
+    drawn = {layer.qualname for layer in drawn_layers(net)}
+    by_code = {layer.qualname.replace(".", "_"): layer.qualname for layer in net.layers()}
+    by_code["x"] = next(layer.qualname for layer in net.layers() if not layer.inputs)
+
+    def layer_of(node: fx.Node) -> str | None:
+        name = node.target if node.op == "call_module" else by_code.get(node.name)
+        return name if name in drawn else None
+
+    def sources(args: object) -> list[str]:
+        nodes: list[fx.Node] = []
+        fx.node.map_arg(args, nodes.append)
+        return [s for n in nodes if n.op != "get_attr"
+                for s in ([layer_of(n)] if layer_of(n) else sources((n.args, n.kwargs)))]
+
+    edges: Counter = Counter()
+    for node in cnndsl.compile(net).graph.nodes:
+        if node.op == "output":
+            outs = node.args[0] if isinstance(node.args[0], tuple) else (node.args[0],)
+            edges.update((s, f"out{i}") for i, out in enumerate(outs) for s in sources(out))
+        elif node.op != "placeholder" and (target := layer_of(node)):
+            edges.update((s, target) for s in sources((node.args, node.kwargs)))
+    return edges
+
+
+@pytest.mark.parametrize("net", [
+    pytest.param(lambda: check_body(TWICE, "3x8x8"), id="tensor-read-twice"),
+    pytest.param(lambda: check_body(SPLIT, "6x4x4"), id="split-outputs"),
+    pytest.param(lambda: check_body("add { identity | conv 3x3 3 pad=1 | identity }", "3x8x8"), id="identity"),
+    pytest.param(lambda: cnndsl.check(ARCH / "googlenet.cnn", net="googlenet"), id="googlenet"),
+    pytest.param(lambda: cnndsl.check(ARCH / "densenet.cnn", net="DenseNet"), id="densenet"),
+])
+def test_full_view_edges_are_the_compiled_graphs_data_edges(net):
+    net = net()
+    assert dot_edges(to_dot(net, None)) == fx_edges(net)
+
+
+def test_parallel_edges_carry_each_tensors_shape():
+    dot = to_dot(check_body(TWICE, "3x8x8"), None)
+    assert dot.count('n1 -> n2 [label=" 4×8×8"]') == 2 and 'n2 -> n3 [label=" 8×8×8"]' in dot
+    split = dot_edges(to_dot(check_body(SPLIT, "6x4x4"), None))
+    assert split["split1", "concat1"] == 2 and split["split1", "out0"] == split["split1", "out1"] == 1
+
+
+def test_outputs_are_marked_and_named_at_every_level():
+    net = check_body(SPLIT, "6x4x4")
+    for depth in (0, 1, None):
+        outputs = [b for b in layout(net, depth).boxes.values() if b.output is not None]
+        assert [b.label for b in outputs] == ["output c: 2x4x4", "output a: 2x4x4"]
+    resnet = cnndsl.check(ARCH / "resnet.cnn", net="ResNet18")
+    assert [b.label for b in layout(resnet, 0).boxes.values() if b.output is not None] == ["output 10"]
+
+
+BLOCK = "block twice(c) {\n    x = conv 1x1 c\n    concat(x, x)\n}\n"
+
+
+def test_folded_blocks_receive_each_tensor_once_and_pass_on_each_use():
+    """A block call reading one tensor in two layers gets one edge; a layer reading a block's
+    output twice gets two, at the default level and after folding repeated calls."""
+    net = check_body("t = twice(2), twice(2)\nconcat(t, t)", "3x8x8", header=BLOCK)
+    pic = layout(net, 0)
+    boxes = {key: box.text(False) for key, box in pic.boxes.items()}
+    edges = Counter((boxes[a], boxes[b]) for a, b, _ in pic.edges)
+    assert edges == Counter({("input 3x8x8", "twice(2) ×2"): 1, ("twice(2) ×2", "concat"): 2,
+                             ("concat", f"output {dims(net.output_shapes[0])}"): 1})
 
 
 def test_default_level_is_one_box_per_top_level_call_and_folds_repeats():
@@ -57,7 +147,7 @@ def test_default_level_is_one_box_per_top_level_call_and_folds_repeats():
     labels = [b.text(False) for b in layout(net, 1).boxes.values()]
     assert "residual(64) ×2" in labels and "residual(128)" in labels
     top = [b.text(False) for b in layout(net, 0).boxes.values()]
-    assert top[4:9] == ["maxpool 3x3/2", "resnet_block(64, 2, first_block=true)", "resnet_block(128, 2)",
+    assert top[4:9] == ["maxpool 3x3/2 pad=1", "resnet_block(64, 2, first_block=true)", "resnet_block(128, 2)",
                         "resnet_block(256, 2)", "resnet_block(512, 2)"]
     vgg = [b.text(False) for b in layout(cnndsl.check(ARCH / "vgg.cnn", net="vgg16"), 0).boxes.values()]
     assert vgg.count("vgg_block(3, 512, false) ×2") == 1
@@ -153,4 +243,4 @@ def test_errors_in_the_file_are_reported_as_by_check(tmp_path: Path):
 @needs_dot
 def test_jupyter_shows_the_diagram():
     svg = cnndsl.check(ARCH / "lenet.cnn", net="LeNet")._repr_svg_()
-    assert svg.lstrip().startswith("<?xml") and "conv 5x5, 6" in svg
+    assert svg.lstrip().startswith("<?xml") and "conv 5x5 6 pad=2" in svg

@@ -6,7 +6,8 @@ import argparse
 import sys
 
 from ..analysis import report
-from ..analysis.costs import DTYPE_BYTES, Summary, analyse
+from ..analysis.compare import Comparison, compare
+from ..analysis.costs import DTYPE_BYTES, analyse
 from ..errors import CnnError
 from ..ops import dims
 from .common import checked, request_of
@@ -72,31 +73,33 @@ def _ranges(values: list[int]) -> str:
 
 def cmd_diff(args: argparse.Namespace) -> int:
     first = request_of(args.file_a, args.net, args.input, args.set)
-    a = analyse(first.check())
+    a = first.check()
     file_b = args.file_b or args.file_a
     second = request_of(file_b, args.net_b or args.net, args.input_b or args.input,
                         args.set + args.set_b if args.file_b is None else args.set_b,
                         first.program if file_b == args.file_a else None)  # one file is loaded once
-    b = analyse(second.check())
-    print(diff_text(a, b, args.depth))
+    print(diff_text(compare(a, second.check(), args.depth)))
     return 0
 
 
-def diff_text(a: Summary, b: Summary, depth: int = 0) -> str:
-    rows_a = {r.name: r for r in a.at_depth(depth)}
-    rows_b = {r.name: r for r in b.at_depth(depth)}
-    names = list(rows_a) + [n for n in rows_b if n not in rows_a]
+def diff_text(comparison: Comparison) -> str:
+    """Each differing row with its output shape and the change in parameters and MACs; under
+    it, where modules differ, both labels: of the row, or (where a block call reads the same in
+    both) of each layer inside that differs."""
+    a, b = comparison.a, comparison.b
     lines = [f"{a.network} -> {b.network}", f"  {'layer':<28} {'output':<27} {'params':>20} {'MACs':>20}"]
-    for name in names:
-        ra, rb = rows_a.get(name), rows_b.get(name)
-        sa, sb = (dims(r.shape) if r else "-" for r in (ra, rb))
-        pa, pb = (r.params if r else 0 for r in (ra, rb))
-        ma, mb = (r.macs if r else 0 for r in (ra, rb))
-        if (sa, pa, ma) == (sb, pb, mb) and (ra and rb and ra.label == rb.label):
-            continue
+    for d in comparison.differences:
+        sa, sb = (dims(s) if s else "-" for s in d.shapes)
+        pa, pb = (r.params if r else 0 for r in (d.a, d.b))
+        ma, mb = (r.macs if r else 0 for r in (d.a, d.b))
         shape = sa if sa == sb else f"{sa} -> {sb}"
-        lines.append(f"  {name:<28} {shape:<27} {_delta(pa, pb):>20} {_delta(ma, mb):>20}")
-    if len(lines) == 2:
+        lines.append(f"  {d.name:<28} {shape:<27} {_delta(pa, pb):>20} {_delta(ma, mb):>20}")
+        la, lb = d.labels
+        if la != lb:
+            lines.append(f"      {la or '-'}  ->  {lb or '-'}")
+        else:
+            lines += [f"      {c.name}: {c.label_a}  ->  {c.label_b}" for c in d.changed]
+    if not comparison.differences:
         lines.append("  (no layer differs)")
     lines.append(f"  {'total':<28} {'':<27} {_delta(a.params, b.params):>20} {_delta(a.macs, b.macs):>20}")
     lines.append(f"  activation memory {report.human_bytes(a.memory)} -> {report.human_bytes(b.memory)}")
@@ -136,8 +139,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=cmd_inputs)
 
     p = sub.add_parser("diff", help="compare two networks or two parameter settings layer by layer",
-                       description="Which layers differ, how their output shapes change, and the change in "
-                                   "parameters, MACs and memory, per block (--depth, default 0) and in total. "
+                       description="Which layers differ, in any argument (shown with both labels) or output "
+                                   "shape, and the change in parameters, MACs and memory, per block (--depth, "
+                                   "default 0) and in total. "
                                    "With one FILE, compare two settings: --set for the first, --set-b for the "
                                    "second (added to --set).", epilog=EPILOG)
     p.add_argument("file_a", metavar="A.cnn")

@@ -29,7 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("draw", help="draw a network as SVG, PDF, PNG or DOT with Graphviz",
                        description="Draw a network for a paper or slides. By default each top-level block call "
                                    "is one node and repeated calls fold into one (`residual(512) ×2`); --depth D "
-                                   "opens blocks to depth D, --full draws every layer.", epilog=EPILOG)
+                                   "opens blocks to depth D, --full draws every layer. An edge is drawn per use "
+                                   "of a tensor, labelled with its shape; each output is a box with its name.",
+                       epilog=EPILOG)
     p.add_argument("file", metavar="FILE")
     add_common(p)
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="OUT.svg, OUT.pdf, OUT.png or OUT.dot")

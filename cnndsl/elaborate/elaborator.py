@@ -34,6 +34,7 @@ class Elaborator:
         self.input_shape = input_shape  # the caller's override of `input`, validated where it was given
         self.ir = IRBuilder()
         self.outputs: list[TensorRef] = []
+        self.output_names: list[str] = []  # as the `output` statements name them
         self.budget = Budget(program, limits)
         self.globals = Scope(None, dict(BUILTINS), meter=self.budget.meter)
         self.input_node: int | None = None
@@ -108,6 +109,7 @@ class Elaborator:
                 if not frame.is_network:
                     raise CnnError("`output` belongs in a network, not in a block", span)
                 self.outputs.append(self.tensor(ast.Name(name, span), scope, frame))
+                self.output_names.append(name)
                 return cur
         raise AssertionError(stmt)
 
@@ -275,7 +277,9 @@ class Elaborator:
             raise CnnError(f"network '{net.name}' has no `input` statement", net.span)
         if not self.outputs:
             self.outputs = [self.flowing(cur, net.span, f"network '{net.name}'", frame)]
-        return self.ir.finish(net.name, args, [(t.node, t.port) for t in self.outputs], self.program.sources)
+            self.output_names = [""]
+        return self.ir.finish(net.name, args, [(t.node, t.port) for t in self.outputs], self.program.sources,
+                              self.output_names)
 
 
 def network_args(net: ast.NetworkDef, overrides: Mapping[str, object], span: Span | None = None) -> dict[str, object]:

@@ -49,6 +49,7 @@ class Layer:
 
     @property
     def label(self) -> str:
+        """The layer as the source writes it, every argument included (`conv 3x3 64 pad=1`)."""
         return self.entry.describe(self.attrs)
 
     @property
@@ -167,6 +168,11 @@ class Network:
         return self._refs("outputs")
 
     @property
+    def output_names(self) -> list[str]:
+        """Each output's name in the source (`output c`), "" for the end of the network body."""
+        return list(self.graph.graph["output_names"])
+
+    @property
     def stages(self) -> list[Ref]:
         """The output of each layer, block call or merge written directly in the network body."""
         return self._refs("stages")
@@ -200,6 +206,7 @@ class Network:
         """A copy of the network whose outputs are `outputs` (to cut it after a layer)."""
         graph = self.graph.copy()
         graph.graph["outputs"] = [(ref.layer.id, ref.port) for ref in outputs]
+        graph.graph["output_names"] = [""] * len(graph.graph["outputs"])
         return Network(graph)
 
     def count_params(self) -> int:

@@ -40,7 +40,7 @@ LEAKY_RELU = Op(
     "leaky_relu", Family.ACT, "Leaky ReLU with the given negative slope (`nn.LeakyReLU`).",
     params=(Param("slope", number(), 0.01, positional=True), Param("inplace", boolean, False)),
     infer=lambda a, s: (s[0],), module=lambda nn, a, s: nn.LeakyReLU(a["slope"], a["inplace"]),
-    label=lambda a: f"leaky_relu {a['slope']:g}", examples=(("leaky_relu 0.2", (3, 4, 4)),),
+    examples=(("leaky_relu 0.2", (3, 4, 4)),),
 )
 register(*ACTIVATIONS.values(), GELU, LEAKY_RELU)
 

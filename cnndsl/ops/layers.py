@@ -50,7 +50,6 @@ LRN = Op(
     params=(Param("size", integer(1), positional=True), Param("alpha", number(0.0), 1e-4),
             Param("beta", number(0.0), 0.75), Param("k", number(0.0), 1.0)),
     infer=lambda a, s: (s[0],), module=lambda nn, a, s: nn.LocalResponseNorm(a["size"], a["alpha"], a["beta"], a["k"]),
-    label=lambda a: f"lrn {a['size']}",
     examples=(("lrn 3 k=2", (6, 5, 5)),),
 )
 
@@ -68,7 +67,7 @@ FC = Op(
     params=(Param("out", integer(1), positional=True), Param("bias", boolean, True)),
     infer=_fc_shape, count_params=lambda a, s: s[0][0] * a["out"] + (a["out"] if a["bias"] else 0),
     count_macs=lambda a, s, o: s[0][0] * a["out"], macs=PER_WEIGHT,
-    module=lambda nn, a, s: nn.Linear(s[0][0], a["out"], a["bias"]), label=lambda a: f"fc {a['out']}",
+    module=lambda nn, a, s: nn.Linear(s[0][0], a["out"], a["bias"]),
     examples=(("fc 7", (12,)), ("fc 3 bias=false", (5,))),
     inplace_after=True,
 )
@@ -81,7 +80,7 @@ FLATTEN = Op(
 DROPOUT = Op(
     "dropout", Family.OTHER, "Dropout with probability p (`nn.Dropout`).",
     params=(Param("p", number(0.0, 1.0), 0.5, positional=True),),
-    infer=lambda a, s: (s[0],), module=lambda nn, a, s: nn.Dropout(a["p"]), label=lambda a: f"dropout {a['p']:g}",
+    infer=lambda a, s: (s[0],), module=lambda nn, a, s: nn.Dropout(a["p"]),
     examples=(("dropout 0.3", (4, 3, 3)),),
 )
 SOFTMAX = Op(
@@ -109,7 +108,6 @@ UPSAMPLE = Op(
     infer=_upsample_shape,
     module=lambda nn, a, s: nn.Upsample(scale_factor=a["scale"], mode=a["mode"],
                                         **({"align_corners": False} if a["mode"] == "bilinear" else {})),
-    label=lambda a: f"upsample {a['scale']:g}",
     examples=(("upsample 2", (3, 4, 4)), ("upsample 2 mode=bilinear", (3, 4, 5))),
     window=lambda a, s: ((1, 1 / a['scale'], 1, 0),) * 2,
     count_macs=lambda a, s, o: prod(o[0]) * (4 if a['mode'] == 'bilinear' else 1),

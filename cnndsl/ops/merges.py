@@ -64,7 +64,7 @@ def _split_shape(a: Attrs, shapes: list[Shape]) -> tuple[Shape, ...]:
 SPLIT = Op("split", Family.RESHAPE, "Splits the channels into equal parts, several outputs: `(a, b) = split 2` "
            "(`torch.tensor_split(dim=1)`).",
            params=(Param("parts", integer(2), 2, positional=True),), infer=_split_shape,
-           outputs=lambda a: a["parts"], label=lambda a: f"split {a['parts']}", stores_output=False,
+           outputs=lambda a: a["parts"], stores_output=False,
            function=lambda torch, xs, a: torch.tensor_split(xs[0], a["parts"], 1),
            examples=(("(a, b, c) = split 3\noutput c\noutput a", (6, 4, 4)),))
 

@@ -51,7 +51,6 @@ CHANNEL_SHUFFLE = Op(
     params=(Param("groups", integer(1), positional=True),), infer=_shuffle_shape,
     # as torchvision's channel_shuffle (view, transpose, view): unlike nn.ChannelShuffle it exports to ONNX
     function=lambda torch, xs, a: xs[0].unflatten(1, (a["groups"], -1)).transpose(1, 2).flatten(1, 2),
-    label=lambda a: f"channel shuffle {a['groups']}",
     examples=(("channel_shuffle 2", (4, 3, 3)),),
 )
 
@@ -61,7 +60,7 @@ STOCHASTIC_DEPTH = Op(
     "scaling by 1/(1-p) (Huang et al. 2016; `torchvision.ops.StochasticDepth`); identity in eval mode.",
     params=(Param("p", number(0.0, 1.0), positional=True),
             Param("mode", choice("row", "batch"), "row", symbols=("row", "batch"))),
-    infer=lambda a, s: (s[0],), label=lambda a: f"stochastic depth {a['p']:g}",
+    infer=lambda a, s: (s[0],),
     module=lambda nn, a, s: _torch_layers().StochasticDepth(a["p"], a["mode"]),
     examples=(("stochastic_depth 0.2", (4, 3, 3)), ("stochastic_depth 0.1 mode=batch", (5,))),
     drawn=False,
@@ -76,7 +75,7 @@ LAYER_SCALE = Op(
     count_macs=lambda a, s, o: prod(s[0]), macs=PER_ELEMENT,
     parameter=lambda a, s: ((s[0][0], 1, 1), a["init"]),
     function=lambda torch, xs, a: xs[1] * xs[0],
-    label=lambda a: "layer scale", examples=(("layer_scale 0.5", (4, 3, 3)),),
+    examples=(("layer_scale 0.5", (4, 3, 3)),),
 )
 
 
@@ -97,7 +96,7 @@ PERMUTE = Op(
     "Reorders the sample's axes (the batch stays first): `permute (1, 2, 0)` makes CxHxW channels-last.",
     params=(Param("order", _order, positional=True, note="e.g. `(1, 2, 0)`"),), infer=_permute_shape,
     function=lambda torch, xs, a: xs[0].permute(0, *(i + 1 for i in a["order"])),
-    label=lambda a: "permute " + dims(a["order"]), stores_output=False,
+    stores_output=False,
     examples=(("permute (1, 2, 0)", (4, 3, 5)),),
 )
 
@@ -131,7 +130,7 @@ LINEAR = Op(
     infer=lambda a, s: ((*s[0][:-1], a["out"]) if _last_axis("linear", s[0]) else s[0],),
     count_params=lambda a, s: s[0][-1] * a["out"] + (a["out"] if a["bias"] else 0),
     count_macs=lambda a, s, o: prod(s[0]) * a["out"], macs=PER_WEIGHT,
-    module=lambda nn, a, s: nn.Linear(s[0][-1], a["out"], a["bias"]), label=lambda a: f"linear {a['out']}",
+    module=lambda nn, a, s: nn.Linear(s[0][-1], a["out"], a["bias"]),
     examples=(("permute (1, 2, 0), linear 6", (4, 3, 5)), ("linear 3 bias=false", (5,))),
     inplace_after=True,
 )

@@ -57,7 +57,7 @@ class Family(enum.Enum):
         return _LEGEND[self]
 
 
-_LEGEND = {Family.IO: "input", Family.CONV: "convolution", Family.POOL: "pooling", Family.NORM: "normalisation",
+_LEGEND = {Family.IO: "input, output", Family.CONV: "convolution", Family.POOL: "pooling", Family.NORM: "normalisation",
            Family.ACT: "activation", Family.FC: "fully connected", Family.MERGE: "merge", Family.BLOCK: "block",
            Family.RESHAPE: "reshape", Family.OTHER: "other"}
 
@@ -105,6 +105,7 @@ class Op:
     # key `features.1.0.layer_scale`): `(attrs, in_shapes) -> (shape, initial value)`; the
     # backend registers the parameter and passes it to `function` after the inputs
     parameter: Callable[[Attrs, list[Shape]], tuple[Shape, float]] | None = None
+    # the label of a layer that is not written as one (the input); others are `describe`d
     label: Callable[[Attrs], str] | None = None
     warn: Callable[[Attrs, list[Shape]], list[str]] = field(default=lambda a, s: [])
     prepare: Callable[[Attrs], Attrs] | None = None  # derived defaults (pool stride = kernel)
@@ -135,13 +136,62 @@ class Op:
         return self.examples or ((self.name, (4, 9, 9)),)
 
     def describe(self, attrs: Attrs) -> str:
-        """The lecture's shorthand for a layer: `conv 11x11/4, 96`."""
-        return self.label(attrs) if self.label else self.name
+        """The layer as the source writes it, with every argument that changes its module:
+        `conv 11x11/4 96 pad=2`, `maxpool 3x3/2`, `bn eps=0.001`. Positional arguments are
+        always written; a keyword (or a kernel's `/S` stride) only where its value is not what
+        the language infers without it (a pool's stride is its kernel). Parsed back as a layer,
+        the label binds the same attributes (tests/test_labels.py)."""
+        if self.label:
+            return self.label(attrs)
+        words = [self.name]
+        for p in self.params:
+            if p.positional:
+                text = written(attrs[p.name], p.symbols)
+                if p.stride and not self._inferred(attrs, "stride"):
+                    text += "/" + written(attrs["stride"], short=True)
+                words.append(text)
+            elif not (p.name == "stride" and self._stride_suffix) and not self._inferred(attrs, p.name):
+                words.append(f"{p.name}={written(attrs[p.name], p.symbols, short=True)}")
+        return " ".join(words)
+
+    @property
+    def _stride_suffix(self) -> bool:
+        """Whether the stride is written as a kernel's `/S` suffix."""
+        return any(p.stride for p in self.params)
+
+    def _inferred(self, attrs: Attrs, name: str) -> bool:
+        """Whether `attrs[name]` is what binding infers when the layer leaves the argument out."""
+        param = next(p for p in self.params if p.name == name)
+        if param.required:
+            return False
+        without = {**attrs, name: param.default}
+        inferred = (self.prepare(without) if self.prepare else without)[name]
+        return type(inferred) is type(attrs[name]) and inferred == attrs[name]
 
     def signature(self) -> str:
         parts = [p.name if p.required else f"[{p.name}]" for p in self.params if p.positional]
         parts += [f"{p.name}=" for p in self.params if not p.positional]
         return " ".join([self.name, *parts])
+
+
+def written(value: object, symbols: tuple[str, ...] = (), short: bool = False) -> str:
+    """A bound value as the source writes it, so that it parses back to the same value: `3x3`
+    (`2` for a square pair where `short`: strides, padding), `0.001`, `1e-5`, `true`, a bare
+    word the parameter takes literally (`same`), `(1, 2, 0)`."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        mantissa, e, exponent = repr(value).partition("e")
+        return mantissa + (f"e{int(exponent)}" if e else "")  # 1e-05 -> 1e-5
+    if isinstance(value, tuple):
+        if len(value) == 2 and all(_is_int(v) and v >= 0 for v in value):
+            return str(value[0]) if short and value[0] == value[1] else dims(value)
+        return "(" + ", ".join(written(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    if isinstance(value, str) and value not in symbols:
+        return f'"{value}"'
+    return str(value)
 
 
 # MAC conventions (Op.macs) that several ops share

@@ -113,7 +113,6 @@ CONV = Op(
             Param("pad", pad_or_same, (0, 0), symbols=("same",), note="int, `HxW` or `same`"),
             Param("dilation", pair(1), (1, 1)), Param("groups", integer(1), 1), Param("bias", boolean, True)),
     infer=_conv_shape, count_params=_conv_params, count_macs=_conv_macs, macs=PER_WEIGHT, module=_conv_module,
-    label=lambda a: f"conv {_kernel(a)}, {a['out']}" + (f" g{a['groups']}" if a["groups"] > 1 else ""),
     warn=_window_warnings,
     examples=(("conv 3x3/2 8 pad=1 groups=2 bias=false", (4, 9, 9)), ("conv 2x3 6 pad=same dilation=2", (3, 8, 7))),
     inplace_after=True,
@@ -144,7 +143,7 @@ MAXPOOL = Op(
     "maxpool", Family.POOL, "Max pooling (`nn.MaxPool2d`); the stride defaults to the kernel.",
     params=_pool_params(), prepare=_pool_prepare, infer=_pool_shape("maxpool"),
     module=lambda nn, a, s: nn.MaxPool2d(a["kernel"], a["stride"], a["pad"], ceil_mode=a["ceil"]),
-    label=lambda a: f"maxpool {_kernel(a)}", warn=lambda a, s: [] if a["ceil"] else _window_warnings(a, s),
+    warn=lambda a, s: [] if a["ceil"] else _window_warnings(a, s),
     examples=(("maxpool 3x3/2 pad=1 ceil=true", (4, 10, 10)), ("maxpool 2", (3, 7, 7))),
     window=_sliding,
 )
@@ -152,7 +151,7 @@ AVGPOOL = Op(
     "avgpool", Family.POOL, "Average pooling (`nn.AvgPool2d`); the stride defaults to the kernel.",
     params=_pool_params(), prepare=_pool_prepare, infer=_pool_shape("avgpool"),
     module=lambda nn, a, s: nn.AvgPool2d(a["kernel"], a["stride"], a["pad"], ceil_mode=a["ceil"]),
-    label=lambda a: f"avgpool {_kernel(a)}", warn=lambda a, s: [] if a["ceil"] else _window_warnings(a, s),
+    warn=lambda a, s: [] if a["ceil"] else _window_warnings(a, s),
     examples=(("avgpool 3/2 ceil=true", (4, 10, 10)), ("avgpool 2x2/1 pad=1", (3, 6, 6))),
     window=_sliding,
 )
@@ -163,7 +162,7 @@ GAP = Op(
     "gap", Family.POOL, "Global average pooling to Cx1x1 (`nn.AdaptiveAvgPool2d(1)`).",
     infer=lambda a, s: ((spatial("gap", s[0])[0], 1, 1),),
     count_macs=lambda a, s, o: prod(s[0]), macs=PER_INPUT,
-    module=lambda nn, a, s: nn.AdaptiveAvgPool2d(1), label=lambda a: "global avgpool",
+    module=lambda nn, a, s: nn.AdaptiveAvgPool2d(1),
     examples=(("gap", (4, 5, 5)),),
     window=_whole,
 )
@@ -177,7 +176,7 @@ ADAPTIVE_AVGPOOL = Op(
     "adaptive_avgpool", Family.POOL, "Adaptive average pooling to C x size (`nn.AdaptiveAvgPool2d`).",
     params=(Param("size", pair(1), positional=True, note="HxW"),), infer=_adaptive_shape,
     count_macs=lambda a, s, o: prod(s[0]), macs=PER_INPUT,
-    module=lambda nn, a, s: nn.AdaptiveAvgPool2d(a["size"]), label=lambda a: f"adaptive avgpool {dims(a['size'])}",
+    module=lambda nn, a, s: nn.AdaptiveAvgPool2d(a["size"]),
     examples=(("adaptive_avgpool 2x3", (4, 9, 9)),),
     window=_adaptive,
 )

@@ -2,8 +2,10 @@
 
 At depth D every block call nested deeper than D becomes one node labelled with the call
 (`vgg_block(2, 128)`); a chain of identical calls folds into one node with a count
-(`residual(512) ×2`); `--full` draws every layer. Identity branches are drawn as plain edges
-(the papers' shortcut arrows), merges as small round nodes. Output is deterministic.
+(`residual(512) ×2`); `--full` draws every layer. Edges are data edges, one per use of a tensor,
+labelled with its shape; identity branches are drawn as plain edges (the papers' shortcut
+arrows), merges as small round nodes, and each network output as a box with its name and
+shape. Output is deterministic.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass, field
 
 from ..analysis.report import human
 from ..ir import Network
-from ..ops import Family, dims
+from ..ops import Family, Shape, dims
 
 # one palette for the op families (and "_line", "_text"); `mono` is the print-friendly theme
 THEMES = {
@@ -28,41 +30,57 @@ THEMES = {
 
 @dataclass
 class Box:
-    """One drawn node: a layer, or a block call (possibly several folded together)."""
+    """One drawn node: a layer, a block call (possibly several folded together), or an output."""
 
     key: tuple[str, ...]
     label: str
-    family: Family                 # merges are drawn round, the input without rounded corners
+    family: Family                 # merges are drawn round, the input and outputs without rounded corners
     layers: list[int] = field(default_factory=list)
     count: int = 1
     params: int = 0
+    output: int | None = None      # the index of the network output it marks
 
     def text(self, with_params: bool) -> str:
         label = self.label + (f" ×{self.count}" if self.count > 1 else "")
         return label + (f"\n{human(self.params)} params" if with_params and self.params else "")
 
 
-
 @dataclass
 class Picture:
     boxes: dict[tuple[str, ...], Box]
-    edges: list[tuple[tuple[str, ...], tuple[str, ...], str]]  # source, target, tensor shape
+    # source, target, tensor shape: one per tensor a box reads, as often as it reads it
+    edges: list[tuple[tuple[str, ...], tuple[str, ...], str]]
 
+
+def _output_box(i: int, name: str, shape: Shape) -> Box:
+    """The marker of the network's output `i`, named as the source names it (`output c`)."""
+    text = f"output {name}: {dims(shape)}" if name else f"output {dims(shape)}"
+    return Box(("", str(i)), text, Family.IO, output=i)
 
 
 def layout(net: Network, depth: int | None = 0) -> Picture:
-    """Group the layers into boxes at `depth` (None: every layer) and connect them."""
+    """Group the layers into boxes at `depth` (None: every layer) and connect them: an edge per
+    use of a tensor (a layer that reads one tensor twice, `concat(x, x)`, gets two; each output of
+    a `split` its own), where a folded block call receives each tensor from outside it once.
+    Layers that are not drawn (identity) are the edge they pass their input along. Each network
+    output gets a marker box."""
     boxes: dict[tuple[str, ...], Box] = {}
     owner: dict[int, tuple[str, ...]] = {}
+    passing: set[int] = set()  # layers drawn as the edge they are
+    same: dict[tuple[int, int], tuple[int, int]] = {}  # a pass-through layer's output -> the tensor it passes on
     blocks = net.blocks
     steps = list(net.walk())
     for step in steps:
         layer, op = step.layer, step.entry
+        if not op.drawn:
+            first = step.inputs[0]
+            same[layer.id, 0] = same.get((first.layer.id, first.port), (first.layer.id, first.port))
         if depth is not None and len(layer.block_path) > depth:
             key = layer.path[:depth + 1]
             box = boxes.setdefault(key, Box(key, blocks[key].call, Family.BLOCK))
         elif not op.drawn:  # drawn as the edge it is
             owner[layer.id] = owner[step.inputs[0].layer.id]
+            passing.add(layer.id)
             continue
         else:
             key = layer.path
@@ -71,14 +89,26 @@ def layout(net: Network, depth: int | None = 0) -> Picture:
         box.layers.append(layer.id)
         box.params += step.params
         owner[layer.id] = key
-    edges, seen = [], set()
+    edges, entered = [], set()
     for step in steps:
+        if step.layer.id in passing:  # its readers draw its edge
+            continue
+        dst = owner[step.layer.id]
         for ref in step.inputs:
-            src, dst = owner[ref.layer.id], owner[step.layer.id]
-            if src != dst and (src, dst) not in seen and step.entry.drawn:
-                seen.add((src, dst))
-                edges.append((src, dst, dims(ref.shape).replace("x", "×")))
+            src, tensor = owner[ref.layer.id], (ref.layer.id, ref.port)
+            tensor = same.get(tensor, tensor)
+            if src == dst or (boxes[dst].family is Family.BLOCK and (tensor, dst) in entered):
+                continue
+            entered.add((tensor, dst))
+            edges.append((src, dst, _shape(ref.shape)))
+    for i, (ref, name) in enumerate(zip(net.outputs, net.output_names, strict=True)):
+        box = boxes[("", str(i))] = _output_box(i, name, ref.shape)
+        edges.append((owner[ref.layer.id], box.key, _shape(ref.shape)))
     return _fold(Picture(boxes, edges))
+
+
+def _shape(shape: Shape) -> str:
+    return dims(shape).replace("x", "×")
 
 
 def _fold(pic: Picture) -> Picture:
@@ -123,7 +153,7 @@ def to_dot(net: Network, depth: int | None = 0, rankdir: str = "TB", shapes: boo
 
     colours = THEMES[theme]
     pic = layout(net, depth)
-    ids = {key: f"n{i}" for i, key in enumerate(pic.boxes)}
+    ids = {key: f"n{i}" if box.output is None else f"out{box.output}" for i, (key, box) in enumerate(pic.boxes.items())}
     g = graphviz.Digraph(net.name, graph_attr={
         "rankdir": rankdir, "ordering": "out", "nodesep": "0.25", "ranksep": "0.3", "fontname": "Helvetica",
         "label": _title(net.name, pic, colours), "labelloc": "t", "fontsize": "14", "bgcolor": "white"},
@@ -133,7 +163,7 @@ def to_dot(net: Network, depth: int | None = 0, rankdir: str = "TB", shapes: boo
         edge_attr={"fontname": "Helvetica", "fontsize": "9", "color": colours["_line"], "arrowsize": "0.6",
                    "fontcolor": "#555555"})
     for key, box in pic.boxes.items():
-        attrs = {"fillcolor": colours[box.family], "tooltip": ".".join(key)}
+        attrs = {"fillcolor": colours[box.family], "tooltip": ".".join(key) if box.output is None else box.label}
         if box.family is Family.MERGE:
             attrs.update(shape="circle" if len(box.label) <= 2 else "ellipse", style="filled", width="0.3",
                          margin="0.02")
