@@ -31,6 +31,7 @@ class Elaborator:
         self.input_shape = input_shape  # the caller's override of `input`, validated where it was given
         self.ir = IRBuilder()
         self.outputs: list[TensorRef] = []
+        self.output_names: list[str] = []  # of the `output` statements
         self.globals = Scope(None, dict(BUILTINS))
         self.input_node: int | None = None
 
@@ -99,6 +100,7 @@ class Elaborator:
                 if not frame.is_network:
                     raise CnnError("`output` belongs in a network, not in a block", span)
                 self.outputs.append(self.tensor(ast.Name(name, span), scope, frame))
+                self.output_names.append(name)
                 return cur
         raise AssertionError(stmt)
 
@@ -261,7 +263,8 @@ class Elaborator:
             raise CnnError(f"network '{net.name}' has no `input` statement", net.span)
         if not self.outputs:
             self.outputs = [self.flowing(cur, net.span, f"network '{net.name}'", frame)]
-        return self.ir.finish(net.name, args, [(t.node, t.port) for t in self.outputs], self.program.sources)
+        return self.ir.finish(net.name, args, [(t.node, t.port) for t in self.outputs], self.program.sources,
+                              self.output_names)
 
 
 def _unpack(target: ast.Target, value: object, scope: Scope, span: Span) -> None:

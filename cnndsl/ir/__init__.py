@@ -25,18 +25,20 @@ Edges `u -> v` exist for every `u` in `v`'s inputs (graph algorithms use them; `
 keeps the order and ports). Node ids are ints in creation order, which is a topological
 order. Graph attributes:
 
-=========  =====================================================================
-name       str: the network's name
-params     dict: the network's parameter values
-outputs    list[(node, port)]: the network's outputs
-blocks     dict: block instance path -> {"block": name, "call": the call as text,
-           "span": Span of the call, "chain": CallChain ending in this call}, in call
-           order; every layer's path minus its last step is () or one of these paths
-stages     list[(node, port)]: the output of each layer, block call or merge written
-           directly in the network body
-warnings   list[Diagnostic]
-sources    dict[str, str]: file -> text, to render diagnostics
-=========  =====================================================================
+============  =====================================================================
+name          str: the network's name
+params        dict: the network's parameter values
+outputs       list[(node, port)]: the network's outputs
+output_names  list[str]: the names of its `output` statements, one per output; empty
+              when it has none
+blocks        dict: block instance path -> {"block": name, "call": the call as text,
+              "span": Span of the call, "chain": CallChain ending in this call}, in call
+              order; every layer's path minus its last step is () or one of these paths
+stages        list[(node, port)]: the output of each layer, block call or merge written
+              directly in the network body
+warnings      list[Diagnostic]
+sources       dict[str, str]: file -> text, to render diagnostics
+============  =====================================================================
 """
 
 from .graph import IRBuilder, LintError, lint

@@ -14,8 +14,8 @@ from .network import Network
 
 NODE_KEYS = {"op": str, "name": str, "path": tuple, "attrs": dict, "inputs": tuple, "shapes": tuple,
              "span": Span, "chain": tuple}
-GRAPH_KEYS = {"name": str, "params": dict, "outputs": list, "blocks": dict, "stages": list, "warnings": list,
-              "sources": dict}
+GRAPH_KEYS = {"name": str, "params": dict, "outputs": list, "output_names": list, "blocks": dict, "stages": list,
+              "warnings": list, "sources": dict}
 BLOCK_KEYS = {"block": str, "call": str, "span": Span, "chain": tuple}
 
 
@@ -42,6 +42,8 @@ def lint(g: nx.DiGraph) -> None:
         if data["path"] in seen_paths:
             raise LintError(f"node {n}: duplicate path {'.'.join(data['path'])}")
         seen_paths.add(data["path"])
+    if g.graph["output_names"] and len(g.graph["output_names"]) != len(g.graph["outputs"]):
+        raise LintError("output_names and outputs differ in length")
     for what in ("outputs", "stages"):
         for src, port in g.graph[what]:
             if src not in g or port >= len(g.nodes[src]["shapes"]):
@@ -106,10 +108,12 @@ class IRBuilder:
         self._graph.graph["warnings"].append(warning)
 
     def finish(self, name: str, params: dict, outputs: Iterable[tuple[int, int]],
-               sources: dict[str, str]) -> Network:
-        """The finished network (the builder is spent). When CNNDSL_DEBUG is set (to 1, as the
+               sources: dict[str, str], output_names: Iterable[str] = ()) -> Network:
+        """The finished network (the builder is spent); `output_names` are the names of its
+        `output` statements, none when it has none. When CNNDSL_DEBUG is set (to 1, as the
         tests do) the graph is linted first: LintError if it breaks the schema."""
-        self._graph.graph.update(name=name, params=params, outputs=list(outputs), sources=sources)
+        self._graph.graph.update(name=name, params=params, outputs=list(outputs), sources=sources,
+                                 output_names=list(output_names))
         if os.environ.get("CNNDSL_DEBUG"):  # debug mode, as for the CLI's tracebacks
             lint(self._graph)
         return Network(self._graph)

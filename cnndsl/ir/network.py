@@ -167,6 +167,12 @@ class Network:
         return self._refs("outputs")
 
     @property
+    def output_names(self) -> list[str]:
+        """The tensor names of its `output` statements, one per output in order (`output a`
+        gives `a`); empty when it has none (its output is the end of its body)."""
+        return list(self.graph.graph.get("output_names", ()))
+
+    @property
     def stages(self) -> list[Ref]:
         """The output of each layer, block call or merge written directly in the network body."""
         return self._refs("stages")
@@ -200,6 +206,7 @@ class Network:
         """A copy of the network whose outputs are `outputs` (to cut it after a layer)."""
         graph = self.graph.copy()
         graph.graph["outputs"] = [(ref.layer.id, ref.port) for ref in outputs]
+        graph.graph["output_names"] = []  # the names belonged to the `output` statements
         return Network(graph)
 
     def count_params(self) -> int:
