@@ -30,6 +30,9 @@ def _constructor(module: nn.Module) -> str:
     """`nn.Conv2d(3, 64, kernel_size=(7, 7), ...)`: torch's repr of a layer is its constructor call
     (cnndsl's own layers, whose source goes into the file, print theirs the same way)."""
     text = repr(module)
+    padding = getattr(module, "padding", None)
+    if isinstance(padding, str):  # torch prints `padding=same`, a name; the constructor wants the string
+        text = text.replace(f"padding={padding}", f"padding={padding!r}")
     if "\n" not in text and type(module) in torch_layers.CLASSES:
         return text
     if "\n" in text or getattr(nn, type(module).__name__, None) is not type(module):

@@ -172,9 +172,10 @@ def _known_dims(value) -> list[int | None]:  # noqa: ANN001 (an onnx ValueInfoPr
 
 
 def declare_shapes(proto, net: Network, names: list[str]) -> None:  # noqa: ANN001 (an onnx ModelProto)
-    """Declare each output's shape as cnndsl computed it (batch axis `batch`), after checking
-    that ONNX's own shape inference, which other runtimes follow, agrees. The intermediate
-    shapes torch wrote are dropped: they are optional, and ONNX's rules give them."""
+    """Declare the input's and each output's shape as cnndsl computed it (batch axis `batch`),
+    after checking that the outputs are named `names` and that ONNX's own shape inference, which
+    other runtimes follow, gives the same shapes; CnnError otherwise. The intermediate shapes
+    torch wrote are dropped: they are optional, and ONNX's rules give them."""
     import onnx
 
     graph = proto.graph
@@ -195,9 +196,9 @@ def declare_shapes(proto, net: Network, names: list[str]) -> None:  # noqa: ANN0
             raise CnnError(f"ONNX's shape rules give output '{name}' of layer '{ref.layer.qualname}' the shape "
                            f"{'x'.join(str(g or '?') for g in got[1:])}, not {dims(ref.shape)}",
                            ref.layer.span, chain=ref.layer.chain)
-    for out, ref in zip(graph.output, net.outputs, strict=True):
-        out.type.tensor_type.shape.CopyFrom(onnx.helper.make_tensor_type_proto(
-            onnx.TensorProto.FLOAT, ["batch", *ref.shape]).tensor_type.shape)
+    for value, shape in [(graph.input[0], net.input_shape), *zip(graph.output, net.output_shapes, strict=True)]:
+        value.type.tensor_type.shape.CopyFrom(onnx.helper.make_tensor_type_proto(
+            onnx.TensorProto.FLOAT, ["batch", *shape]).tensor_type.shape)
     try:
         onnx.checker.check_model(proto, full_check=True)
     except onnx.checker.ValidationError as exc:
