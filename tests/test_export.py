@@ -62,3 +62,50 @@ def test_bad_export_requests_exit_1_and_write_nothing(tmp_path: Path, args, mess
                              *args], cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 1 and message in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+TWO = """
+network Two {
+    input 3x9x9
+    a = conv 3x3 4 pad=same dilation=2
+    (l, r) = split 2
+    b = r -> maxpool 3x3/2 ceil=true, adaptive_avgpool 3x2
+    output b
+    output a
+    output l
+}
+"""
+
+
+def load_python(path: Path, name: str) -> torch.nn.Module:
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return getattr(module, name)().eval()
+
+
+def test_python_export_reproduces_every_output_and_says_what_they_are(tmp_path: Path):
+    net = cnndsl.check_text(TWO, file="two.cnn")
+    line = export(net, "py", tmp_path / "two.py")
+    compiled = cnndsl.compile(net).eval()
+    exported = load_python(tmp_path / "two.py", "Two")
+    exported.load_state_dict(compiled.state_dict(), strict=True)
+    x = torch.randn(2, 3, 9, 9)
+    want = compiled(x)
+    torch.testing.assert_close(exported(x), want)
+    shapes = [tuple(w.shape[1:]) for w in want]
+    assert shapes == net.output_shapes
+    said = ", ".join(f"{n} Nx{'x'.join(map(str, s))}" for n, s in zip("bal", shapes, strict=True))
+    assert f"forward(Nx3x9x9) -> ({said})" in line
+    printed = subprocess.run([sys.executable, str(tmp_path / "two.py")], capture_output=True, text=True).stdout
+    assert printed.splitlines() == [f"{n} {(1, *s)}" for n, s in zip("bal", shapes, strict=True)]
+
+
+def test_torchscript_export_returns_every_output_as_the_compiled_model(tmp_path: Path):
+    net = cnndsl.check_text(TWO, file="two.cnn")
+    assert "loaded back, it agrees with torch" in export(net, "torchscript", tmp_path / "two.pt")
+    loaded = torch.jit.load(tmp_path / "two.pt")
+    compiled = cnndsl.compile(net).eval()
+    compiled.load_state_dict(loaded.state_dict(), strict=True)
+    x = torch.randn(3, 3, 9, 9)
+    torch.testing.assert_close(loaded(x), compiled(x))

@@ -149,6 +149,8 @@ def test_outputs_and_stages_are_refs():
     assert net.stage_shapes == [(4, 8, 8), (6, 8, 8), (2, 8, 8)]
     cut = net.with_outputs([Ref(net.layer("conv1"))])
     assert cut.output_shapes == [(6, 8, 8)] and net.output_shapes == [(3, 8, 8), (3, 8, 8)]
+    assert net.output_names == ["a", "b"] and cut.output_names == [""]  # the `output` statements' names
+    assert cnndsl.check_text("network U {\n input 3x4x4\n relu\n}\n").output_names == [""]
 
 
 @pytest.mark.parametrize("file,name", [(ARCH / "googlenet.cnn", "googlenet"), (MODERN, "Modern")])

@@ -17,10 +17,16 @@ def cmd_export(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     from .common import EPILOG, add_common
 
+    # the opset is stated here without importing torch (tests/test_export.py checks it is OPSET)
     p = sub.add_parser("export", help="export a network to ONNX, TorchScript or a standalone Python file",
-                       description="Write the compiled network as ONNX (checked in onnxruntime when it is "
-                                   "installed), TorchScript, or one Python file that needs only torch and whose "
-                                   "state_dict matches the compiled model's.", epilog=EPILOG)
+                       description="Write the compiled network as ONNX opset 17 (input 'input'; outputs named "
+                                   "after the network's `output` statements, else 'output'; the shapes cnndsl "
+                                   "computed declared, with a dynamic batch axis), TorchScript, or one Python file "
+                                   "that needs only torch and whose state_dict matches the compiled model's. The "
+                                   "file is written only after it is checked: every output run in onnxruntime (when "
+                                   "installed) or in the loaded-back TorchScript must have cnndsl's shape and "
+                                   "torch's values; a failed export writes nothing. See docs/export.md.",
+                       epilog=EPILOG)
     p.add_argument("file", metavar="FILE")
     add_common(p)
     p.add_argument("--format", required=True, choices=["onnx", "torchscript", "py"])

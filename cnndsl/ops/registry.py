@@ -106,6 +106,12 @@ class Op:
     # backend registers the parameter and passes it to `function` after the inputs
     parameter: Callable[[Attrs, list[Shape]], tuple[Shape, float]] | None = None
     # the label of a layer that is not written as one (the input); others are `describe`d
+    # ONNX export: for a layer that torch.onnx or onnxruntime cannot take as built, or would take
+    # with other semantics (`pad=same` with dilation, adaptive windows that do not tile, ceil-mode
+    # windows), `(attrs, in_shapes) -> forward | None`, where forward `(torch, module, x) -> tensor`
+    # computes exactly what the built module does, from its own parameters, with ops that export;
+    # None keeps the module. Only the exporter uses it (cnndsl/ops/lowering.py)
+    export_lowering: Callable[[Attrs, list[Shape]], Callable[[Any, Any, Any], Any] | None] | None = None
     label: Callable[[Attrs], str] | None = None
     warn: Callable[[Attrs, list[Shape]], list[str]] = field(default=lambda a, s: [])
     prepare: Callable[[Attrs], Attrs] | None = None  # derived defaults (pool stride = kernel)

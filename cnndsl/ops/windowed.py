@@ -7,6 +7,7 @@ import functools
 from math import prod
 from typing import Any
 
+from . import lowering
 from .importing import Called, Mapped, ModuleRule, UnmappedError, arg, canon, import_call_rule, import_rule, on_first
 from .layers import FLATTEN
 from .registry import (
@@ -117,6 +118,7 @@ CONV = Op(
     examples=(("conv 3x3/2 8 pad=1 groups=2 bias=false", (4, 9, 9)), ("conv 2x3 6 pad=same dilation=2", (3, 8, 7))),
     inplace_after=True,
     window=_sliding,
+    export_lowering=lowering.same_conv,
 )
 
 # ---- pooling ------------------------------------------------------------------------
@@ -146,6 +148,7 @@ MAXPOOL = Op(
     warn=lambda a, s: [] if a["ceil"] else _window_warnings(a, s),
     examples=(("maxpool 3x3/2 pad=1 ceil=true", (4, 10, 10)), ("maxpool 2", (3, 7, 7))),
     window=_sliding,
+    export_lowering=lowering.ceil_maxpool,
 )
 AVGPOOL = Op(
     "avgpool", Family.POOL, "Average pooling (`nn.AvgPool2d`); the stride defaults to the kernel.",
@@ -154,6 +157,7 @@ AVGPOOL = Op(
     warn=lambda a, s: [] if a["ceil"] else _window_warnings(a, s),
     examples=(("avgpool 3/2 ceil=true", (4, 10, 10)), ("avgpool 2x2/1 pad=1", (3, 6, 6))),
     window=_sliding,
+    export_lowering=lowering.ceil_avgpool,
 )
 # one add per input element, as fvcore counts adaptive_avg_pool2d
 PER_INPUT = "one per input element (as fvcore)"
@@ -179,6 +183,7 @@ ADAPTIVE_AVGPOOL = Op(
     module=lambda nn, a, s: nn.AdaptiveAvgPool2d(a["size"]),
     examples=(("adaptive_avgpool 2x3", (4, 9, 9)),),
     window=_adaptive,
+    export_lowering=lowering.adaptive_avgpool,
 )
 
 register(CONV, MAXPOOL, AVGPOOL, GAP, ADAPTIVE_AVGPOOL)

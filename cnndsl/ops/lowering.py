@@ -1,0 +1,128 @@
+"""Export lowerings (`Op.export_lowering`): for layers that torch.onnx or onnxruntime cannot take
+as built, or would take with other semantics, a forward that computes exactly what the built
+module computes, from its own parameters, with ops whose ONNX form means the same everywhere.
+
+Each lowering decides from the layer's attributes and static input shape (C×H×W) and returns
+`forward(torch, module, x) -> tensor`, or None when the module exports as it is. Only
+`cnndsl export --format onnx` applies them, to a copy of the compiled model; training, the fx
+code and the other exports keep the plain modules. Like every builder in cnndsl/ops, they
+receive the `torch` module as an argument and never import it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .registry import Attrs, Shape
+from .sliding import output_length as window
+
+Forward = Callable[[Any, Any, Any], Any]
+
+
+def same_conv(a: Attrs, shapes: list[Shape]) -> Forward | None:
+    """`pad=same` as explicit zero padding, as PyTorch pads for padding='same': a total of
+    dilation*(k-1) per axis, half of it (rounded down) before. ONNX's `auto_pad=SAME_UPPER`,
+    torch's export of it, is refused by onnxruntime with dilation; explicit pads never are.
+    An odd total pads its larger half on both sides and drops the first output row (or column),
+    which is the output of the extra padding: same stride-1 windows, no Pad op (torch exports
+    F.pad with pads computed at run time, which hides every shape after it from ONNX)."""
+    if a["pad"] != "same":
+        return None
+    totals = [d * (k - 1) for k, d in zip(a["kernel"], a["dilation"], strict=True)]
+    larger = tuple(t - t // 2 for t in totals)
+    drop_h, drop_w = (t % 2 for t in totals)
+
+    def forward(torch: Any, conv: Any, x: Any) -> Any:
+        y = torch.nn.functional.conv2d(x, conv.weight, conv.bias, 1, larger, a["dilation"], a["groups"])
+        return y[:, :, drop_h:, drop_w:] if drop_h or drop_w else y
+    return forward
+
+
+def _ceil_extra(a: Attrs, shape: Shape) -> list[int]:
+    """Per axis, the input rows (columns) to add at the end for floor mode to give the windows
+    of PyTorch's ceil mode: the last one starts inside the input or its left padding."""
+    extra = []
+    for n, k, s, p in zip(shape[1:], a["kernel"], a["stride"], a["pad"], strict=True):
+        out = window(n, k, s, p, 1, ceil=True)
+        extra.append(max(0, (out - 1) * s + k - (n + 2 * p)))
+    return extra
+
+
+def _extend(torch: Any, x: Any, shape: Shape, extra: list[int], fill: Any) -> Any:
+    """x (per sample `shape`) with `extra` rows and columns of `fill(its last row or column)`
+    appended, as concatenated slices, whose shapes ONNX can infer."""
+    for axis, count in ((3, extra[1]), (2, extra[0])):
+        if count:
+            last = x.narrow(axis, shape[axis - 1] - 1, 1)
+            x = torch.cat([x, *[fill(last)] * count], axis)
+    return x
+
+
+def ceil_maxpool(a: Attrs, shapes: list[Shape]) -> Forward | None:
+    """`ceil=true` as floor mode over the input with its last row and column repeated at the
+    end: every window that reaches them holds the originals, so its max is unchanged. ONNX's own
+    ceil rule keeps windows that start in the right padding, which PyTorch and onnxruntime
+    drop: the file would declare a shape it does not compute (maxpool 1x1/2 on 12x12: 7x7, not 6x6)."""
+    if not a["ceil"]:
+        return None
+    extra = _ceil_extra(a, shapes[0])
+
+    def forward(torch: Any, pool: Any, x: Any) -> Any:
+        x = _extend(torch, x, shapes[0], extra, lambda last: last)
+        return torch.nn.functional.max_pool2d(x, a["kernel"], a["stride"], a["pad"])
+    return forward
+
+
+def ceil_avgpool(a: Attrs, shapes: list[Shape]) -> Forward | None:
+    """`ceil=true` as floor mode over the input with zeros appended, times the correction of the
+    divisor: PyTorch divides a window that runs past the padding by its part inside input plus
+    padding, floor mode by the whole kernel."""
+    if not a["ceil"]:
+        return None
+    k, s, p = a["kernel"], a["stride"], a["pad"]
+    extra = _ceil_extra(a, shapes[0])
+    # per axis: the kernel over the window's length inside [-p, n + p)
+    factors = [[k[i] / (min(j * s[i] - p[i] + k[i], n + p[i]) - (j * s[i] - p[i]))
+                for j in range(window(n, k[i], s[i], p[i], 1, ceil=True))] for i, n in enumerate(shapes[0][1:])]
+    scale = [[fh * fw for fw in factors[1]] for fh in factors[0]]
+    rescale = any(v != 1.0 for row in scale for v in row)
+
+    def forward(torch: Any, pool: Any, x: Any) -> Any:
+        y = torch.nn.functional.avg_pool2d(_extend(torch, x, shapes[0], extra, torch.zeros_like), k, s, p)
+        return y * torch.tensor(scale, dtype=y.dtype) if rescale else y
+    return forward
+
+
+def _adaptive_windows(n: int, out: int) -> list[tuple[int, int]]:
+    """PyTorch's adaptive pooling windows on one axis: [floor(i*n/out), ceil((i+1)*n/out))."""
+    return [(i * n // out, -(-(i + 1) * n // out)) for i in range(out)]
+
+
+def _as_sliding(windows: list[tuple[int, int]]) -> tuple[int, int] | None:
+    """(kernel, stride) when the windows are one window sliding by a fixed stride."""
+    sizes = {end - start for start, end in windows}
+    steps = {b[0] - a[0] for a, b in zip(windows, windows[1:], strict=False)} or {1}
+    if len(sizes) != 1 or len(steps) != 1 or min(steps) < 1:
+        return None
+    return sizes.pop(), steps.pop()
+
+
+def adaptive_avgpool(a: Attrs, shapes: list[Shape]) -> Forward | None:
+    """Adaptive average pooling with the windows written out: one sliding average pool when
+    the windows have one size and stride (alexnet's 6x6 of 7x7: 2x2/1), else the mean over each
+    axis as a product with a constant matrix (row i: 1/len over window i), y = A_h x A_w^T, the
+    same sums divided by the same counts. torch.onnx refuses sizes that do not divide."""
+    windows = [_adaptive_windows(n, o) for n, o in zip(shapes[0][1:], a["size"], strict=True)]
+    sliding = [_as_sliding(w) for w in windows]
+    if all(sliding):
+        kernel, stride = zip(*sliding, strict=True)
+        return lambda torch, pool, x: torch.nn.functional.avg_pool2d(x, kernel, stride)
+    rows, cols = ([[1.0 / (end - start) if start <= j < end else 0.0 for j in range(n)] for start, end in w]
+                  for w, n in zip(windows, shapes[0][1:], strict=True))
+
+    def forward(torch: Any, pool: Any, x: Any) -> Any:
+        mean_h = torch.tensor(rows, dtype=x.dtype)     # out_h x H
+        mean_w = torch.tensor(cols, dtype=x.dtype).t()  # W x out_w
+        return torch.matmul(torch.matmul(mean_h, x), mean_w)
+    return forward
