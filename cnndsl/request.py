@@ -27,9 +27,10 @@ from .lang.values import Scope, evaluate, show
 class Request:
     """One network of a loaded program with the caller's settings, all already checked.
 
-    `params` are parameter values (ints, floats, bools, tuples) that override the network's
-    defaults, read-only; `input` replaces the declared input shape (per sample, e.g. C×H×W);
-    build one with `Request.of`, which checks them, and derive others with `dataclasses.replace`.
+    `params` are parameter values (ints, floats, bools, tuples) that override the network's defaults,
+    read-only; `input` replaces the declared input shape (per sample, no batch axis, e.g. C×H×W);
+    `limits` bounds elaboration. Build one with `Request.of`, which checks them (CnnError), and derive
+    others with `dataclasses.replace`.
     """
 
     program: Program
@@ -52,7 +53,10 @@ class Request:
         return cls(program, _pick(program, net), values, shape, limits or Limits())
 
     def check(self) -> Network:
-        """Elaborate and shape-check the network; the graph carries its warnings."""
+        """Elaborate and shape-check the network with these settings; returns the `Network` (shapes per sample,
+        no batch axis), its warnings attached. Each call elaborates anew. Raises CnnError for any error in
+        the network's text with these values (a shape that does not fit, an unknown name, a missing
+        parameter, a limit passed, ...); LintError only under CNNDSL_DEBUG, for a bug in cnndsl."""
         return elaborate(self.program, self.net, self.params, self.input, self.limits)
 
 
@@ -84,7 +88,8 @@ def input_shape(value: str | Sequence[int] | None) -> tuple[int, ...] | None:
 
 
 def parse_value(text: str) -> object:
-    """A `--set` value: any expression of the language without names (`4`, `(1, 2)`, `true`)."""
+    """A `--set` value: any expression of the language without names (`4`, `(1, 2)`, `true`); CnnError for
+    a syntax error, a name, or an expression that fails."""
     return evaluate(parse_expr(text), Scope())
 
 
