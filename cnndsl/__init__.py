@@ -13,7 +13,7 @@ from .ir import Network
 from .version import __version__  # noqa: F401 (cnndsl.__version__)
 
 
-def train(*args, **kwargs):  # noqa: ANN002, ANN003, ANN201 (see cnndsl.training.train)
+def train(*args, **kwargs):  # noqa: ANN002, ANN003, ANN201 (see cnndsl.train.loop.train)
     """Train network `net` of `file` on real data; returns one dict of metrics per epoch.
 
     See `cnndsl.train.loop.train` for the arguments (an `Options` with data, epochs, optimizer, ...;
@@ -43,7 +43,7 @@ def import_module(module, example_input, name=None, verify=True):  # noqa: ANN00
     return run(module, example_input, name=name, verify=verify)
 
 
-def transfer_weights(src, dst):  # noqa: ANN001, ANN201 (torch types; see cnndsl.weights)
+def transfer_weights(src, dst):  # noqa: ANN001, ANN201 (torch types; see cnndsl.pytorch.weights)
     """Copy `src`'s state_dict (a module or a mapping of tensors) into `dst` by position, checking every
     shape; returns the (source key, destination key) pairs. Raises ValueError (not CnnError: the
     arguments are torch objects, not user text) when the counts or a shape differ, before anything is
