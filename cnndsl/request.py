@@ -45,9 +45,10 @@ class Request:
     @classmethod
     def of(cls, program: Program, net: str | None = None, input: str | Sequence[int] | None = None,
            params: Mapping[str, object] | None = None, limits: Limits | None = None) -> Request:
-        """Check the caller's arguments: `input` as `3x224x224` or (3, 224, 224), `params` as
-        numbers, bools or tuples, `net` as one of the program's networks (optional when the file
-        defines one). Raises CnnError for any that is not."""
+        """Check the caller's arguments: `input` as `3x224x224` or (3, 224, 224) (per sample, no batch axis),
+        `params` as numbers, bools or tuples (lists become tuples), `net` as one of the program's networks
+        (optional when the file defines one). Raises CnnError for any that is not, and when `net` is left
+        out of a file that defines several networks or none."""
         shape = input_shape(input)
         values = {k: _python_value(k, v) for k, v in (params or {}).items()}
         return cls(program, _pick(program, net), values, shape, limits or Limits())

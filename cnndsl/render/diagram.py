@@ -64,11 +64,11 @@ def _output_box(i: int, name: str, shape: Shape) -> Box:
 
 
 def layout(net: Network, depth: int | None = 0) -> Picture:
-    """Group the layers into boxes at `depth` (None: every layer) and connect them: an edge per
-    use of a tensor (a layer that reads one tensor twice, `concat(x, x)`, gets two; each output of
-    a `split` its own), where a folded block call receives each tensor from outside it once.
-    Layers that are not drawn (identity) are the edge they pass their input along. Each network
-    output gets a marker box."""
+    """Group the layers into boxes at `depth` (None: every layer; 0 or more) and connect them: an edge per
+    use of a tensor (a layer that reads one tensor twice, `concat(x, x)`, gets two; each output of a
+    `split` its own), labelled with the tensor's shape per sample, where a folded block call receives
+    each tensor from outside it once. Layers that are not drawn (identity) are the edge they pass their
+    input along. Each network output gets a marker box."""
     boxes: dict[tuple[str, ...], Box] = {}
     owner: dict[int, tuple[str, ...]] = {}
     passing: set[int] = set()  # layers drawn as the edge they are
