@@ -57,6 +57,11 @@ def _assign(path: str, value: str) -> str:
 
 
 def to_python(net: Network, model: torch.fx.GraphModule) -> str:
+    """The network as one Python file that needs only torch: the source of cnndsl's own layer classes the
+    model uses, a class named as the compiled model whose `__init__` builds the same modules at the same
+    paths (so its state_dict matches) and whose `forward` is the compiled model's generated code, and a
+    `__main__` that runs one zero sample (shape (1, *net.input_shape), the network's shape being per
+    sample). CnnError for a module that cannot be written as its constructor call."""
     name = model.__class__.__name__
     lines = ['"""' + f"{net.name}, exported by `cnndsl export --format py`; needs only torch." + '"""',
              "", "import operator  # noqa: F401 (the generated forward may use it)", "", "import torch",
