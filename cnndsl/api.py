@@ -23,39 +23,83 @@ __all__ = ["Request", "check", "check_text", "compile", "draw", "load", "network
 
 def check(path: PathLike, net: str | None = None, input: Shape | None = None,
           limits: Limits | None = None, **params: object) -> Network:
-    """Parse, elaborate and shape-check a network; returns the graph with its warnings.
-    `input` replaces the declared input shape (`"3x224x224"` or (3, 224, 224)); CnnError for
-    any error in the file or the arguments."""
+    """Parse, elaborate and shape-check network `net` of the `.cnn` file at `path`; returns the graph.
+
+    Shapes are per sample, with no batch axis: C×H×W for images (`3x224x224` is (3, 224, 224)),
+    (features,) once flattened.
+
+    Args: `net` names the network (it may be left out when the file defines only one); `input` replaces
+    the declared input shape, as text `"3x224x224"` or a tuple or list of positive ints, per sample;
+    `limits` bounds the work of elaboration (`cnndsl.elaborate.Limits`; docs/errors.md, "Limits"); every
+    other keyword sets a network parameter (an int, float, bool, or a tuple or list of them) in place of
+    its default.
+
+    Returns: the shape-checked `Network`; its `warnings` hold what elaboration warned about (a layer
+    that drops input rows or columns, with the input sizes that would fit).
+
+    Raises: CnnError, located at `file:line:col` where the problem is in the text, for every error in
+    the file or the arguments: a file that cannot be read (missing, not a regular file, over 10 MiB, not
+    UTF-8; a CnnError, not an OSError), a syntax error, an import that leaves the file's folder or names
+    no file, an unknown network or parameter, a bad `input` or parameter value, a shape that does not
+    fit an op, a layer that leaves no output, a limit passed. With CNNDSL_DEBUG set, the graph is linted
+    too: LintError (`cnndsl.ir.LintError`) means a bug in cnndsl, never in the text.
+    """
     return Request.of(load_program(path), net, input, params, limits).check()
 
 
 def check_text(text: str, net: str | None = None, input: Shape | None = None, file: str = "<string>",
                limits: Limits | None = None, **params: object) -> Network:
-    """`check` for source text in memory (imports resolve from the current directory)."""
+    """`check` for source text in memory. `file` names it in messages, and its `import`s resolve relative
+    to `file`'s folder (the current directory for the default `<string>`). Arguments, shapes (per
+    sample, no batch axis), result and errors (CnnError) as `check`."""
     return Request.of(program_from_text(text, file), net, input, params, limits).check()
 
 
 def load(path: PathLike, net: str | None = None, input: Shape | None = None, max_bytes: int | None = None,
          **params: object) -> torch.fx.GraphModule:
-    """Compile a network to a trainable `torch.fx.GraphModule`. A network whose parameters
-    would not fit in `max_bytes` (default: the memory available) is refused before allocation."""
+    """Check a network (as `check`) and compile it to a trainable `torch.fx.GraphModule`; imports torch.
+
+    Shapes in the spec are per sample; the model takes a batch: a float tensor of shape (N, C, H, W) for
+    a declared C×H×W input. Its submodules and state_dict keys are the layers' paths in the spec
+    (`residual3.conv2.weight`), and its parameters are initialised by torch's default initialisers.
+
+    Args: `path`, `net`, `input` and the parameter keywords as `check`; `max_bytes` is the memory the
+    parameters may take, 4 bytes each (float32); the default is the memory available now (Linux's
+    MemAvailable).
+
+    Raises: CnnError for everything `check` refuses; for a network whose parameters would not fit in
+    `max_bytes`, refused before anything is allocated; for an `as` name that cannot name a torch
+    submodule (a Python keyword or an attribute of `torch.nn.Module`).
+    """
     return compile(check(path, net, input, **params), max_bytes)
 
 
 def compile(network: Network, max_bytes: int | None = None) -> torch.fx.GraphModule:  # noqa: A001
-    """Compile an already checked network (from `check` or `check_text`)."""
+    """Compile an already checked network (from `check` or `check_text`) to a trainable
+    `torch.fx.GraphModule`; imports torch.
+
+    The model takes a batch (N, *network.input_shape), shapes being per sample in the network; its
+    submodules and state_dict keys are the layers' paths, its parameters initialised by torch's default
+    initialisers. `max_bytes` as in `load`. Raises CnnError for a network whose float32 parameters (4
+    bytes each) exceed `max_bytes` (default: the memory available now), before anything is allocated,
+    and for an `as` name that cannot name a torch submodule.
+    """
     from .pytorch.fx_backend import compile_network
 
     return compile_network(network, max_bytes)
 
 
 def networks(path: PathLike) -> dict[str, dict[str, str | None]]:
-    """The networks a file defines: name -> {parameter: default as written, or None}."""
+    """The networks the file at `path` defines itself (not those it imports), in order: name -> {parameter:
+    its default value as the language writes it (`10`, `true`, `(1, 2)`), None for a required one}. A
+    default that reads another parameter shows as `...`. Nothing is elaborated. Raises CnnError when the
+    file or a file it imports cannot be read or parsed, or defines a name twice."""
     return _networks(load_program(path))
 
 
 def networks_in_text(text: str, file: str = "<string>") -> dict[str, dict[str, str | None]]:
-    """`networks` for source text in memory."""
+    """`networks` for source text in memory (`file` names it in messages; imports resolve relative to its
+    folder). Raises CnnError as `networks`."""
     return _networks(program_from_text(text, file))
 
 
@@ -74,7 +118,21 @@ def _default_text(expr: object) -> str:
 def draw(path: PathLike, output: PathLike, net: str | None = None, input: Shape | None = None,
          depth: int | None = 0, full: bool = False, rankdir: str = "TB", shapes: bool = True, params: bool = False,
          theme: str = "color", **values: object) -> os.PathLike:
-    """Draw a network into `output` (.svg, .pdf, .png or .dot); `full=True` draws every layer."""
+    """Draw a network (checked as `check`) into `output`; returns the path written (a `pathlib.Path`).
+
+    The format is `output`'s extension: .svg, .pdf, .png (through Graphviz's `dot` program) or .dot (the
+    DOT text, no Graphviz needed). The file is replaced atomically.
+
+    Args: `net`, `input` and the parameter keywords (`values`) as `check`; `depth` (0 or more): block
+    calls nested deeper are drawn as one box each (0: one box per top-level call), None draws every
+    layer, as does `full=True`; `rankdir` "TB" (top to bottom) or "LR"; `shapes` labels each edge with
+    its tensor's shape per sample (`64×56×56`, no batch axis); `params` writes each box's parameter
+    count; `theme` "color" or "mono" (print-friendly).
+
+    Raises: CnnError for everything `check` refuses, an unknown extension, theme or rankdir, a missing
+    or failing `dot` for .svg/.pdf/.png (nothing is written then), and an output that cannot be written
+    (a missing folder, a directory, a refused write).
+    """
     from .render.figure import draw_network
 
     return draw_network(check(path, net, input, **values), output, None if full else depth, rankdir, shapes,

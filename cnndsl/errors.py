@@ -45,11 +45,16 @@ class Diagnostic:
     severity: str = "error"
 
     def render(self, sources: dict[str, str] | None = None) -> str:
+        """This diagnostic as the compiler prints it (see `render`); `sources` maps file -> text, else the file
+        is read."""
         return render(self, sources)
 
 
 class CnnError(Exception):
-    """The single exception type for problems in `.cnn` text (and in values given for it)."""
+    """The single exception type for problems in user input: `.cnn` text, and the values, shapes and paths
+    given for it from Python or the command line. It carries a `Diagnostic` (message, optional `Span`,
+    hint, block call chain); `str()` is `file:line:col: message` and `render()` the full compiler-style
+    report. The CLI prints it and exits with status 1."""
 
     def __init__(self, message: str, span: Span | None = None, hint: str | None = None,
                  chain: CallChain = ()) -> None:
@@ -58,10 +63,12 @@ class CnnError(Exception):
 
     @property
     def message(self) -> str:
+        """The message, without location or hint."""
         return self.diagnostic.message
 
     @property
     def span(self) -> Span | None:
+        """Where in the source the problem is; None for a value given from Python or the command line."""
         return self.diagnostic.span
 
     def with_chain(self, chain: CallChain) -> CnnError:
@@ -71,6 +78,8 @@ class CnnError(Exception):
         return self
 
     def render(self, sources: dict[str, str] | None = None) -> str:
+        """The error as the compiler prints it (see `render`); `sources` maps file -> text, else the file is
+        read."""
         return render(self.diagnostic, sources)
 
     def __str__(self) -> str:

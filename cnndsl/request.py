@@ -27,9 +27,10 @@ from .lang.values import Scope, evaluate, show
 class Request:
     """One network of a loaded program with the caller's settings, all already checked.
 
-    `params` are parameter values (ints, floats, bools, tuples) that override the network's
-    defaults, read-only; `input` replaces the declared input shape (per sample, e.g. C×H×W);
-    build one with `Request.of`, which checks them, and derive others with `dataclasses.replace`.
+    `params` are parameter values (ints, floats, bools, tuples) that override the network's defaults,
+    read-only; `input` replaces the declared input shape (per sample, no batch axis, e.g. C×H×W);
+    `limits` bounds elaboration. Build one with `Request.of`, which checks them (CnnError), and derive
+    others with `dataclasses.replace`.
     """
 
     program: Program
@@ -44,15 +45,19 @@ class Request:
     @classmethod
     def of(cls, program: Program, net: str | None = None, input: str | Sequence[int] | None = None,
            params: Mapping[str, object] | None = None, limits: Limits | None = None) -> Request:
-        """Check the caller's arguments: `input` as `3x224x224` or (3, 224, 224), `params` as
-        numbers, bools or tuples, `net` as one of the program's networks (optional when the file
-        defines one). Raises CnnError for any that is not."""
+        """Check the caller's arguments: `input` as `3x224x224` or (3, 224, 224) (per sample, no batch axis),
+        `params` as numbers, bools or tuples (lists become tuples), `net` as one of the program's networks
+        (optional when the file defines one). Raises CnnError for any that is not, and when `net` is left
+        out of a file that defines several networks or none."""
         shape = input_shape(input)
         values = {k: _python_value(k, v) for k, v in (params or {}).items()}
         return cls(program, _pick(program, net), values, shape, limits or Limits())
 
     def check(self) -> Network:
-        """Elaborate and shape-check the network; the graph carries its warnings."""
+        """Elaborate and shape-check the network with these settings; returns the `Network` (shapes per sample,
+        no batch axis), its warnings attached. Each call elaborates anew. Raises CnnError for any error in
+        the network's text with these values (a shape that does not fit, an unknown name, a missing
+        parameter, a limit passed, ...); LintError only under CNNDSL_DEBUG, for a bug in cnndsl."""
         return elaborate(self.program, self.net, self.params, self.input, self.limits)
 
 
@@ -84,7 +89,8 @@ def input_shape(value: str | Sequence[int] | None) -> tuple[int, ...] | None:
 
 
 def parse_value(text: str) -> object:
-    """A `--set` value: any expression of the language without names (`4`, `(1, 2)`, `true`)."""
+    """A `--set` value: any expression of the language without names (`4`, `(1, 2)`, `true`); CnnError for
+    a syntax error, a name, or an expression that fails."""
     return evaluate(parse_expr(text), Scope())
 
 

@@ -35,6 +35,7 @@ class Difference:
 
     @property
     def shapes(self) -> tuple[Shape | None, Shape | None]:
+        """The row's output shape per sample on each side; None on the side that lacks the row."""
         return (self.a.shape if self.a else None, self.b.shape if self.b else None)
 
     @property
@@ -45,6 +46,8 @@ class Difference:
 
 @dataclass(frozen=True)
 class Comparison:
+    """What `compare` finds: both networks' summaries (as `analyse` gives them) and the rows that differ."""
+
     a: Summary
     b: Summary
     differences: list[Difference]
@@ -59,8 +62,10 @@ def _inside(name: str, row: str) -> bool:
 
 
 def compare(net_a: Network, net_b: Network, depth: int = 0) -> Comparison:
-    """The rows of `net_a` and `net_b` at `depth` (block calls deeper are folded into one row
-    per instance) that differ, in the order of `net_a` then the rows only `net_b` has."""
+    """The rows of `net_a` and `net_b` at `depth` (block calls deeper are folded into one row per instance)
+    that differ, in the order of `net_a` then the rows only `net_b` has. Rows are matched by path; they
+    differ in output shape (per sample), parameters, MACs (per sample), label, or a layer inside whose
+    op or arguments differ. Raises no CnnError (both networks are checked)."""
     a, b = analyse(net_a), analyse(net_b)
     rows_a = {r.name: r for r in a.at_depth(depth)}
     rows_b = {r.name: r for r in b.at_depth(depth)}

@@ -28,12 +28,28 @@ class Field:
     start: float = 0
 
     def through(self, k: float, s: float, d: float, p: float) -> Field:
+        """The field after a layer that slides a window of kernel `k`, stride `s`, dilation `d` and padding
+        `p` (per side) along this axis: size `r + (k - 1) d j`, jump `j s`, start `start + ((k - 1) d / 2
+        - p) j`. This is Araujo, Norris and Sim's closed form (r0 = 1 + sum of (k_l - 1) times the product
+        of the strides before layer l, with a dilated kernel spanning d (k - 1) + 1; the field's centre
+        from their u0 and v0), accumulated layer by layer ("Computing Receptive Fields of Convolutional
+        Neural Networks", Distill 2019). Values may be fractional (adaptive pooling, upsampling)."""
         return Field(self.size + (k - 1) * d * self.jump, self.jump * s,
                      self.start + ((k - 1) * d / 2 - p) * self.jump)
 
 
 @dataclass(frozen=True)
 class Row:
+    """One row of a summary: a layer, or (from `Summary.at_depth`) a block instance folded into one row.
+
+    `shape` is the output shape per sample (no batch axis); `params` a count of trainable parameters;
+    `macs` multiply-accumulates per sample, by the op's rule and convention (`Op.macs`); `memory` bytes
+    of the output activations for the whole batch (batch × elements × bytes of the dtype); `kept` the
+    bytes of those autograd keeps for backward (0 for views such as flatten); `field` the receptive
+    field per spatial axis (H, W), None once the tensor is flat; `family` the op's family
+    (`Family.BLOCK` for a folded block instance).
+    """
+
     name: str
     op: str
     label: str
@@ -48,15 +64,22 @@ class Row:
 
     @property
     def rf(self) -> tuple[int, int] | None:
+        """The receptive field's size (height, width) in input pixels, rounded; None once the tensor is flat."""
         return None if self.field is None else (round(self.field[0].size), round(self.field[1].size))
 
     @property
     def jump(self) -> tuple[float, float] | None:
+        """The jump per axis (height, width): input pixels between neighbouring output units, the product of
+        the strides so far; None once the tensor is flat."""
         return None if self.field is None else (self.field[0].jump, self.field[1].jump)
 
 
 @dataclass
 class Summary:
+    """What `analyse` finds for one network: one `Row` per layer in topological order, the input shape per
+    sample (no batch axis), the `batch` and `dtype` the memory figures are for, and the network's block
+    instances (to fold rows by depth)."""
+
     network: str
     input_shape: tuple
     batch: int
@@ -66,18 +89,22 @@ class Summary:
 
     @property
     def params(self) -> int:
+        """Trainable parameters of the whole network (a count)."""
         return sum(r.params for r in self.rows)
 
     @property
     def macs(self) -> int:
+        """Multiply-accumulates of one sample through the whole network (the same for any `batch`)."""
         return sum(r.macs for r in self.rows)
 
     @property
     def memory(self) -> int:
+        """Bytes of every layer's output activations (the input's included) for `batch` samples of `dtype`."""
         return sum(r.memory for r in self.rows)
 
     def split(self) -> dict[str, dict[str, float]]:
-        """Parameters and MACs of conv, fc and other layers, with percentages."""
+        """Parameters (counts) and MACs (per sample) of the conv, fc and other layers, each with its percentage
+        of the total."""
         out = {g: {"params": 0, "macs": 0} for g in (*(f.value for f in SPLIT), REST)}
         for r in self.rows:
             group = r.family.value if r.family in SPLIT else REST
@@ -89,7 +116,9 @@ class Summary:
         return out
 
     def training_memory(self, optimizer: str) -> dict[str, int]:
-        """Bytes to train one step: weights, gradients, optimizer state, kept activations."""
+        """Bytes to train one step at `batch` samples of `dtype`: weights, gradients, optimizer state
+        (`optimizer` is `sgd` (none), `sgd-momentum` (one buffer per weight) or `adam` (two); KeyError for
+        any other) and the activations autograd keeps for backward, with their total."""
         size = DTYPE_BYTES[self.dtype]
         weights = self.params * size
         state = {"sgd": 0, "sgd-momentum": 1, "adam": 2}[optimizer] * self.params * size
@@ -98,7 +127,8 @@ class Summary:
                 "total": 2 * weights + state + kept}
 
     def at_depth(self, depth: int) -> list[Row]:
-        """Rows with block calls deeper than `depth` folded into one row per block instance."""
+        """Rows with block calls deeper than `depth` folded into one row per block instance: its params, MACs
+        and memory summed, its shape and field those of its last layer."""
         rows: list[Row] = []
         index: dict[tuple, int] = {}
         for r in self.rows:
@@ -134,7 +164,19 @@ def _field(step: Step, fields: dict[int, tuple[Field, Field] | None]) -> tuple[F
 
 
 def analyse(net: Network, batch: int = 1, dtype: str = "float32") -> Summary:
-    """Per-layer numbers for a checked network."""
+    """Per-layer numbers for a checked network: one `Row` per layer, in topological order. Nothing runs: no
+    torch, no forward pass.
+
+    Shapes are per sample, with no batch axis (C×H×W, or (features,) once flat). Units: `params` a count
+    of trainable parameters; `macs` multiply-accumulates per sample (independent of `batch`), by each
+    op's registry rule and convention (`Op.macs`): conv, fc and linear one per weight per output
+    position with the bias not counted, as fvcore counts them; docs/analysis.md lists every op's;
+    `memory` bytes of each layer's output for `batch` samples of `dtype` (its size in `DTYPE_BYTES`);
+    the receptive field and jump in input pixels (Araujo et al., Distill 2019; see `Field`).
+
+    Raises no CnnError: the network was checked when it was built. A `dtype` not in `DTYPE_BYTES` is a
+    KeyError; `batch` is taken as given (the CLI refuses one below 1).
+    """
     size = DTYPE_BYTES[dtype]
     rows, fields = [], {}
     for step in net.walk():

@@ -12,6 +12,10 @@ from ..request import Request
 
 @dataclass(frozen=True)
 class Fit:
+    """One square input size `scan` tried: the side `size` in pixels, whether the network elaborates at it
+    (`valid`), whether no layer then drops input rows or columns (`exact`), and why not (`reason`: the
+    first error or warning)."""
+
     size: int
     valid: bool
     exact: bool      # valid and no layer drops rows or columns
@@ -20,7 +24,8 @@ class Fit:
 
 def scan(request: Request, channels: int, sizes: Iterable[int],
          progress: Callable[[int], None] | None = None) -> list[Fit]:
-    """Elaborate the request's network at each square input `channels x s x s` (s > 0)."""
+    """Elaborate the request's network at each square input `channels x s x s` (per sample; s > 0), calling
+    `progress(s)` after each. An error at a size is recorded in its `Fit`, never raised."""
     out = []
     for s in sizes:
         try:

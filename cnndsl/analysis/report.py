@@ -24,7 +24,7 @@ _JOINING = frozenset({Family.ACT, Family.NORM, Family.RESHAPE, Family.OTHER})
 
 
 def human(n: float) -> str:
-    """23.3K, 72.3M, 4.1G."""
+    """A count in decimal units: 23.3K, 72.3M, 4.1G, 1.2T (10^3, 10^6, 10^9, 10^12)."""
     for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
         if abs(n) >= scale:
             return f"{n / scale:.1f}{unit}"
@@ -32,6 +32,7 @@ def human(n: float) -> str:
 
 
 def human_bytes(n: float) -> str:
+    """A size in bytes in binary units: `512 B`, `23.3 KiB`, `72.3 MiB`, `1.5 GiB` (2^10, 2^20, 2^30)."""
     for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if abs(n) >= scale:
             return f"{n / scale:.1f} {unit}"
@@ -72,7 +73,9 @@ def grid(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]], foote
 
 
 def table(s: Summary, depth: int | None = None) -> str:
-    """The terminal report: layer table with totals, the conv/fc/other split, training memory."""
+    """The terminal report: the layer table (rows folded at `depth`, every layer when None) with totals,
+    the conv/fc/other split, training memory, and a footer stating the conventions. Output shapes are
+    per sample, MACs per sample, memory in bytes for the batch."""
     title = f"{s.network}  input {dims(s.input_shape)}, batch {s.batch}, {s.dtype}"
     out = [grid(title, COLUMNS, [_cells(r) for r in _rows(s, depth)], _totals(s))]
     split = [(g, human(v["params"]), f"{v['params_pct']:.1f}", human(v["macs"]), f"{v['macs_pct']:.1f}")
@@ -90,6 +93,9 @@ def table(s: Summary, depth: int | None = None) -> str:
 
 
 def markdown(s: Summary, depth: int | None = None) -> str:
+    """The layer table as Markdown (rows folded at `depth`, every layer when None), with a totals row and
+    the conventions paragraph. Output shapes are per sample, MACs per sample, memory in bytes for the
+    batch."""
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in _cells(r)) + " |" for r in _rows(s, depth)]
     lines.append("| " + " | ".join(f"**{c}**" if c else "" for c in _totals(s)) + " |")
@@ -97,6 +103,9 @@ def markdown(s: Summary, depth: int | None = None) -> str:
 
 
 def to_csv(s: Summary, depth: int | None = None) -> str:
+    """The layer table as CSV with a header row (rows folded at `depth`, every layer when None): output
+    shape per sample, params (a count), macs (per sample), memory_bytes (for the batch), receptive field
+    and jump per axis in input pixels (empty once flat). No totals row."""
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(["layer", "op", "output", "params", "macs", "memory_bytes", "rf_h", "rf_w", "jump_h", "jump_w"])
@@ -107,7 +116,8 @@ def to_csv(s: Summary, depth: int | None = None) -> str:
 
 
 def to_json(s: Summary, depth: int | None = None) -> str:
-    """The stable format documented in docs/summary-json.md."""
+    """The stable format documented in docs/summary-json.md: shapes per sample, MACs per sample, memory in
+    bytes for the batch."""
     layers = [{"name": r.name, "op": r.op, "label": r.label, "depth": r.depth, "output": list(r.shape),
                "params": r.params, "macs": r.macs, "memory_bytes": r.memory,
                "receptive_field": None if r.rf is None else list(r.rf),
@@ -155,6 +165,9 @@ def stages(s: Summary) -> Iterable[tuple[str, str, str, int, int]]:
 
 
 def latex(s: Summary) -> str:
+    """A LaTeX (booktabs) stage table in the style of the VGG and ResNet papers' Table 1, folded as
+    `stages` folds it: each stage's output shape per sample, its layers, parameters and MACs per sample
+    (in K/M/G)."""
     body = [rf"{_latex_escape(n)} & {_latex_escape(shape.replace('x', '×'))} & {_latex_escape(spec)} & "
             rf"{human(p)} & {human(m)} \\" for n, shape, spec, p, m in stages(s)]
     return "\n".join([

@@ -14,7 +14,8 @@ from .common import checked, request_of
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-
+    """`cnndsl summary`: print the network's per-layer report in --format (shapes and MACs per sample,
+    memory for --batch); returns 0. CnnError for a --batch below 1 and whatever `check` refuses."""
     if args.batch < 1:
         raise CnnError(f"--batch must be a positive integer, got {args.batch}")
     net = checked(args)
@@ -25,6 +26,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_inputs(args: argparse.Namespace) -> int:
+    """`cnndsl inputs`: elaborate at every square size in --range and print the smallest valid size and
+    those at which no layer drops pixels; returns 0. CnnError for a malformed --range."""
     from ..analysis.inputs import scan
 
     low, _, high = args.range.partition(":")
@@ -72,6 +75,7 @@ def _ranges(values: list[int]) -> str:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
+    """`cnndsl diff`: print the rows that differ between two networks or two settings; returns 0."""
     first = request_of(args.file_a, args.net, args.input, args.set)
     a = first.check()
     file_b = args.file_b or args.file_a
@@ -112,6 +116,7 @@ def _delta(x: int, y: int) -> str:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add `summary`, `inputs` and `diff` to the command line."""
     from .common import EPILOG, add_common
 
     p = sub.add_parser("summary", help="per-layer parameters, MACs, memory and receptive field",

@@ -23,6 +23,8 @@ def _table(net: Network) -> str:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    """`cnndsl check`: check each selected network, print its warnings (with the nearest input sizes at
+    which nothing drops) and, unless --quiet, each layer's output shape per sample; returns 0."""
     for request, net in networks_of(args):
         sources = net.sources
         for w in net.warnings:
@@ -50,6 +52,8 @@ def _exact_hint(request: Request, net: Network) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    """`cnndsl list`: one line per network of each file, with its parameters; a file that fails is reported
+    and the others listed; returns 1 if any failed, else 0."""
     from ..api import networks
 
     status = 0

@@ -10,6 +10,8 @@ from ..render.diagram import THEMES
 
 
 def cmd_draw(args: argparse.Namespace) -> int:
+    """`cnndsl draw`: draw the network into --output; returns 0. CnnError for an unknown output format
+    (before any work), a negative --depth, and as `cnndsl.draw`."""
     from ..render.figure import draw_network, output_format
     from .common import checked
 
@@ -24,6 +26,7 @@ def cmd_draw(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add `draw` to the command line."""
     from .common import EPILOG, add_common
 
     p = sub.add_parser("draw", help="draw a network as SVG, PDF, PNG or DOT with Graphviz",

@@ -7,6 +7,9 @@ import sys
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    """`cnndsl export`: write the checked network in --format (onnx, torchscript, py) to --output; returns
+    0. CnnError as `cnndsl.load`, for an output that cannot be written, and when onnxruntime disagrees
+    with torch on the ONNX file."""
     from ..pytorch.export import export
     from .common import checked
 
@@ -15,6 +18,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add `export` to the command line."""
     from .common import EPILOG, add_common
 
     # the opset is stated here without importing torch (tests/test_export.py checks it is OPSET)

@@ -23,6 +23,9 @@ def _source(text: str) -> str:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    """`cnndsl import`: list torchvision's models, or write one as .cnn text to --output or standard
+    output; returns 0. CnnError for a missing or unknown name, an output that exists without --force,
+    and as `cnndsl.import_module`."""
     from ..api import parse_shape
     from ..importer import check_name, import_torchvision, importable
 
@@ -52,6 +55,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add `import` to the command line."""
     from .common import EPILOG
 
     p = sub.add_parser("import", help="write a torchvision model as a .cnn file",

@@ -15,11 +15,13 @@ class _Parser(argparse.ArgumentParser):
     """Bad command lines exit 1 like every other bad input (argparse's own status is 2)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
+        """Print the usage and the message, then exit with status 1."""
         self.print_usage(sys.stderr)
         self.exit(1, f"{self.prog}: error: {message}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `cnndsl` argument parser, with each command module's subcommands."""
     parser = _Parser(
         prog="cnndsl", description="A language and compiler for convolutional network architectures.",
         epilog="Run `cnndsl COMMAND --help` for a command's options.")
@@ -44,6 +46,9 @@ def _version() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `cnndsl` command line on `argv` (default: sys.argv[1:]); returns the exit status: 0, 1 for a
+    CnnError (printed as `file:line:col: error: message`), 130 after Ctrl-C, 70 for an internal error
+    (re-raised when CNNDSL_DEBUG is set). A bad command line exits with 1 (SystemExit)."""
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)

@@ -8,6 +8,8 @@ import sys
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """`cnndsl train`: train with the options given; returns 0, or 130 after Ctrl-C once a checkpoint is
+    saved. CnnError for an unknown --augment and as `cnndsl.train`."""
     from ..train.loop import Options, TrainingInterruptedError, train
     from .common import parse_sets
 
@@ -43,6 +45,7 @@ def _positive(kind: type):  # noqa: ANN202
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add `train` to the command line."""
     from .common import EPILOG, add_common
 
     p = sub.add_parser("train", help="train a network on Fashion-MNIST, MNIST, CIFAR-10 or an image folder",

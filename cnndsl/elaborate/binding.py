@@ -23,7 +23,10 @@ def _convert(op: Op, param: Param, value: object, span: Span) -> object:
 
 
 def bind_layer(op: Op, layer: ast.Layer, scope: Scope) -> dict:
-    """The op's attributes from a layer's positional and keyword arguments."""
+    """The op's attributes from a layer's positional and keyword arguments, each converted by its
+    `Param.kind`, defaults filled in and `Op.prepare` applied. Raises CnnError at the argument for too
+    many positionals, an unknown or repeated keyword, a value the parameter refuses, a stride suffix on
+    a non-kernel, and a missing required argument."""
     positional = [p for p in op.params if p.positional]
     by_name = {p.name: p for p in op.params}
     if len(layer.args) > len(positional):
@@ -90,6 +93,8 @@ def _signature(block: ast.BlockDef) -> str:
 
 
 def op_named(name: str, span: Span, extra: set[str]) -> Op:
+    """The registry entry of op `name`; CnnError at `span` (with a suggestion among ops and `extra`) when
+    there is none."""
     op = REGISTRY.get(name)
     if op is None:
         raise CnnError(f"unknown op '{name}'", span, suggest(name, set(REGISTRY) | extra))

@@ -28,6 +28,10 @@ Step = Generator["Step", Any, Any]
 
 
 class Elaborator:
+    """Builds one network's IR graph from its definition (`elaborate` makes one per network). Its methods
+    are the elaboration steps; those that elaborate a body are generators driven by `_run`, so that
+    nesting costs no Python stack. Every error is a located CnnError."""
+
     def __init__(self, program: Program, limits: Limits, input_shape: tuple[int, ...] | None = None) -> None:
         self.program = program
         self.limits = limits
@@ -42,6 +46,9 @@ class Elaborator:
     # ---- graph construction
     def add_node(self, op: str, attrs: dict, inputs: list[TensorRef], frame: Frame, name: str,
                  span: Span) -> int:
+        """Add a layer of op `op` reading `inputs`; returns its node id. Its output shapes (per sample) come
+        from the op's shape rule and its warnings are recorded. Raises CnnError for a shape rule's error, an
+        output dimension below 1, a tensor past the limits, or more than `max_layers` layers."""
         if len(self.ir) >= self.limits.max_layers:
             raise CnnError(f"the network has more than {self.limits.max_layers} layers (the limit)", span)
         in_shapes = [self.shape(t) for t in inputs]
@@ -63,9 +70,12 @@ class Elaborator:
         return n
 
     def shape(self, t: TensorRef) -> Shape:
+        """The shape per sample of a tensor already in the graph."""
         return self.ir.shape(t.node, t.port)
 
     def flowing(self, cur: Flowing, span: Span, what: str, frame: Frame) -> TensorRef:
+        """The tensor flowing into an item, described as `what` in messages; CnnError when there is none
+        (nothing before it) or when it is the several outputs of a `split` not yet bound to names."""
         if cur is None:
             raise CnnError(f"{what} has no input: a network starts with `input CxHxW`", span, chain=frame.chain)
         if isinstance(cur, Multi):
@@ -114,6 +124,8 @@ class Elaborator:
         raise AssertionError(stmt)
 
     def input(self, stmt: ast.Input, scope: Scope, frame: Frame, cur: Flowing) -> TensorRef:
+        """The `input` statement: the input layer, its shape the caller's override or the declared one (per
+        sample). CnnError for an `input` in a block, a second one, or a shape that is not positive ints."""
         if not frame.is_network:
             raise CnnError("`input` belongs in a network, not in a block", stmt.span)
         if self.input_node is not None:
@@ -125,6 +137,7 @@ class Elaborator:
         return TensorRef(self.input_node)
 
     def tensor(self, name: ast.Name, scope: Scope, frame: Frame) -> TensorRef:
+        """The tensor a name is bound to; CnnError when the name is unbound or holds a value."""
         value = evaluate(name, scope)
         if not isinstance(value, TensorRef):
             raise CnnError(f"'{name.id}' is a value, not a tensor", name.span)
@@ -144,6 +157,8 @@ class Elaborator:
         return cur
 
     def bind_targets(self, stmt: ast.Flow, scope: Scope, frame: Frame, cur: Flowing) -> None:
+        """Bind `name = ...` to the flowing tensor, or `(a, b) = ...` to a layer's outputs (CnnError when
+        counts differ)."""
         if not stmt.unpack:
             scope.values[stmt.targets[0]] = self.flowing(cur, stmt.span, f"'{stmt.targets[0]}'", frame)
             return
@@ -160,6 +175,7 @@ class Elaborator:
             self.ir.add_stage(cur.node, cur.port)
 
     def item_output(self, item: ast.Item, scope: Scope, frame: Frame, cur: Flowing) -> Step:
+        """The step that elaborates an item with a body of its own (a call, a merge, `if`, `repeat`, `for`)."""
         match item:
             case ast.CallItem(call=call, alias=alias):
                 return (yield self.call(call, alias, scope, frame, cur))
@@ -181,6 +197,7 @@ class Elaborator:
         raise AssertionError(item)
 
     def loop(self, item: ast.For, scope: Scope, frame: Frame, cur: Flowing) -> Step:
+        """The step that unrolls a `for` loop over a tuple (CnnError for anything else)."""
         sequence = evaluate(item.iterable, scope)
         if not isinstance(sequence, tuple):
             raise CnnError(f"for needs a tuple or range(...), got {show(sequence)}", item.iterable.span)
@@ -192,6 +209,8 @@ class Elaborator:
         return cur
 
     def layer(self, layer: ast.Layer, scope: Scope, frame: Frame, cur: Flowing) -> Flowing:
+        """Add one layer item; returns its output (a TensorRef, or a Multi for several outputs). CnnError for a
+        block written without parentheses, an unknown op, a merge without branches, or a bad argument."""
         if layer.op in self.program.blocks:
             raise CnnError(f"'{layer.op}' is a block: call it with parentheses, {layer.op}(...)", layer.span)
         op = op_named(layer.op, layer.span, set(self.program.blocks))
@@ -205,6 +224,7 @@ class Elaborator:
         return Multi(n, count) if count > 1 else TensorRef(n)
 
     def merge(self, merge: ast.Merge, scope: Scope, frame: Frame, cur: Flowing) -> Step:
+        """The step that elaborates each branch from the same input and joins them by the merge op."""
         op = op_named(merge.op, merge.span, set(self.program.blocks))
         if not op.merge:
             raise CnnError(f"`{op.name}` does not take branches", merge.span,
@@ -217,6 +237,8 @@ class Elaborator:
         return TensorRef(self.add_node(op.name, {}, ends, frame, frame.claim(op.name, None, merge.span), merge.span))
 
     def named_merge(self, call: ast.Call, alias: str | None, scope: Scope, frame: Frame) -> TensorRef:
+        """A merge of named tensors, `concat(a, b)`; CnnError for keywords, no tensors, or a name that is not a
+        tensor."""
         op = REGISTRY[call.func]
         if call.kwargs:
             raise CnnError(f"{call.func}(...) takes tensor names only", call.kwargs[0].span)
@@ -232,6 +254,8 @@ class Elaborator:
 
     # ---- calls
     def call(self, call: ast.Call, alias: str | None, scope: Scope, frame: Frame, cur: Flowing) -> Step:
+        """The step for `name(...)` in a flow: a block call, or a merge of named tensors. CnnError for an op or
+        a built-in written as a call, or an unknown name."""
         block = self.program.blocks.get(call.func)
         if block is not None:
             return (yield self.block(block, call, alias, scope, frame, cur))
@@ -269,6 +293,9 @@ class Elaborator:
 
     # ---- the network
     def network(self, net: ast.NetworkDef, args: dict[str, object]) -> Network:
+        """Elaborate the whole network body and finish the graph; its outputs are the `output` statements, else
+        the end of the body. CnnError for a network without `input`, or one without `output` whose body ends
+        in no single tensor."""
         scope = Scope(self.globals, args)
         frame = Frame((), (), True)
         self.budget.network(net.body, scope)
@@ -307,9 +334,11 @@ def network_args(net: ast.NetworkDef, overrides: Mapping[str, object], span: Spa
 
 def elaborate(program: Program, name: str, overrides: Mapping[str, object] | None = None,
               input_shape: tuple[int, ...] | None = None, limits: Limits | None = None) -> Network:
-    """Elaborate network `name` of `program` into a shape-checked graph. `overrides` are
-    parameter values and `input_shape` replaces the declared input; both are taken as given
-    (cnndsl.request.Request checks them once, where they are written) and neither is changed."""
+    """Elaborate network `name` of `program` into a shape-checked graph. `overrides` are parameter values
+    and `input_shape` replaces the declared input (per sample, no batch axis); both are taken as given
+    (cnndsl.request.Request checks them once, where they are written) and neither is changed. Raises
+    CnnError, located, for any error in the network's text with these values, and when a limit of
+    `limits` is passed; LintError only under CNNDSL_DEBUG (a bug)."""
     net = program.networks[name]
     args = network_args(net, overrides or {})
     with gc_paused():  # a big network: the collector would rescan it (lang.gc_pause)

@@ -42,6 +42,7 @@ class Size:
 
     @staticmethod
     def of(layers: int = 0, steps: int = 0, blocks: int = 0) -> Size:
+        """An exact size: as many layers, steps and block calls as given, at least and at most."""
         return Size((layers, steps, blocks), (layers, steps, blocks))
 
     def __add__(self, other: Size) -> Size:
@@ -50,6 +51,7 @@ class Size:
         return Size((a + d, b + e, c + f), (min(CAP, g + j), min(CAP, h + k), min(CAP, i + m)))
 
     def times(self, n: int) -> Size:
+        """The size of `n` expansions of this one in sequence (upper bounds capped at CAP)."""
         return Size(tuple(a * n for a in self.low), tuple(min(CAP, a * n) for a in self.high))
 
     def either(self, other: Size) -> Size:
@@ -57,6 +59,7 @@ class Size:
         return Size(tuple(map(min, self.low, other.low)), tuple(map(max, self.high, other.high)))
 
     def unbounded(self) -> Size:
+        """This size with its upper bound unknown (CAP); the lower bound stays."""
         return Size(self.low, (CAP, CAP, CAP))
 
     def beyond(self, limits: Limits, used: tuple[int, int, int] = (0, 0, 0)) -> bool:
@@ -153,6 +156,7 @@ class Estimator:
 
     # ---- the walk
     def value(self, expr: ast.Expr, scope: Scope) -> object:
+        """The value of an expression, or UNKNOWN when it fails or reads a value known only during elaboration."""
         try:
             return evaluate(expr, scope)
         except (CnnError, UnknownValueError):
@@ -165,6 +169,7 @@ class Estimator:
             raise _SpentError
 
     def body(self, stmts: tuple[ast.Stmt, ...], scope: Scope, depth: int) -> Size:
+        """The size of a sequence of statements; stops adding once the lower bound passes a limit."""
         total = Size()
         for stmt in stmts:
             total += self.stmt(stmt, scope, depth)
@@ -173,6 +178,8 @@ class Estimator:
         return total
 
     def stmt(self, stmt: ast.Stmt, scope: Scope, depth: int) -> Size:
+        """The size of one statement; a `let` binds its value (or UNKNOWN) in `scope`, a flow's targets
+        UNKNOWN."""
         self._charge(1)
         size = STEP
         match stmt:
@@ -192,6 +199,8 @@ class Estimator:
         return size
 
     def item(self, item: ast.Item, scope: Scope, depth: int) -> Size:
+        """The size of one item: a layer is one, a call or merge its body, an `if` on an unknown condition
+        either side, a `repeat` its body times its count (unbounded for an unknown count)."""
         self._charge(1)
         match item:
             case ast.Layer():
@@ -220,6 +229,8 @@ class Estimator:
         return UNBOUNDED
 
     def loop(self, item: ast.For, scope: Scope, depth: int) -> Size:
+        """The size of a `for` loop: per-iteration bounds with the variables unknown, iterating only where that
+        could refuse."""
         sequence = self.value(item.iterable, scope)
         if not isinstance(sequence, tuple):
             return UNBOUNDED
@@ -258,6 +269,8 @@ class Estimator:
         return self.reads[id(item)]
 
     def call(self, call: ast.Call, scope: Scope, depth: int) -> Size:
+        """The size of a call item: a block call's instance, a merge of named tensors one layer, anything else
+        nothing."""
         block = self.blocks.get(call.func)
         if block is None:
             op = REGISTRY.get(call.func)
@@ -274,6 +287,8 @@ class Estimator:
         return self.instance(block, args, depth)
 
     def instance(self, block: ast.BlockDef, args: dict[str, object], depth: int) -> Size:
+        """The size of a block instance with `args`, remembered by block and arguments; a call of itself that
+        is being estimated is unbounded."""
         own, values = CALL, tuple(args.values())
         if not all(type(v) in _SCALARS for v in values):
             # the key costs a walk of the arguments: charge it, as evaluation charges what it builds

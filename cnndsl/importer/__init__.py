@@ -26,6 +26,7 @@ UNSUPPORTED = {
 
 
 def unsupported(name: str) -> str | None:
+    """Why torchvision's model `name` cannot be imported (a transformer; see UNSUPPORTED), or None."""
     return next((why for prefix, why in UNSUPPORTED.items() if name.startswith(prefix)), None)
 
 
@@ -37,10 +38,14 @@ def importable() -> list[tuple[str, str | None]]:
 
 
 def import_module(module: Any, example_input: Any, name: str | None = None, verify: bool = True) -> str:
-    """The `.cnn` text of `module` (a torch.nn.Module), traced on `example_input` (a batch).
+    """The `.cnn` text of `module` (a torch.nn.Module), traced on `example_input` (a batch, shape (N, C, H,
+    W); the text's input is its shape per sample). The module's train/eval mode is restored afterwards.
 
-    Raises CnnError when the model cannot be traced, has a layer with no op, or when the
-    compiled text does not reproduce the model (weights by name, outputs to 1e-5 relative)."""
+    Raises CnnError when the model cannot be traced or run on the example, has a layer or call with no
+    exact op, a module instance that takes or gives more than one tensor, or shared weights, or (with
+    `verify`) when the compiled text does not reproduce the model (weights by name, outputs to 1e-5
+    relative).
+    """
     from .blocks import structure
     from .text import write
     from .trace import trace
@@ -135,6 +140,10 @@ def default_input(name: str) -> tuple[int, int, int]:
 
 
 def import_torchvision(name: str, input_shape: tuple[int, ...] | None = None, verify: bool = True) -> str:
+    """The `.cnn` text of torchvision's classification model `name`, randomly initialised, traced on two
+    random samples of `input_shape` (per sample, C×H×W; default: the size its weights were trained at)
+    and verified as `import_module` does. Raises CnnError for a name torchvision lacks or the language
+    cannot express, and as `import_module`."""
     import torch
 
     model = torchvision_model(name)

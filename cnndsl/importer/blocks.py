@@ -24,6 +24,9 @@ _CONTAINERS = ("Sequential", "ModuleList", "ModuleDict", "Module")
 
 @dataclass
 class Imported:
+    """A model's structure ready to write: the network's name, its input shape per sample, its blocks
+    (callees before callers) and its body."""
+
     name: str
     input_shape: tuple[int, ...]
     blocks: list[Block]
@@ -71,6 +74,7 @@ class _Builder:
         return map_calls(items, call)
 
     def residual(self, family: tuple) -> bool:
+        """Whether the block of `family` joins branches (a merge among its items): calls of it form stages."""
         return any(isinstance(i, Merge) for i in self.items.get(family, ()))
 
     def group(self) -> bool:
@@ -106,6 +110,9 @@ class _Builder:
 
 
 def structure(g: Graph, name: str) -> Imported:
+    """The blocks and network body of an import graph: module instances of one class (and similar shape)
+    grouped into blocks with parameters, repeated items into loops. Raises CnnError where a module
+    instance takes or gives more than one tensor."""
     g = normalize(g)
     builder = _Builder(g, name)
     for _ in range(len(builder.paths) + 2):

@@ -27,6 +27,10 @@ MERGES = frozenset(name for name, op in REGISTRY.items() if op.merge)
 
 @dataclass
 class Node:
+    """One traced operation: the op it maps to with its slots, the tensors it reads (node id, port), its
+    module scope, its `as` name (a stateful layer's attribute name), its output shape per sample, its
+    number of outputs, and its id."""
+
     op: str
     slots: tuple
     inputs: list[Ref]
@@ -39,11 +43,14 @@ class Node:
 
 @dataclass
 class Graph:
+    """A traced model: its nodes in execution order, its outputs, and the class name of every module path."""
+
     nodes: list[Node] = field(default_factory=list)
     outputs: list[Ref] = field(default_factory=list)
     scopes: dict[Path, str] = field(default_factory=dict)  # module path -> class name
 
     def add(self, node: Node) -> Node:
+        """Append `node`, giving it the next id; returns it."""
         node.id = len(self.nodes)
         self.nodes.append(node)
         return node
@@ -54,6 +61,9 @@ def _inside(scope: Path, path: Path) -> bool:
 
 
 def normalize(g: Graph) -> Graph:
+    """A copy of `g` in which every module instance has one input. A `cat` that reads only tensors from
+    outside its module moves to the caller; a `cat` of (a, b, c) reads the `cat` of (a, b) and c where
+    that one exists. `g` is not changed."""
     nodes = [dataclasses.replace(n, inputs=list(n.inputs)) for n in g.nodes]
     moved = True
     while moved:  # a cat whose inputs all come from outside its module belongs to the caller

@@ -16,16 +16,22 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Const:
+    """A constant of the imported text: a layer's slot value, a call argument, a number in an `as` name."""
+
     value: Any
 
 
 @dataclass(frozen=True)
 class Var:
+    """A block parameter or the loop variable, by name."""
+
     name: str
 
 
 @dataclass(frozen=True)
 class Bin:
+    """`left op right`: a value derived from a parameter (`c * 4`) or a loop progression."""
+
     op: str  # + - * //
     left: Value
     right: Value
@@ -38,6 +44,9 @@ Alias = tuple[str | Value, ...]
 
 @dataclass(frozen=True)
 class Layer:
+    """One layer: its op, its slots (every argument in the registry's order, defaults included) and its
+    `as` name parts."""
+
     op: str
     slots: tuple[tuple[str, Value], ...]
     alias: Alias | None = None
@@ -45,6 +54,9 @@ class Layer:
 
 @dataclass(frozen=True)
 class Call:
+    """A block call: the block (a module path while blocks are formed, then the block's name), its
+    arguments and its `as` name parts."""
+
     block: str
     args: tuple[Value, ...]
     alias: Alias | None = None
@@ -52,6 +64,8 @@ class Call:
 
 @dataclass(frozen=True)
 class Merge:
+    """`op { branch | ... }`; an empty branch is the identity."""
+
     op: str
     branches: tuple[tuple[Any, ...], ...]  # () is the identity branch
 
@@ -85,12 +99,16 @@ class Stmt:
 
 @dataclass(frozen=True)
 class NamedMerge:
+    """`op(x1, x2)`: a merge of named tensors in a statement."""
+
     op: str
     names: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class Output:
+    """`output name`: an output of a network with several."""
+
     name: str
 
 
@@ -140,20 +158,24 @@ WILD = _Wild()
 
 
 def wild(x: Any) -> Any:
+    """`x` with every constant WILD (the constants of a template slot an instance lacks)."""
     return map_consts(x, lambda c: Const(WILD))
 
 
 def shape_of(body: tuple) -> tuple:
+    """`body` with every constant blanked out: equal for bodies that differ only in numbers."""
     return map_consts(body, lambda c: BLANK)
 
 
 def values_of(body: tuple) -> list[Any]:
+    """The constants of `body` in a fixed (pre-order) order, the order `fill` takes them back in."""
     out: list[Any] = []
     map_consts(body, lambda c: out.append(c.value) or c)
     return out
 
 
 def fill(body: tuple, values: list[Value]) -> tuple:
+    """`body` with its constants replaced, in `values_of` order, by `values`."""
     it = iter(values)
     return map_consts(body, lambda c: next(it))
 
@@ -172,12 +194,14 @@ def map_calls(items: Any, visit: Any) -> Any:
 
 
 def calls_in(items: Any) -> list[Call]:
+    """Every Call in `items`, at any depth, in order."""
     found: list[Call] = []
     map_calls(items, lambda c: found.append(c) or c)
     return found
 
 
 def uses_loop_var(x: Any) -> bool:
+    """Whether `x` reads the loop variable anywhere."""
     if isinstance(x, Var):
         return x.name == LOOP_VAR
     if isinstance(x, tuple):

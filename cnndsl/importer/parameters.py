@@ -44,6 +44,10 @@ RESERVED = set(REGISTRY) | set(BUILTINS) | set(keyword.kwlist) | {
 
 @dataclass
 class Block:
+    """One block being formed: its name, the module class it comes from, its instances (path, items); once
+    finished, its parameters (name, default or REQUIRED), which constants of an instance its callers
+    pass (`positions`) and its body."""
+
     name: str
     cls: str
     instances: list[tuple[tuple[str, ...], tuple]] = field(default_factory=list)

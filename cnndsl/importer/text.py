@@ -63,6 +63,8 @@ def _operand(v: object, op: str, right: bool) -> str:
 
 
 def alias(parts: tuple | None) -> str:
+    """` as name` for `as` name parts: quoted where it is no plain name, a template `"block{i}"` where a
+    part is a variable; "" for none."""
     if not parts:
         return ""
     if any(isinstance(p, (Var, Bin)) for p in parts):
@@ -81,6 +83,8 @@ def _default(op: str, param: object, slots: dict) -> object:
 
 
 def layer(item: Layer) -> str:
+    """A layer as the language writes it, leaving out the arguments equal to their defaults (a pool's
+    stride is its kernel)."""
     op = REGISTRY[item.op]
     slots = dict(item.slots)
     words = [item.op]
@@ -104,10 +108,13 @@ def _param(op: object, name: str) -> object:
 
 
 class Writer:
+    """Lays items out as lines of text; `blocks` gives each called block's parameters and their defaults."""
+
     def __init__(self, blocks: dict[str, Block]) -> None:
         self.blocks = blocks
 
     def call(self, item: Call) -> str:
+        """A block call: required arguments by position, others by keyword where they differ from the default."""
         block = self.blocks[item.block]
         args = []
         for (name, default), v in zip(block.params, item.args, strict=True):
@@ -143,9 +150,13 @@ class Writer:
         return f"for {LOOP_VAR} in range({span})"
 
     def sequence(self, items: tuple) -> str:
+        """Items joined by commas on one line."""
         return ", ".join(self.inline(i) for i in items)
 
     def lines(self, items: tuple, indent: int) -> list[str]:
+        """Items as lines indented by `indent`: a new line at each conv or fc (its norm and activation follow
+        on it) or where the line would pass WIDTH; statements on lines of their own; a merge, loop or `if`
+        too long for one line broken over several."""
         pad = " " * indent
         out: list[str] = []
         line: list[str] = []
@@ -173,6 +184,7 @@ class Writer:
         return out
 
     def block_lines(self, item: object, indent: int) -> list[str]:
+        """A merge, loop or `if` over several lines, its branches or body indented four more."""
         pad = " " * indent
         if isinstance(item, Merge):
             out = [f"{pad}{item.op} {{"]
@@ -210,6 +222,8 @@ class Writer:
 
 
 def write(imported: Imported, header: str) -> str:
+    """The whole `.cnn` text: `header` as comment lines, each block (callees first), then the network with
+    its input shape per sample."""
     blocks = {b.name: b for b in imported.blocks}
     w = Writer(blocks)
     out = [f"# {line}".rstrip() for line in header.splitlines()] + [""]

@@ -35,11 +35,14 @@ class _Tracer(fx.Tracer):
         self.where: list[tuple[str, str]] = []
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        """Whether torch.fx keeps `m` as one call: layers with an import rule and every other torch.nn layer,
+        never containers."""
         if isinstance(m, (nn.Sequential, nn.ModuleList, nn.ModuleDict)):
             return False
         return type(m) in LEAVES or type(m).__module__.startswith("torch.nn")
 
     def call_module(self, m: nn.Module, forward: Any, args: tuple, kwargs: dict) -> Any:
+        """Trace a call of `m`, remembering where the trace is for an error message."""
         self.where.append((self.path_of_module(m), type(m).__name__))
         result = super().call_module(m, forward, args, kwargs)
         self.where.pop()
@@ -101,16 +104,21 @@ class _Converter:
         self.tuples: dict[fx.Node, list] = {}
 
     def ref(self, arg: object, where: str) -> tuple[int, int]:
+        """The (node id, port) of an fx value; CnnError (naming `where`) when it is not a tensor the import
+        follows."""
         if isinstance(arg, fx.Node) and arg in self.refs:
             return self.refs[arg]
         raise CnnError(f"cannot import {self.name}: {where} takes {arg!r}, which is not a tensor cnndsl can follow")
 
     def add(self, n: fx.Node, op: str, slots: tuple, inputs: list, scope: tuple, alias: str | None,
             outputs: int = 1) -> None:
+        """Append a node for fx node `n` and remember it as `n`'s value."""
         node = self.graph.add(Node(op, slots, inputs, scope, alias, _shape(n), outputs))
         self.refs[n] = (node.id, 0)
 
     def module(self, n: fx.Node) -> None:
+        """A call of a leaf layer, as the ops of its rule. CnnError for a layer no rule maps exactly, and for
+        one with weights that is called twice (shared weights)."""
         module = self.modules[n.target]
         path = tuple(n.target.split("."))
         try:
@@ -130,6 +138,8 @@ class _Converter:
             source = self.refs[n]
 
     def function(self, n: fx.Node) -> None:
+        """A function or method call: a tuple of outputs, an item of a `split`, a layer scale (a parameter
+        times a tensor), else the ops of its rule; CnnError when it has none."""
         target = n.target
         if isinstance(target, type) and issubclass(target, tuple):  # GoogLeNetOutputs(logits, aux2, aux1)
             self.tuples[n] = list(n.args) + list(n.kwargs.values())
@@ -165,6 +175,7 @@ class _Converter:
             inputs = [self.refs[n]]
 
     def output(self, n: fx.Node) -> None:
+        """The model's outputs (a tuple such as GoogLeNet's outputs unpacked)."""
         result = n.args[0]
         result = self.tuples.get(result, result) if isinstance(result, fx.Node) else result
         values = list(result) if isinstance(result, (tuple, list)) else [result]
@@ -172,6 +183,7 @@ class _Converter:
 
 
 def what_of(n: fx.Node) -> str:
+    """What fx node `n` calls, in backticks, for messages (`cat`)."""
     return f"`{getattr(n.target, '__name__', n.target)}`"
 
 

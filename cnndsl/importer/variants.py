@@ -19,6 +19,9 @@ from .items import WILD, Cond, Const, Merge, shape_of, values_of, wild
 
 @dataclass(eq=False)
 class Slot:
+    """One position of a template: the shape of the item there (or a merge's op and branch count, with a
+    template per branch), the first item seen there, and which of the family's shapes have it."""
+
     shape: object  # shape_of((item,)), or ("merge", op, branches) for a merge
     item: object  # the first item seen here (its wild copy stands in where an instance lacks it)
     branches: list[list[Slot]] | None = None
@@ -120,6 +123,8 @@ def realize(slots: list[Slot], items: tuple, shapes: frozenset[int]) -> tuple:
 
 
 def template(bodies: list[tuple]) -> list[Slot]:
+    """The template of several bodies: slots that each body embeds into, `seen` marking which body has
+    which."""
     slots: list[Slot] = []
     for k, body in enumerate(bodies):
         slots = extend(slots, body, k)

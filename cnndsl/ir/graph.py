@@ -105,6 +105,7 @@ class IRBuilder:
         self._graph.graph["stages"].append((node, port))
 
     def add_warning(self, warning: Diagnostic) -> None:
+        """Record a warning (a Diagnostic of severity `warning`) for `Network.warnings`."""
         self._graph.graph["warnings"].append(warning)
 
     def finish(self, name: str, params: dict, outputs: Iterable[tuple[int, int]],

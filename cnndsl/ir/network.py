@@ -15,7 +15,9 @@ from ..ops import REGISTRY, Op, Shape, dims
 
 @dataclass(frozen=True)
 class Layer:
-    """A read-only view of one node (the schema is in cnndsl/ir/__init__.py), with its input shapes."""
+    """A read-only view of one node (the schema is in cnndsl/ir/__init__.py). `shapes` (its outputs) and
+    `input_shapes` (what it reads, in input order) are per sample, with no batch axis: C×H×W, or
+    (features,) once flat."""
 
     id: int
     op: str
@@ -30,11 +32,12 @@ class Layer:
 
     @property
     def qualname(self) -> str:
+        """Its dotted path (`residual3.conv2`): its submodule's name in the compiled model."""
         return ".".join(self.path)
 
     @property
     def shape(self) -> Shape:
-        """The (first) output shape per sample."""
+        """The (first) output shape per sample (no batch axis)."""
         return self.shapes[0]
 
     @property
@@ -54,7 +57,9 @@ class Layer:
 
     @property
     def params(self) -> int:
-        """Its number of trainable parameters."""
+        """Its number of trainable parameters (a count, by its op's rule: what the torch module holds, e.g.
+        conv `out * in/groups * kh * kw` plus `out` with a bias; buffers such as running statistics are not
+        parameters)."""
         return self.entry.count_params(self.attrs, self.input_shapes)
 
 
@@ -67,6 +72,7 @@ class Ref:
 
     @property
     def shape(self) -> Shape:
+        """The tensor's shape per sample (C×H×W, or (features,) once flat; no batch axis)."""
         return self.layer.shapes[self.port]
 
 
@@ -92,10 +98,12 @@ class Step:
 
     @property
     def input_shapes(self) -> tuple[Shape, ...]:
+        """The shapes per sample of the tensors the layer reads, in input order."""
         return self.layer.input_shapes
 
     @property
     def params(self) -> int:
+        """The layer's number of trainable parameters (a count; see `Layer.params`)."""
         return self.layer.params
 
 
@@ -111,14 +119,17 @@ def set_svg_drawer(draw: Callable[[Network], str | None]) -> None:
 class Network:
     """A shape-checked network: the IR graph plus its warnings. Returned by `cnndsl.check`.
 
-    `graph` is the storage (a networkx DiGraph, for graph algorithms); read the network
-    through the methods and properties here, which never expose its attribute dicts."""
+    Every shape it gives is per sample, with no batch axis (C×H×W, or (features,) once flat). `graph` is
+    the storage (a networkx DiGraph, for graph algorithms); read the network through the methods and
+    properties here, which never expose its attribute dicts.
+    """
 
     def __init__(self, graph: nx.DiGraph) -> None:
         self.graph = graph
 
     @property
     def name(self) -> str:
+        """The network's name as its definition writes it (`network resnet50(...)`)."""
         return self.graph.graph["name"]
 
     @property
@@ -190,11 +201,12 @@ class Network:
 
     @property
     def input_shape(self) -> Shape:
-        """The input shape per sample (C×H×W)."""
+        """The input shape per sample: C×H×W, or (features,) for a flat input; no batch axis."""
         return next(layer.shape for layer in self.layers() if not layer.inputs)
 
     @property
     def output_shapes(self) -> list[Shape]:
+        """The shape per sample of each output, in the order of `outputs`."""
         return [ref.shape for ref in self.outputs]
 
     @property
@@ -210,7 +222,8 @@ class Network:
         return Network(graph)
 
     def count_params(self) -> int:
-        """Trainable parameters of the whole network."""
+        """Trainable parameters of the whole network, a count: what `sum(p.numel() for p in
+        model.parameters())` gives for the compiled model."""
         return sum(layer.params for layer in self.layers())
 
     def _repr_svg_(self) -> str | None:

@@ -75,6 +75,9 @@ class Layout:
     always_accept = ("_NL",)
 
     def process(self, stream):  # noqa: ANN001, ANN201 (Lark's interface)
+        """Lark's post-lexer hook: the token stream with the newlines that do not end a statement dropped.
+        Raises LayoutError for an unbalanced or mismatched bracket, brackets nested deeper than MAX_NESTING,
+        or more than MAX_TOKENS tokens."""
         stack: list[Token] = []
         pending: Token | None = None
         prev: Token | None = None

@@ -30,6 +30,7 @@ class Meter:
         self.used = 0
 
     def charge(self, steps: int, span: Span | None) -> None:
+        """Count `steps` more; CnnError at `span` once more than `limit` are used."""
         self.used += steps
         if self.used > self.limit:
             raise CnnError(f"building the network takes more than {self.limit} steps (the limit)", span,
@@ -55,6 +56,7 @@ def float_literal(text: str, span: Span) -> float:
 
 
 def check_int(value: int, span: Span | None) -> int:
+    """`value` when it fits MAX_INT_BITS (64 bits, sign apart); else a CnnError at `span`."""
     if value.bit_length() > MAX_INT_BITS:
         raise CnnError(f"integer too large ({value.bit_length()} bits; the limit is {MAX_INT_BITS})", span)
     return value

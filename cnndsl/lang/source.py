@@ -37,6 +37,9 @@ class Program:
     sources: dict[str, str] = field(default_factory=dict)  # file -> text, for error rendering
 
     def define(self, d: ast.BlockDef | ast.NetworkDef) -> None:
+        """Add a block or network definition. Raises CnnError when its name is an op's, is already defined
+        (here or in an imported file), or it declares a parameter twice or a block parameter named
+        `in_channels` or `in_shape`."""
         if d.name in REGISTRY:
             kind = "block" if isinstance(d, ast.BlockDef) else "network"
             raise CnnError(f"{kind} '{d.name}' would shadow the op '{d.name}'", d.span, "rename it")
@@ -64,7 +67,9 @@ def _check_params(d: ast.BlockDef | ast.NetworkDef) -> None:
 
 
 def read_text(path: Path, span: Span | None = None) -> str:
-    """A regular file's text (UTF-8, BOM allowed); never a device, FIFO or directory."""
+    """A regular file's text (UTF-8, BOM allowed); never a device, FIFO or directory. Raises CnnError (at
+    `span`, the import that named it, if any) for a file that is missing or unreadable, not a regular
+    file, over MAX_FILE_BYTES (10 MiB) or not UTF-8: reading errors never escape as OSError."""
     try:
         st = os.stat(path)
     except OSError as exc:
@@ -143,7 +148,10 @@ def _display(path: Path) -> str:
 
 
 def load_program(path: str | os.PathLike) -> Program:
-    """Parse a file and everything it imports."""
+    """Parse a file and everything it imports (each file once, at most MAX_FILES). Raises CnnError for a
+    file that cannot be read (see `read_text`), a syntax error, an import that names no file, leaves the
+    importing file's folder (the bundled architectures apart) or closes a cycle, and a definition
+    `Program.define` refuses."""
     p = Path(path)
     text = read_text(p)
     program = Program(str(path))
@@ -152,7 +160,8 @@ def load_program(path: str | os.PathLike) -> Program:
 
 
 def program_from_text(text: str, file: str = "<string>") -> Program:
-    """A program from text in memory; imports resolve relative to the current directory."""
+    """A program from text in memory; imports resolve relative to the folder of `file` (the current
+    directory for `<string>`). Raises CnnError as `load_program`."""
     program = Program(file)
     _load(Path(file).resolve(), text.removeprefix("\ufeff"), program, set())
     return program

@@ -23,18 +23,24 @@ class Const:
 
 @dataclass(frozen=True)
 class Name:
+    """A name read in an expression (a parameter, a `let`, a loop variable, a tensor)."""
+
     id: str
     span: Span
 
 
 @dataclass(frozen=True)
 class TupleExpr:
+    """`(a, b, ...)`: a tuple built from its items."""
+
     items: tuple[Expr, ...]
     span: Span
 
 
 @dataclass(frozen=True)
 class Index:
+    """`base[index]`: one item of a tuple."""
+
     base: Expr
     index: Expr
     span: Span
@@ -42,6 +48,8 @@ class Index:
 
 @dataclass(frozen=True)
 class Keyword:
+    """`name=value`: a keyword argument of a layer or a call."""
+
     name: str
     value: Expr
     span: Span
@@ -60,6 +68,8 @@ class Call:
 
 @dataclass(frozen=True)
 class BinOp:
+    """A binary operation, arithmetic, comparison or logical."""
+
     op: str  # one of + - * / // % ** == != < <= > >= and or
     left: Expr
     right: Expr
@@ -68,6 +78,8 @@ class BinOp:
 
 @dataclass(frozen=True)
 class UnaryOp:
+    """`-x`, `+x` or `not x`."""
+
     op: str  # one of - + not
     operand: Expr
     span: Span
@@ -99,6 +111,8 @@ class Arg:
 
 @dataclass(frozen=True)
 class Layer:
+    """One layer in a flow: `op args kwargs [as name]` (`conv 3x3/2 64 pad=1`)."""
+
     op: str
     args: tuple[Arg, ...]
     kwargs: tuple[Keyword, ...]
@@ -108,6 +122,8 @@ class Layer:
 
 @dataclass(frozen=True)
 class CallItem:
+    """A block call (or a merge of named tensors) in a flow, with its optional `as` name."""
+
     call: Call
     alias: str | None
     span: Span
@@ -115,6 +131,9 @@ class CallItem:
 
 @dataclass(frozen=True)
 class Merge:
+    """`op { branch | branch ... }`: branches that run on the same input, joined by the op (`add`,
+    `concat`, `mul`)."""
+
     op: str
     branches: tuple[tuple[Stmt, ...], ...]
     span: Span  # the op name
@@ -122,6 +141,8 @@ class Merge:
 
 @dataclass(frozen=True)
 class If:
+    """`if cond { then } else { orelse }` as an item; `orelse` is None without `else`."""
+
     cond: Expr
     then: tuple[Stmt, ...]
     orelse: tuple[Stmt, ...] | None
@@ -130,6 +151,8 @@ class If:
 
 @dataclass(frozen=True)
 class Repeat:
+    """`repeat count { body }`: the body `count` times in sequence."""
+
     count: Expr
     body: tuple[Stmt, ...]
     span: Span
@@ -140,6 +163,8 @@ Target = Union[str, tuple["Target", ...]]  # `i` or `(i, (a, b))`
 
 @dataclass(frozen=True)
 class For:
+    """`for target in iterable { body }`: the body once per item of a tuple or `range(...)`."""
+
     target: Target
     iterable: Expr
     body: tuple[Stmt, ...]
@@ -151,6 +176,8 @@ Item = Union[Layer, CallItem, Merge, If, Repeat, For]
 
 @dataclass(frozen=True)
 class Let:
+    """`let name = value`: a value bound in the enclosing scope."""
+
     name: str
     value: Expr
     span: Span
@@ -158,12 +185,16 @@ class Let:
 
 @dataclass(frozen=True)
 class Input:
+    """`input shape`: the network's input, its shape per sample (`3x224x224`, no batch axis)."""
+
     shape: Expr
     span: Span
 
 
 @dataclass(frozen=True)
 class Output:
+    """`output name`: the named tensor is an output of the network."""
+
     name: str
     span: Span
 
@@ -186,6 +217,8 @@ Stmt = Union[Let, Input, Output, Flow]
 
 @dataclass(frozen=True)
 class Param:
+    """A parameter of a block or network, with its default expression (None when required)."""
+
     name: str
     default: Expr | None
     span: Span
@@ -193,6 +226,8 @@ class Param:
 
 @dataclass(frozen=True)
 class BlockDef:
+    """`block name(params) { body }`: a reusable piece of network, inlined at each call."""
+
     name: str
     params: tuple[Param, ...]
     body: tuple[Stmt, ...]
@@ -201,6 +236,8 @@ class BlockDef:
 
 @dataclass(frozen=True)
 class NetworkDef:
+    """`network name(params) { body }`: a network one can check, compile or draw."""
+
     name: str
     params: tuple[Param, ...]
     body: tuple[Stmt, ...]
@@ -209,6 +246,8 @@ class NetworkDef:
 
 @dataclass(frozen=True)
 class Import:
+    """`import "path"`: another .cnn file whose definitions this one uses."""
+
     path: str
     span: Span
 

@@ -36,6 +36,7 @@ class Scope:
         self.meter = meter if meter is not None or parent is None else parent.meter
 
     def lookup(self, name: str) -> object:
+        """The value bound to `name` here or in an enclosing scope; KeyError when there is none."""
         scope: Scope | None = self
         while scope is not None:
             if name in scope.values:
@@ -44,6 +45,7 @@ class Scope:
         raise KeyError(name)
 
     def has(self, name: str) -> bool:
+        """Whether `name` is bound here or in an enclosing scope."""
         try:
             self.lookup(name)
         except KeyError:
@@ -51,6 +53,7 @@ class Scope:
         return True
 
     def names(self) -> set[str]:
+        """Every name visible here (for `did you mean` hints)."""
         out: set[str] = set()
         scope: Scope | None = self
         while scope is not None:
@@ -59,10 +62,12 @@ class Scope:
         return out
 
     def child(self) -> Scope:
+        """A new scope inside this one (a loop body, a branch), sharing its meter."""
         return Scope(self)
 
 
 def type_name(value: object) -> str:
+    """A value's type as messages name it: int, float, bool, tuple, string, tensor."""
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, TensorRef):
@@ -304,6 +309,9 @@ def _arity(name: str, n: int) -> object:
 
 
 def call_builtin(call: ast.Call, scope: Scope) -> object:
+    """The value of a call of a built-in function (`range`, `len`, `min`, `max`, `sum`, `enumerate`, `zip`,
+    `int`, `round`, `abs`); CnnError at the call for an unknown function, a keyword argument, or
+    arguments it refuses."""
     fn = BUILTINS.get(call.func)
     if fn is None:
         raise CnnError(f"unknown function '{call.func}'", call.func_span, suggest(call.func, BUILTINS))

@@ -103,6 +103,9 @@ def stale(root: Path, write: bool = False) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m cnndsl.ops.docs [ROOT] [--check]`: rewrite the generated regions of the docs under ROOT
+    (default: here), or with --check only list the stale ones; returns the exit status (1 when --check
+    finds one stale). ValueError when a region's markers are missing."""
     parser = argparse.ArgumentParser(prog="python -m cnndsl.ops.docs", description=__doc__.splitlines()[0])
     parser.add_argument("root", nargs="?", default=".", type=Path, help="the repository (default: here)")
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a region is stale")

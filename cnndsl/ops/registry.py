@@ -64,7 +64,13 @@ _LEGEND = {Family.IO: "input, output", Family.CONV: "convolution", Family.POOL: 
 
 @dataclass(frozen=True)
 class Param:
-    """One argument of an op: positional (in order) or keyword-only."""
+    """One argument of an op: positional (in order) or keyword-only.
+
+    `kind` converts a value of the language to the bound attribute (`pair(1)`: an int or `HxW` to a
+    pair) or raises ArgError; `default` is REQUIRED when the argument must be given; `stride` marks a
+    kernel that takes the `/S` stride suffix; `symbols` are bare words taken literally (`pad=same`);
+    `note` describes the values for docs/language.md's op table.
+    """
 
     name: str
     kind: Callable[[object], object]
@@ -76,6 +82,7 @@ class Param:
 
     @property
     def required(self) -> bool:
+        """Whether the argument has no default, so that every layer of the op must give it."""
         return self.default is REQUIRED
 
 
@@ -85,7 +92,19 @@ def _zero(*_: object) -> int:
 
 @dataclass(frozen=True)
 class Op:
-    """Everything about one op. Rules receive the bound attributes and the input shapes."""
+    """Everything about one op. Rules receive the bound attributes and the input shapes.
+
+    Every shape is per sample, with no batch axis (C×H×W, or (features,) once flat). `infer(attrs,
+    in_shapes)` gives the output shapes (one, several for `split`) or raises ShapeError, whose message
+    the elaborator locates; windows size their output by `sliding.output_length`, PyTorch's own rule.
+    `count_params(attrs, in_shapes)` is the number of trainable parameters the torch module holds (conv:
+    `out * in/groups * kh * kw`, plus `out` with a bias, as nn.Conv2d's weight and bias; buffers are not
+    counted). `count_macs(attrs, in_shapes, out_shapes)` is multiply-accumulates per sample, and `macs`
+    says in words how (one per weight per output position for conv, fc and linear, bias not counted, as
+    fvcore counts them; docs/analysis.md lists all). `window(attrs, in_shape)` gives the receptive-field
+    window (kernel, stride, dilation, padding) per spatial axis for ops that move or widen the field.
+    The other fields are described where they are declared.
+    """
 
     name: str
     family: Family
@@ -139,6 +158,8 @@ class Op:
         return self.family is Family.IO
 
     def usage_examples(self) -> tuple[tuple[str, Shape], ...]:
+        """The snippets tests/test_registry.py compiles for this op: `examples`, else the bare op on a 4x9x9
+        input."""
         return self.examples or ((self.name, (4, 9, 9)),)
 
     def describe(self, attrs: Attrs) -> str:
@@ -175,6 +196,8 @@ class Op:
         return type(inferred) is type(attrs[name]) and inferred == attrs[name]
 
     def signature(self) -> str:
+        """The op's signature as error hints show it: the op name, its positional arguments (optional ones in
+        brackets) and its keywords (`conv kernel out stride= pad= ...`)."""
         parts = [p.name if p.required else f"[{p.name}]" for p in self.params if p.positional]
         parts += [f"{p.name}=" for p in self.params if not p.positional]
         return " ".join([self.name, *parts])
@@ -208,6 +231,7 @@ REGISTRY: dict[str, Op] = {}
 
 
 def register(*ops: Op) -> None:
+    """Add ops to REGISTRY; ValueError when a name is already taken (a bug in an op module)."""
     for op in ops:
         if op.name in REGISTRY:
             raise ValueError(f"op {op.name!r} registered twice")
@@ -222,6 +246,7 @@ def _is_int(v: object) -> bool:
 
 
 def integer(minimum: int) -> Callable[[object], int]:
+    """A parameter kind: an int (not a bool) of at least `minimum`, else ArgError."""
     what = {1: "a positive integer", 0: "a non-negative integer"}.get(minimum, f"an integer >= {minimum}")
 
     def convert(v: object) -> int:
@@ -249,6 +274,8 @@ def pair(minimum: int) -> Callable[[object], tuple[int, int]]:
 
 
 def number(low: float | None = None, high: float | None = None) -> Callable[[object], float]:
+    """A parameter kind: an int or float (not a bool) within [`low`, `high`] where given, as a float; else
+    ArgError."""
     def convert(v: object) -> float:
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise ArgError("a number")
@@ -266,12 +293,14 @@ def positive(v: object) -> float:
 
 
 def boolean(v: object) -> bool:
+    """A parameter kind: `true` or `false`, else ArgError."""
     if not isinstance(v, bool):
         raise ArgError("true or false")
     return v
 
 
 def choice(*options: str) -> Callable[[object], str]:
+    """A parameter kind: one of the strings `options` (bare words such as `bilinear`), else ArgError."""
     def convert(v: object) -> str:
         if v not in options:
             raise ArgError("one of " + ", ".join(options))
@@ -280,6 +309,8 @@ def choice(*options: str) -> Callable[[object], str]:
 
 
 def pad_or_same(v: object) -> object:
+    """A parameter kind for padding: the word `same`, or a non-negative int or `HxW` as a pair; else
+    ArgError."""
     return "same" if v == "same" else pair(0)(v)
 
 
@@ -292,6 +323,7 @@ def dims(shape: Shape) -> str:
 
 
 def spatial(op: str, shape: Shape) -> tuple[int, int, int]:
+    """The per-sample input shape as (C, H, W); ShapeError naming `op` when it does not have three axes."""
     if len(shape) != 3:
         raise ShapeError(f"{op} expects a CxHxW input (got {dims(shape)})")
     return shape  # type: ignore[return-value]

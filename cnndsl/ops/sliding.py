@@ -7,11 +7,11 @@ from __future__ import annotations
 
 
 def output_length(n: int, k: int, s: int, p: int, d: int = 1, ceil: bool = False) -> int:
-    """Window positions along an axis of length n (kernel k, stride s, padding p on each side,
-    dilation d): torch's `pooling_output_shape` (aten/src/ATen/native/Pool.h), which Conv2d's
-    shape also follows (ceil False). That is floor((n + 2p - d(k-1) - 1) / s) + 1, or with
-    `ceil` rounded up, where a last window that starts inside the input or its left padding
-    is kept even when it overhangs the end, and dropped only when it starts in the right
+    """Window positions along an axis of length n (kernel k, stride s, padding p on each side, dilation d):
+    torch's `pooling_output_shape` (aten/src/ATen/native/Pool.h), which Conv2d's shape also follows
+    (ceil False; the H_out formula of PyTorch's nn.Conv2d docs). That is floor((n + 2p - d(k-1) - 1) /
+    s) + 1, or with `ceil` rounded up, where a last window that starts inside the input or its left
+    padding is kept even when it overhangs the end, and dropped only when it starts in the right
     padding. 0 where no window fits (torch refuses those inputs)."""
     span = n + 2 * p - d * (k - 1) - 1
     out = (-(-span // s) if ceil else span // s) + 1  # floor division rounds towards -inf, as torch's div_rtn

@@ -17,6 +17,8 @@ class StochasticDepth(nn.Module):
         self.p, self.mode = p, mode
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """`x` unchanged in eval mode or with p = 0; while training, each sample (`row`) or the whole batch
+        (`batch`) is zeroed with probability p and what is kept scaled by 1/(1-p)."""
         if not self.training or self.p == 0.0:
             return x
         shape = [x.shape[0]] + [1] * (x.ndim - 1) if self.mode == "row" else [1] * x.ndim
@@ -24,6 +26,7 @@ class StochasticDepth(nn.Module):
         return x * keep.div_(1.0 - self.p) if self.p < 1.0 else x * keep
 
     def extra_repr(self) -> str:
+        """`p=0.2, mode='row'`: the repr is the constructor call the Python export writes."""
         return f"p={self.p}, mode={self.mode!r}"
 
 
@@ -31,6 +34,7 @@ class LayerNorm2d(nn.LayerNorm):
     """nn.LayerNorm over the channels of an NCHW tensor, at each position (ConvNeXt)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalise an (N, C, H, W) tensor over its channels at each position (channels-last layer_norm)."""
         x = x.permute(0, 2, 3, 1)
         x = nn.functional.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
         return x.permute(0, 3, 1, 2)

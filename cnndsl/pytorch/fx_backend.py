@@ -64,11 +64,14 @@ def _inplace_activations(steps: list[Step], root: nn.Module, values: dict[int, f
 
 
 def compile_network(net: Network, max_bytes: int | None = None, inplace: bool = True) -> fx.GraphModule:
-    """Build the model; parameters are initialised by torch's default layer initialisers.
+    """Build the model; parameters are initialised by torch's default layer initialisers. The model takes a
+    batch (N, *net.input_shape): the network's shapes are per sample. Submodules sit at the layers'
+    paths, so state_dict keys follow the spec's names.
 
-    A network whose float32 parameters would not fit in `max_bytes` (default: the memory
-    available now) is refused with a CnnError before anything is allocated. `inplace=False`
-    keeps every activation out of place (for debugging).
+    A network whose float32 parameters would not fit in `max_bytes` (default: the memory available now)
+    is refused with a CnnError before anything is allocated; so is an `as` name that is a Python keyword
+    or an attribute of torch.nn.Module. `inplace=False` keeps every activation out of place (for
+    debugging).
     """
     refuse_oversized(net, max_bytes)
     root = nn.Module()
@@ -131,8 +134,9 @@ def available_memory() -> int | None:
 
 
 def refuse_oversized(network: Network, max_bytes: int | None = None) -> None:
-    """Refuse to build a model whose float32 parameters alone exceed the memory at hand,
-    before allocating anything; `check` and `summary` still work on it."""
+    """Refuse to build a model whose float32 parameters alone (4 bytes each) exceed `max_bytes`, by default
+    the memory available now, before allocating anything: a CnnError naming both sizes in GiB. `check`
+    and `summary` still work on such a network."""
     limit = max_bytes if max_bytes is not None else available_memory()
     need = network.count_params() * 4
     if limit is not None and need > limit:

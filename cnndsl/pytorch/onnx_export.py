@@ -61,6 +61,7 @@ class _Lowered(nn.Module):
         self.lowered = forward
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The lowering's result for a batch `x` (N×C×H×W): what the plain module computes."""
         return self.lowered(torch, self.plain[0], x)
 
 

@@ -41,12 +41,17 @@ class Box:
     output: int | None = None      # the index of the network output it marks
 
     def text(self, with_params: bool) -> str:
+        """The box's label: the layer as written (or a block call, or an output), `×N` for a folded run of N
+        calls, and its parameter count when `with_params`."""
         label = self.label + (f" ×{self.count}" if self.count > 1 else "")
         return label + (f"\n{human(self.params)} params" if with_params and self.params else "")
 
 
 @dataclass
 class Picture:
+    """A laid-out diagram: the boxes by key, and the edges (source key, target key, tensor shape per sample
+    written `C×H×W`), one per use of a tensor."""
+
     boxes: dict[tuple[str, ...], Box]
     # source, target, tensor shape: one per tensor a box reads, as often as it reads it
     edges: list[tuple[tuple[str, ...], tuple[str, ...], str]]
@@ -59,11 +64,11 @@ def _output_box(i: int, name: str, shape: Shape) -> Box:
 
 
 def layout(net: Network, depth: int | None = 0) -> Picture:
-    """Group the layers into boxes at `depth` (None: every layer) and connect them: an edge per
-    use of a tensor (a layer that reads one tensor twice, `concat(x, x)`, gets two; each output of
-    a `split` its own), where a folded block call receives each tensor from outside it once.
-    Layers that are not drawn (identity) are the edge they pass their input along. Each network
-    output gets a marker box."""
+    """Group the layers into boxes at `depth` (None: every layer; 0 or more) and connect them: an edge per
+    use of a tensor (a layer that reads one tensor twice, `concat(x, x)`, gets two; each output of a
+    `split` its own), labelled with the tensor's shape per sample, where a folded block call receives
+    each tensor from outside it once. Layers that are not drawn (identity) are the edge they pass their
+    input along. Each network output gets a marker box."""
     boxes: dict[tuple[str, ...], Box] = {}
     owner: dict[int, tuple[str, ...]] = {}
     passing: set[int] = set()  # layers drawn as the edge they are
@@ -148,7 +153,9 @@ def _fold(pic: Picture) -> Picture:
 
 def to_dot(net: Network, depth: int | None = 0, rankdir: str = "TB", shapes: bool = True, params: bool = False,
            theme: str = "color") -> str:
-    """The diagram as DOT source text."""
+    """The diagram as DOT source text (the `graphviz` Python package builds it; no `dot` program is
+    needed): boxes at `depth` as `layout` groups them, edges labelled with shapes per sample when
+    `shapes`, parameter counts when `params`; `theme` is a key of THEMES (KeyError otherwise)."""
     import graphviz
 
     colours = THEMES[theme]

@@ -18,11 +18,13 @@ INSTALL_DOT = "install Graphviz: sudo apt-get install graphviz (Debian/Ubuntu), 
 
 
 def dot_available() -> bool:
+    """Whether Graphviz's `dot` program is on the PATH."""
     return shutil.which("dot") is not None
 
 
 def render(source: str, fmt: str) -> bytes:
-    """DOT text -> bytes of `fmt` (svg, pdf, png) by the system `dot`."""
+    """DOT text -> bytes of `fmt` (svg, pdf, png) by the system `dot` (for `dot`, the text itself).
+    CnnError when `dot` is not installed or fails."""
     if fmt == "dot":
         return source.encode()
     if not dot_available():
@@ -34,6 +36,7 @@ def render(source: str, fmt: str) -> bytes:
 
 
 def output_format(path: str | os.PathLike) -> str:
+    """The format of an output path, from its extension (svg, pdf, png, dot); CnnError for any other."""
     fmt = Path(path).suffix.lstrip(".").lower()
     if fmt not in FORMATS:
         raise CnnError(f"unknown output format '.{fmt}' for '{path}'", hint="use .svg, .pdf, .png or .dot")
@@ -42,7 +45,9 @@ def output_format(path: str | os.PathLike) -> str:
 
 def draw_network(net: Network, output: str | os.PathLike, depth: int | None = 0, rankdir: str = "TB",
                  shapes: bool = True, params: bool = False, theme: str = "color") -> Path:
-    """Draw a checked network into `output` (format from its extension)."""
+    """Draw a checked network into `output` (format from its extension; see `cnndsl.draw` for the other
+    arguments); returns the path. Raises CnnError for an unknown extension, theme or rankdir, a missing
+    or failing `dot` (nothing is written), or an output that cannot be written."""
     path = Path(output)
     fmt = output_format(path)
     if theme not in THEMES:

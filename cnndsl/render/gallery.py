@@ -15,6 +15,10 @@ from .figure import render
 
 
 def build(out: Path, library: Path | None = None) -> list[Path]:
+    """Write into `out` the SVG of every network the .cnn files of `library` define (default: the bundled
+    architectures), at the default level, and index.html showing each beside its source; returns the
+    paths written. Raises CnnError for a network that does not check, a missing `dot`, or a refused
+    write; OSError when `out` cannot be made."""
     library = library or library_path()
     out.mkdir(parents=True, exist_ok=True)
     written, sections = [], []

@@ -91,9 +91,11 @@ class Reader:
         self.state = state
 
     def fail(self, message: str) -> None:
+        """Raise CnnError with `message` and the hint that the file is damaged or from another version."""
         raise CnnError(message, hint=HINT)
 
     def wrong(self, field: str, value: object, what: str) -> None:
+        """Raise CnnError saying that checkpoint field `field` must be `what`, not `value`."""
         self.fail(f"checkpoint '{self.path}': field '{field}' must be {what}, not {_describe(value)}")
 
     def get(self, field: str, ok, what: str, within: dict | None = None, name: str | None = None):  # noqa: ANN001, ANN201

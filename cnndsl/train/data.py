@@ -29,6 +29,9 @@ TORCHVISION_READERS = {"fashion-mnist": "FashionMNIST", "mnist": "MNIST"}
 
 @dataclass
 class Dataset:
+    """A whole dataset in memory: `images` uint8 (N, C, H, W), `labels` int64 (N,), `classes` the number of
+    classes."""
+
     name: str
     images: torch.Tensor  # uint8 (N, C, H, W)
     labels: torch.Tensor  # int64 (N,)
@@ -36,6 +39,7 @@ class Dataset:
 
     @property
     def shape(self) -> tuple[int, int, int]:
+        """One image's shape per sample, (C, H, W)."""
         return tuple(self.images.shape[1:])
 
 
@@ -119,6 +123,11 @@ def _download(name: str) -> dict[str, Path]:
 
 
 def load_idx_dataset(name: str, split: str, download: bool = True) -> Dataset:
+    """`split` ("train" or "test") of `name` (fashion-mnist or mnist) from its four IDX files: in
+    $CNNDSL_DATA or the cache, else the Debian package's files, else downloaded by torchvision when
+    `download` (without it the files must be there). Images uint8 (N, 1, H, W) as the files give them,
+    10 classes. Raises CnnError when the files cannot be found or downloaded, or are corrupt or disagree
+    in count."""
     files, looked = _find_idx(name)
     if not files and download:
         try:
@@ -135,6 +144,9 @@ def load_idx_dataset(name: str, split: str, download: bool = True) -> Dataset:
 
 
 def load_cifar10(split: str) -> Dataset:
+    """CIFAR-10's `split` ("train", else the test set) through torchvision, downloaded into the cache when
+    missing: images uint8 (N, 3, 32, 32), 10 classes. CnnError when it can be neither found nor
+    downloaded."""
     import torchvision
 
     root = _cache("cifar10")
@@ -209,6 +221,9 @@ class Batches:
         return -(-len(self.ds.labels) // self.batch_size)
 
     def batch(self, index: torch.Tensor, train: bool, generator: torch.Generator | None) -> tuple:
+        """The images and labels at `index`, on the device: x float (B, C, H, W) in [0, 1], resized to
+        `resize`, flipped and cropped when `train` and asked for (drawn from `generator`), normalised,
+        channels-last if set; y int64 (B,)."""
         x = self.ds.images[index].to(self.device, non_blocking=True).float().div_(255)
         y = self.ds.labels[index].to(self.device, non_blocking=True)
         if self.resize and x.shape[-1] != self.resize:

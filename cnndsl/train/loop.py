@@ -28,6 +28,12 @@ from .interrupt import StopRequest
 
 @dataclass
 class Options:
+    """The training settings, one per `cnndsl train` option: `data` (fashion-mnist, mnist, cifar10 or an
+    image folder), `resize` (side in pixels), `epochs`, `batch_size`, `lr`, `optimizer` (sgd, adam,
+    adamw), `momentum` (SGD's), `weight_decay`, `schedule` (none, cosine, step), `augment` (flip, crop),
+    `device` (auto, cpu, cuda), `amp`, `channels_last`, `compile`, `seed`, `out` (the run folder),
+    `resume`, `subset` (train on the first N images only)."""
+
     data: str = "fashion-mnist"
     resize: int | None = None
     epochs: int = 10
@@ -137,11 +143,13 @@ class _Bar:
             self.progress.start()
 
     def update(self, step: int, sums: list, seconds: float) -> None:
+        """Show the running loss, accuracy and images per second (every fifth step)."""
         if self.progress and step % 5 == 0:
             stats = f"loss {sums[0] / sums[2]:.4f}  acc {sums[1] / sums[2]:.4f}  {sums[2] / seconds:.0f} img/s"
             self.progress.update(self.task, completed=step, stats=stats)
 
     def close(self) -> None:
+        """Remove the bar from the terminal."""
         if self.progress:
             self.progress.stop()
             self.progress = None
@@ -281,10 +289,18 @@ class _Run:
 
 def train(file: str | os.PathLike, net: str | None = None, input: str | None = None,
           options: Options | None = None, progress: bool = True, **params: object) -> list[dict]:
-    """Train a network; returns the per-epoch metrics (also written to `options.out`).
+    """Train network `net` of `file` on real data; returns the per-epoch metrics, one dict per epoch
+    (epoch, train_loss, train_acc, test_acc, seconds, train_seconds, images_per_second, lr), also
+    written to `options.out` with model.pt, checkpoint.pt, curves.png and run.json.
 
-    Raises CnnError for bad input, a damaged checkpoint or an `--out` another run is using, and
-    TrainingInterruptedError after Ctrl-C (a checkpoint of the last completed step is saved).
+    `input` replaces the declared input shape, as text per sample (`1x28x28`, no batch axis); the other
+    keywords set network parameters, as for `cnndsl.check`. Under torchrun each process trains a share
+    of every epoch (DistributedDataParallel) and the first writes the files.
+
+    Raises CnnError for bad input (everything `check` refuses, no CUDA for device cuda, a dataset that
+    cannot be found or whose image size or classes do not fit the network), a damaged or mismatched
+    checkpoint, an `--out` another run is using or that cannot be written, and a loss that is not
+    finite; TrainingInterruptedError after Ctrl-C (a checkpoint of the last completed step is saved).
     """
     opts = options or Options()
     rank, world = _world()

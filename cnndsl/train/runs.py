@@ -96,10 +96,13 @@ def _who(holder: bytes) -> str:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` atomically and synced to disk (`cnndsl.files.write_atomic`; CnnError when
+    refused)."""
     files.write_atomic(path, data, sync=True)
 
 
 def save_torch(path: Path, obj: object) -> None:
+    """`torch.save(obj)` into `path`, atomically (as `write_atomic`)."""
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     write_atomic(path, buffer.getvalue())
@@ -133,6 +136,7 @@ def write_run_info(out: Path, file: str | os.PathLike, net, options: dict, world
 
 
 def write_metrics(out: Path, rows: list[dict]) -> None:
+    """metrics.json, metrics.csv (one row per epoch) and curves.png in `out`, each written atomically."""
     write_atomic(out / "metrics.json", (json.dumps(rows, indent=2) + "\n").encode())
     buffer = io.StringIO()
     if rows:
