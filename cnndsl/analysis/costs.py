@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from math import prod
 
+from ..errors import CnnError
 from ..ir import Block, Network, Step
 from ..ops import Family
 
@@ -174,9 +175,13 @@ def analyse(net: Network, batch: int = 1, dtype: str = "float32") -> Summary:
     `memory` bytes of each layer's output for `batch` samples of `dtype` (its size in `DTYPE_BYTES`);
     the receptive field and jump in input pixels (Araujo et al., Distill 2019; see `Field`).
 
-    Raises no CnnError: the network was checked when it was built. A `dtype` not in `DTYPE_BYTES` is a
-    KeyError; `batch` is taken as given (the CLI refuses one below 1).
+    Raises CnnError for a `dtype` not in `DTYPE_BYTES` or a `batch` below 1; the network itself was
+    checked when it was built.
     """
+    if dtype not in DTYPE_BYTES:
+        raise CnnError(f"unknown dtype {dtype!r}", hint="dtypes: " + ", ".join(DTYPE_BYTES))
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise CnnError(f"batch must be a positive integer, got {batch!r}")
     size = DTYPE_BYTES[dtype]
     rows, fields = [], {}
     for step in net.walk():

@@ -12,6 +12,7 @@ from ..errors import CnnError, Span
 from ..ops import REGISTRY
 from . import syntax as ast
 from .parser import parse
+from .values import show
 
 MAX_FILE_BYTES = 10 * 1024 * 1024  # docs/errors.md, "Limits"
 MAX_FILES = 1_000  # files one program reads: itself and everything it imports
@@ -93,12 +94,15 @@ def _resolve_import(imp: ast.Import, importer: Path) -> Path:
         raise CnnError(f"import needs a file name, got {imp.path!r}", imp.span)
     base = importer.parent.resolve()
     library = library_path().resolve()
-    for root in (base, library):
-        candidate = (root / imp.path).resolve()
-        inside = candidate.is_relative_to(base) or candidate.is_relative_to(library)
-        if candidate.exists() and inside:
-            return candidate
-    candidate = (base / imp.path).resolve()
+    try:
+        for root in (base, library):
+            candidate = (root / imp.path).resolve()
+            inside = candidate.is_relative_to(base) or candidate.is_relative_to(library)
+            if candidate.exists() and inside:
+                return candidate
+        candidate = (base / imp.path).resolve()
+    except OSError as exc:  # a name too long for the file system, a loop of links, ...
+        raise CnnError(f"cannot import {show(imp.path, 60)}: {(exc.strerror or str(exc)).lower()}", imp.span) from None
     if not (candidate.is_relative_to(base) or candidate.is_relative_to(library)):
         raise CnnError(f"import \"{imp.path}\" leaves the directory of the importing file", imp.span,
                        "imports may name files in the same directory tree or the bundled architectures")

@@ -14,6 +14,7 @@ from ..ir import Network
 from .diagram import THEMES, to_dot
 
 FORMATS = ("svg", "pdf", "png", "dot")
+DOT_TIMEOUT = 600  # seconds; the full densenet201 takes about one
 INSTALL_DOT = "install Graphviz: sudo apt-get install graphviz (Debian/Ubuntu), brew install graphviz (macOS)"
 
 
@@ -29,7 +30,11 @@ def render(source: str, fmt: str) -> bytes:
         return source.encode()
     if not dot_available():
         raise CnnError(f"cannot render {fmt}: Graphviz's `dot` is not installed", hint=INSTALL_DOT)
-    result = subprocess.run(["dot", f"-T{fmt}"], input=source.encode(), capture_output=True, timeout=600)
+    try:
+        result = subprocess.run(["dot", f"-T{fmt}"], input=source.encode(), capture_output=True, timeout=DOT_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise CnnError(f"dot took more than {DOT_TIMEOUT} s to lay the diagram out",
+                       hint="draw fewer layers: a smaller --depth instead of --full") from None
     if result.returncode != 0:
         raise CnnError(f"dot failed: {result.stderr.decode(errors='replace').strip()}")
     return result.stdout
@@ -54,6 +59,8 @@ def draw_network(net: Network, output: str | os.PathLike, depth: int | None = 0,
         raise CnnError(f"unknown theme '{theme}'", hint="themes: " + ", ".join(THEMES))
     if rankdir not in ("TB", "LR"):
         raise CnnError(f"--rankdir must be TB or LR, got '{rankdir}'")
+    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 0):
+        raise CnnError(f"depth must be 0 or more (or None for every layer), got {depth!r}")
     source = to_dot(net, depth, rankdir, shapes, params, theme)
     if fmt != "dot" and not dot_available():  # nothing is written: the user asked for another file
         raise CnnError(f"cannot render {fmt}: Graphviz's `dot` is not installed",

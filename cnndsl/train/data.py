@@ -129,13 +129,16 @@ def load_idx_dataset(name: str, split: str, download: bool = True) -> Dataset:
     10 classes. Raises CnnError when the files cannot be found or downloaded, or are corrupt or disagree
     in count."""
     files, looked = _find_idx(name)
-    if not files and download:
+    hint = (f"install it: sudo apt-get install {DEBIAN_PACKAGES[name]}, or put the four IDX files in "
+            f"{_cache(name)} (or $CNNDSL_DATA/{name})")
+    if not files and not download:
+        raise CnnError(f"cannot find {name}: looked in {', '.join(looked)}", hint=hint)
+    if not files:
         try:
             files = _download(name)
         except OSError as exc:
             raise CnnError(f"cannot find {name}: looked in {', '.join(looked)}; downloading failed ({exc})",
-                           hint=f"install it: sudo apt-get install {DEBIAN_PACKAGES[name]}, or put the four IDX "
-                                f"files in {_cache(name)} (or $CNNDSL_DATA/{name})") from None
+                           hint=hint) from None
     images_stem, labels_stem = IDX_FILES[split]
     images, labels = read_idx(files[images_stem]), read_idx(files[labels_stem])
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
