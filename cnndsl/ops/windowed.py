@@ -141,24 +141,22 @@ def _pool_params() -> tuple[Param, ...]:
             Param("pad", pair(0), (0, 0)), Param("ceil", boolean, False))
 
 
-MAXPOOL = Op(
-    "maxpool", Family.POOL, "Max pooling (`nn.MaxPool2d`); the stride defaults to the kernel.",
-    params=_pool_params(), prepare=_pool_prepare, infer=_pool_shape("maxpool"),
-    module=lambda nn, a, s: nn.MaxPool2d(a["kernel"], a["stride"], a["pad"], ceil_mode=a["ceil"]),
-    warn=lambda a, s: [] if a["ceil"] else _window_warnings(a, s),
-    examples=(("maxpool 3x3/2 pad=1 ceil=true", (4, 10, 10)), ("maxpool 2", (3, 7, 7))),
-    window=_sliding,
-    export_lowering=lowering.ceil_maxpool,
-)
-AVGPOOL = Op(
-    "avgpool", Family.POOL, "Average pooling (`nn.AvgPool2d`); the stride defaults to the kernel.",
-    params=_pool_params(), prepare=_pool_prepare, infer=_pool_shape("avgpool"),
-    module=lambda nn, a, s: nn.AvgPool2d(a["kernel"], a["stride"], a["pad"], ceil_mode=a["ceil"]),
-    warn=lambda a, s: [] if a["ceil"] else _window_warnings(a, s),
-    examples=(("avgpool 3/2 ceil=true", (4, 10, 10)), ("avgpool 2x2/1 pad=1", (3, 6, 6))),
-    window=_sliding,
-    export_lowering=lowering.ceil_avgpool,
-)
+def _pool(name: str, torch_class: str, lowering_rule, examples: tuple) -> Op:  # noqa: ANN001 (a lowering)
+    """maxpool and avgpool: the same signature, shape rule and warnings, torch's class by name
+    (from this module's own table, never from user text)."""
+    def module(nn, a: Attrs, s: list[Shape]):  # noqa: ANN001, ANN202
+        return getattr(nn, torch_class)(a["kernel"], a["stride"], a["pad"], ceil_mode=a["ceil"])
+    kind = "Max" if name == "maxpool" else "Average"
+    return Op(name, Family.POOL, f"{kind} pooling (`nn.{torch_class}`); the stride defaults to the kernel.",
+              params=_pool_params(), prepare=_pool_prepare, infer=_pool_shape(name), module=module,
+              warn=lambda a, s: [] if a["ceil"] else _window_warnings(a, s), examples=examples,
+              window=_sliding, export_lowering=lowering_rule)
+
+
+MAXPOOL = _pool("maxpool", "MaxPool2d", lowering.ceil_maxpool,
+                (("maxpool 3x3/2 pad=1 ceil=true", (4, 10, 10)), ("maxpool 2", (3, 7, 7))))
+AVGPOOL = _pool("avgpool", "AvgPool2d", lowering.ceil_avgpool,
+                (("avgpool 3/2 ceil=true", (4, 10, 10)), ("avgpool 2x2/1 pad=1", (3, 6, 6))))
 # one add per input element, as fvcore counts adaptive_avg_pool2d
 PER_INPUT = "one per input element (as fvcore)"
 
