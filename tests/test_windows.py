@@ -165,7 +165,8 @@ def test_upsample_is_refused_exactly_when_torch_gives_no_output(scale, mode):
         text = network(f"upsample {scale} mode={mode}", f"3x{h}x{w}")
         if want is None:
             exc = error_of(text)
-            assert where(exc) == (3, 5) and f"`upsample {scale:g}` leaves no output" in exc.message
+            label = f"upsample {scale:g}" + ("" if mode == "nearest" else f" mode={mode}")  # the default unwritten
+            assert where(exc) == (3, 5) and f"`{label}` leaves no output" in exc.message
         else:
             assert cnndsl.check_text(text).output_shapes[0] == want
 
