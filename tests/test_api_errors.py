@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,7 @@ import cnndsl
 from cnndsl.analysis import analyse
 from cnndsl.render import figure
 from cnndsl.train import data
-from tests.conftest import ARCH, error_of, where
+from tests.conftest import ARCH, ROOT, error_of, where
 
 
 def test_an_import_name_too_long_for_the_file_system_is_located():
@@ -48,3 +50,40 @@ def test_a_dot_that_takes_too_long_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(figure, "DOT_TIMEOUT", 1e-4)  # shorter than starting any process
     with pytest.raises(cnndsl.CnnError, match="dot took more than"):
         figure.render("digraph { a -> b }", "svg")
+
+
+@pytest.mark.parametrize("name", ["ℌ", "٣", "ﬁ", "q\\\\", "a b"])
+def test_a_layer_name_python_would_read_as_another_is_refused(name):
+    """Python reads identifiers through NFKC (`ℌ` is `H`) and strings through escapes, so such a
+    name in generated code could silently be another layer."""
+    exc = error_of(f'network A {{\n    input 3x8x8\n    conv 1x1 2 as "{name}"\n    conv 1x1 2 as "H"\n}}\n')
+    assert "cannot name a layer" in exc.message and "ASCII letters, digits" in exc.message
+    assert where(exc) == (3, 5)
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cnndsl.cli", *args], cwd=ROOT, capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["summary", "architectures/lenet.cnn", "--net", "LeNet", "--depth", "-1"], "--depth: must be at least 0"),
+    (["diff", "architectures/vgg.cnn", "--net", "VGG11", "--depth", "-1"], "--depth: must be at least 0"),
+    (["train", "architectures/lenet.cnn", "--net", "LeNet", "--weight-decay", "-1"],
+     "--weight-decay: must be at least 0"),
+    (["train", "architectures/lenet.cnn", "--net", "LeNet", "--lr", "nan"], "--lr: must be more than 0, got nan"),
+])
+def test_bad_numbers_on_the_command_line_are_usage_errors(args, message):
+    result = cli(*args)
+    assert result.returncode == 1 and message in result.stderr and "internal error" not in result.stderr
+
+
+def test_a_network_torchscript_cannot_take_is_a_clear_error(tmp_path: Path):
+    spec = tmp_path / "t.cnn"
+    spec.write_text('network A {\n    input 3x8x8\n    conv 3x3 4 pad=1 as torch\n    (a, b) = split 2\n'
+                    '    concat(a, b) -> flatten\n    fc 3\n}\n')
+    result = cli("export", str(spec), "--format", "torchscript", "-o", str(tmp_path / "t.pt"))
+    if result.returncode == 0:  # a TorchScript that takes it is fine too; then the file was checked
+        assert (tmp_path / "t.pt").exists()
+    else:
+        assert result.returncode == 1 and "TorchScript cannot take network 'A'" in result.stderr
+        assert not (tmp_path / "t.pt").exists()

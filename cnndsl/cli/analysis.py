@@ -117,7 +117,7 @@ def _delta(x: int, y: int) -> str:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add `summary`, `inputs` and `diff` to the command line."""
-    from .common import EPILOG, add_common
+    from .common import EPILOG, add_common, at_least
 
     p = sub.add_parser("summary", help="per-layer parameters, MACs, memory and receptive field",
                        description="One row per layer (or per block with --depth): output shape, parameters, "
@@ -128,7 +128,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_common(p)
     p.add_argument("--batch", type=int, default=1, help="batch size for memory figures (default 1)")
     p.add_argument("--dtype", choices=sorted(DTYPE_BYTES), default="float32", help="element type (default float32)")
-    p.add_argument("--depth", type=int, metavar="D", help="fold block calls deeper than D into one row")
+    p.add_argument("--depth", type=at_least(int, 0), metavar="D", help="fold block calls deeper than D into one row")
     p.add_argument("--format", choices=["table", "markdown", "csv", "json", "latex"], default="table",
                    help="output format (json: docs/summary-json.md; latex: a booktabs stage table)")
     p.set_defaults(run=cmd_summary)
@@ -155,5 +155,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--net-b", metavar="N", help="network of B (default: --net)")
     p.add_argument("--input-b", metavar="CxHxW", help="input of B (default: --input)")
     p.add_argument("--set-b", metavar="K=V", action="append", default=[], help="parameters of B")
-    p.add_argument("--depth", type=int, default=0, metavar="D", help="block depth to compare at (default 0)")
+    p.add_argument("--depth", type=at_least(int, 0), default=0, metavar="D",
+                   help="block depth to compare at (default 0)")
     p.set_defaults(run=cmd_diff)

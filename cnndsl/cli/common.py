@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from ..errors import CnnError, render
@@ -66,3 +67,17 @@ def networks_of(args: argparse.Namespace) -> list[tuple[Request, Network]]:
     first = Request.of(program, names[0], shape, sets)
     requests = [first] + [replace(first, net=name) for name in names[1:]]
     return [(request, request.check()) for request in requests]
+
+
+def at_least(kind: type, low: float, strict: bool = False) -> Callable[[str], object]:
+    """An argparse type: a finite `kind` (int or float) >= low (> low when `strict`); anything
+    else is argparse's own usage error, exit 1."""
+    def convert(text: str) -> object:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+        if not math.isfinite(value) or value < low or (strict and value == low):
+            raise argparse.ArgumentTypeError(f"must be {'more than' if strict else 'at least'} {low}, got {text}")
+        return value
+    return convert

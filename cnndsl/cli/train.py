@@ -35,18 +35,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive(kind: type):  # noqa: ANN202
-    def convert(text: str) -> object:
-        value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-        return value
-    return convert
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     """Add `train` to the command line."""
-    from .common import EPILOG, add_common
+    from .common import EPILOG, add_common, at_least
+
+    positive_int, positive = at_least(int, 0, strict=True), at_least(float, 0, strict=True)
 
     p = sub.add_parser("train", help="train a network on Fashion-MNIST, MNIST, CIFAR-10 or an image folder",
                        description="Train FILE's network. Data are read once into memory; batches are resized, "
@@ -59,13 +52,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_common(p)
     p.add_argument("--data", default="fashion-mnist", help="fashion-mnist (default), mnist, cifar10, or an image "
                                                            "folder DIR/CLASS/IMAGE")
-    p.add_argument("--resize", type=_positive(int), metavar="S", help="resize images to SxS on the device")
-    p.add_argument("--epochs", type=_positive(int), default=10, metavar="E", help="default 10")
-    p.add_argument("--batch-size", type=_positive(int), default=256, metavar="B", help="default 256")
-    p.add_argument("--lr", type=_positive(float), default=0.01, help="learning rate (default 0.01)")
+    p.add_argument("--resize", type=positive_int, metavar="S", help="resize images to SxS on the device")
+    p.add_argument("--epochs", type=positive_int, default=10, metavar="E", help="default 10")
+    p.add_argument("--batch-size", type=positive_int, default=256, metavar="B", help="default 256")
+    p.add_argument("--lr", type=positive, default=0.01, help="learning rate (default 0.01)")
     p.add_argument("--optimizer", choices=["sgd", "adam", "adamw"], default="adam", help="default adam")
-    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
-    p.add_argument("--weight-decay", type=float, default=0.0, metavar="W", help="default 0")
+    p.add_argument("--momentum", type=at_least(float, 0), default=0.9, help="SGD momentum (default 0.9)")
+    p.add_argument("--weight-decay", type=at_least(float, 0), default=0.0, metavar="W", help="default 0")
     p.add_argument("--schedule", choices=["none", "cosine", "step"], default="none", help="learning-rate schedule")
     p.add_argument("--augment", metavar="flip,crop", help="batched augmentation on the device")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="default: cuda if available")
@@ -75,5 +68,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", metavar="DIR", help="output folder (default runs/NET)")
     p.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.pt")
-    p.add_argument("--subset", type=_positive(int), metavar="N", help="train on the first N images only")
+    p.add_argument("--subset", type=positive_int, metavar="N", help="train on the first N images only")
     p.set_defaults(run=cmd_train)

@@ -14,6 +14,9 @@ from ..lang.values import Scope, show
 _FIELD = re.compile(r"\{([^{}]*)\}")
 
 
+_NAME = re.compile(r"[A-Za-z0-9_-]+", re.ASCII)
+
+
 def name_of(alias: str | None, scope: Scope, span: Span) -> str | None:
     """The name an `as` gives: a word, a position (`as 0`, as nn.Sequential numbers its
     layers), or a quoted template whose `{NAME}` fields are filled from the scope
@@ -31,9 +34,11 @@ def name_of(alias: str | None, scope: Scope, span: Span) -> str | None:
             raise CnnError(f"'{key}' in a name template must be an integer, got {show(value)}", span)
         return str(value)
     name = _FIELD.sub(fill, alias)
-    if not name or any(c in name for c in ".{}") or not name.isprintable() or " " in name:
-        raise CnnError(f"\"{name}\" cannot name a layer: a name is one step of a module path "
-                       "(no dots, braces or spaces)", span)
+    # ASCII only: Python reads a non-ASCII name in generated code through NFKC (`ℌ` is `H`), so it
+    # could name another layer; a backslash would be an escape in the generated strings
+    if not _NAME.fullmatch(name):
+        raise CnnError(f"{show(name, 40)} cannot name a layer: a name is one step of a module path, made of "
+                       "ASCII letters, digits, '_' and '-'", span)
     return name
 
 

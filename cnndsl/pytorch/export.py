@@ -135,16 +135,17 @@ def _torchscript(net: Network, model: fx.GraphModule) -> tuple[bytes, str]:
     """The scripted model's bytes, loaded back and checked on every output."""
     with warnings.catch_warnings():  # torch.jit's deprecation notices: the check below is what counts
         warnings.simplefilter("ignore")
-        try:
+        try:  # scripting, saving, loading back and running: TorchScript may refuse at any of them
             scripted = torch.jit.script(model)
+            buffer = io.BytesIO()
+            torch.jit.save(scripted, buffer)
+            loaded = torch.jit.load(io.BytesIO(buffer.getvalue())).eval()
+            with torch.no_grad():
+                got = loaded(check_input(net))
         except Exception as exc:  # noqa: BLE001 (TorchScript's errors are of many kinds)
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise CnnError(f"TorchScript cannot take network '{net.name}': {reason}") from None
-        buffer = io.BytesIO()
-        torch.jit.save(scripted, buffer)
-        loaded = torch.jit.load(io.BytesIO(buffer.getvalue())).eval()
-    with torch.no_grad():
-        got = loaded(check_input(net))
+            raise CnnError(f"TorchScript cannot take network '{net.name}': {reason}",
+                           hint="export it with --format onnx or --format py") from None
     diff = compare(net, model, list(got) if isinstance(got, tuple) else [got], "the saved TorchScript")
     return buffer.getvalue(), f"; loaded back, it agrees with torch (relative difference {diff:.1e})"
 
