@@ -12,7 +12,7 @@ tolerates those; remove an entry once its fix is in). How each comparison is mad
   torch builders and must stop at the very layer cnndsl's error points at. Two refusals are the
   language's by design and not compared: an input whose rank the op's own usage examples never
   give it (torch reads a 2-axis sample as an unbatched image, `nn.Linear` takes any rank), and
-  `add` of unequal shapes (docs/language.md §5; torch's `+` broadcasts).
+  the refusals of the ops in `BY_DESIGN` (`add` of unequal shapes, `split` into unequal parts).
 - MACs: torch.utils.flop_counter.FlopCounterMode counts matrix products and convolutions
   (aten.convolution, mm, addmm, bmm): per layer module, cnndsl's MACs must be its FLOPs / 2
   per sample, and no FLOPs may fall outside a layer. Today that compares conv, fc and linear;
@@ -60,15 +60,28 @@ FOUND: dict[str, str] = {
     "rf_bilinear": "bilinear upsampling reads two input pixels; its field says one",
     "rf_last_axis": "linear and layernorm on a CxHxW input act along W; the field does not widen",
     "rf_permute": "after permute the field still reads the tensor's axes as C, H, W",
-    "explicit_inplace": "`inplace=true` written on a layer whose input another layer reads overwrites it in "
-                        "torch (ONNX and the Python export compute the network as written)",
+    "rf_upsample": "nearest upsampling's output pixel i reads input floor(i / scale); the field centres it at "
+                   "i / scale, pixels off once an earlier stride multiplies the offset",
+    "rf_adaptive": "adaptive pooling that does not divide is approximated by even windows (docs/analysis.md); "
+                   "the true windows start up to a pixel or two earlier",
+    "explicit_inplace": "`inplace=true` written on a layer whose input another layer reads (also through an "
+                        "alias such as dropout) overwrites it in torch; ONNX computes the network as written",
     "python_constructor": "`export --format py` writes layers from their repr, which drops settings "
                           "(AvgPool2d ceil_mode, Hardswish inplace) or is not Python (padding=same)",
     "python_parameter": "`export --format py` leaves out a layer_scale parameter at the network's top level",
+    "python_main": "the exported file's `__main__` fails: it calls a parameter's name instead of the class, "
+                   "runs one sample in training mode (batch norm refuses) or takes `.shape` of several outputs",
     "onnx_check": "export's own check refuses outputs near 0 by relative difference",
+    "onnx_parameter_name": "a layer_scale named by a position (`as 3`) does not export to ONNX (\"Invalid "
+                           "name: '3'\")",
+    "onnx_adaptive_unknown_size": "adaptive pooling after upsampling does not export (torch.onnx loses the "
+                                  "sizes; `cnndsl export` then reports an internal error)",
 }
 TOLERATED = KNOWN.keys() | FOUND.keys()
-EQUAL_SHAPES = {"add"}  # merges the language keeps stricter than torch's broadcasting (language.md §5)
+# ops the language keeps stricter than their torch function, on purpose: their refusals where
+# torch runs are not compared
+BY_DESIGN = {"add": "needs equal shapes (docs/language.md §5); torch's + broadcasts",
+             "split": "splits into equal parts; torch.tensor_split makes the last ones smaller"}
 
 
 @dataclass(frozen=True)
@@ -135,10 +148,15 @@ def _ceil(item: Item | None) -> bool:
     return isinstance(item, Layer) and item.attrs.get("ceil") is True
 
 
-def _zero(net: Network | None, crash: Exception | None) -> bool:
-    """A layer has an output size of 0 (the IR's lint refuses it when CNNDSL_DEBUG is set)."""
+def _zero(net: Network | None, crash: Exception | None, program: Program | None = None,
+          shape: tuple[int, ...] | None = None) -> bool:
+    """A layer has an output size of 0: in the network, in the IR lint's complaint (with
+    CNNDSL_DEBUG set), or, for any other crash, in torch's run of `program` at `shape`."""
     if isinstance(crash, LintError):
         return "bad shapes" in str(crash) and "0" in str(crash)
+    if crash is not None and program is not None:
+        _, result = reference(program, shape)
+        return isinstance(result, TorchRefusedError) and "empty output" in result.cause
     return net is not None and any(0 in s for layer in net.layers() for s in layer.shapes)
 
 
@@ -150,7 +168,7 @@ def by_design(item: Item, shapes: tuple[tuple[int, ...], ...]) -> bool:
     op = getattr(item, "op", None)  # a layer's, a merge's; a block call is never refused itself
     if op is None:
         return False
-    return any(len(s) not in ranks(op) for s in shapes) or (op.name in EQUAL_SHAPES and len(set(shapes)) > 1)
+    return any(len(s) not in ranks(op) for s in shapes) or op.name in BY_DESIGN
 
 
 def compare_refusal(case: Case, error: CnnError, ref: Reference, result: object, kind: str,
@@ -177,7 +195,7 @@ def accept(case: Case) -> list[Finding]:
     """`check` accepts exactly when torch runs the forward pass, and refuses the layer torch stops at."""
     ref, result = reference(case.program)
     if case.crash is not None:
-        kind = "zero_output_dim" if _zero(None, case.crash) else "crash"
+        kind = "zero_output_dim" if _zero(None, case.crash, case.program) else "crash"
         return [Finding(kind, f"cnndsl raised {type(case.crash).__name__}: {case.crash}")]
     if case.error is not None:
         return compare_refusal(case, case.error, ref, result, "accept")
@@ -206,8 +224,7 @@ def inputs(case: Case, extra: int = 4) -> list[Finding]:
         try:
             valid = scan(request, c, [size])[0].valid
         except Exception as exc:  # noqa: BLE001
-            net, _, crash = checked(case.text.source, shape)
-            found.append(Finding("zero_output_dim" if _zero(net, exc) else "inputs",
+            found.append(Finding("zero_output_dim" if _zero(None, exc, case.program, shape) else "inputs",
                                  f"{where}the scan raised {type(exc).__name__}: {exc}"))
             continue
         ref, result = reference(case.program, shape)

@@ -206,6 +206,7 @@ def draw_call(d: Drawing, shape: Shape) -> tuple[Call | None, Shape | None]:
 def draw_line(d: Drawing, cur: Shape | None, names: dict[str, Shape]) -> tuple[Line | None, Shape | None]:
     """One statement of the network body: where it starts (the flow, a name, a merge of
     names), its item (a layer, a merge, a block call) and the names it binds."""
+    flow = cur  # what the statement after this one continues from, if this one is not drawn
     source: str | NamedMerge | None = None
     start = d.draw(st.integers(0, 9))
     if names and (cur is None or start == 0):
@@ -230,7 +231,7 @@ def draw_line(d: Drawing, cur: Shape | None, names: dict[str, Shape]) -> tuple[L
         d.refused = d.refused or found is not None
         found = found or draw_layer(d, cur, lambda s: True, False, False)
         if found is None:
-            return None, cur
+            return None, flow
         item, outs = found
         if outs is not None and len(outs) > 1:
             targets = tuple(d.name("t") for _ in outs)
@@ -238,7 +239,7 @@ def draw_line(d: Drawing, cur: Shape | None, names: dict[str, Shape]) -> tuple[L
             return Line(item, targets, source), None
         out = None if outs is None else outs[0]
     if item is None:
-        return None, cur
+        return None, flow
     target = d.name("t") if out is not None and d.draw(st.integers(0, 2)) == 0 else None
     if target is not None:
         names[target] = out

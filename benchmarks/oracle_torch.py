@@ -162,8 +162,16 @@ def data_edges(net: Network, model: fx.GraphModule) -> list[tuple[str, str]]:
 
 
 def positive(model: nn.Module) -> nn.Module:
-    """A float64 eval copy whose every parameter is positive (scaled by its fan-in), so that
-    a change of an input pixel is not cancelled on its way to the output."""
+    """The model made a probe of which pixels reach which: float64, eval, every parameter
+    positive (scaled by its fan-in) so that a change of an input pixel is not cancelled on its
+    way, and max pooling swapped for average pooling over the same windows (a max passes on
+    one pixel of its window, so a raised pixel that does not become the maximum, as after a
+    non-monotonic local response norm, would go unseen), as tests/test_analysis.py does."""
+    for name, module in list(model.named_modules()):
+        if isinstance(module, nn.MaxPool2d):
+            parent, _, leaf = name.rpartition(".")
+            pool = nn.AvgPool2d(module.kernel_size, module.stride, module.padding, module.ceil_mode)
+            setattr(model.get_submodule(parent) if parent else model, leaf, pool)
     with torch.no_grad():
         generator = torch.Generator().manual_seed(0)
         for p in model.parameters():

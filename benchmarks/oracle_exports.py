@@ -1,0 +1,193 @@
+"""The differential oracle's comparisons of the files cnndsl exports with torch: ONNX
+(`onnx`: every output's declared shape = onnxruntime's = torch's = cnndsl's, and onnxruntime's
+values equal torch's) and `export --format py` (`python`: the file's model, given the compiled
+model's state_dict, computes the same outputs, and the file runs as a script). The exporter
+compiles its own model, so the comparison seeds torch alike before both; where the values
+differ, `inplace_explains` tells an in-place layer overwriting a shared tensor from a wrong
+lowering.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import runpy
+import sys
+import tempfile
+import warnings
+from collections.abc import Iterator
+from copy import deepcopy
+from pathlib import Path
+
+import torch
+
+import cnndsl
+from benchmarks.oracle_checks import Case, Finding, outputs_of
+from cnndsl.errors import CnnError
+from cnndsl.ir import Network
+
+
+def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.shape == b.shape and torch.allclose(a.double(), b.double(), rtol=1e-4, atol=1e-5, equal_nan=True)
+
+
+def onnx(case: Case) -> list[Finding]:
+    """Every output: ONNX's declared shape = onnxruntime's = torch's = cnndsl's; values equal."""
+    if not case.runs:
+        return []
+    import onnx as onnx_lib
+    import onnxruntime
+
+    from cnndsl.pytorch.export import export
+
+    net = case.net
+    lowering = any(layer.attrs.get("pad") == "same" and layer.attrs.get("dilation", (1, 1)) != (1, 1) or
+                   isinstance(layer.attrs.get("size"), tuple) and len(layer.input_shapes[0]) == 3 and
+                   any(n % o for n, o in zip(layer.input_shapes[0][1:], layer.attrs["size"], strict=True))
+                   for layer in net.layers())
+    # ONNX sizes a ceil-mode pool without torch's rule that the last window starts inside the
+    # input: its declared shapes differ (onnx_shape), and onnxruntime may refuse what follows
+    ceil = any(layer.attrs.get("ceil") is True for layer in net.layers())
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "net.onnx"
+        torch.manual_seed(0)  # the export compiles its own model: the same seed gives it our weights
+        try:
+            with quiet():
+                export(net, "onnx", path)
+            refused = None
+        except CnnError as exc:  # its own check of onnxruntime against torch; compared again below
+            refused = exc
+            torch.manual_seed(0)
+            with quiet():
+                export(net, "onnx", path, check_onnx=False)
+        except Exception as exc:  # noqa: BLE001 (torch cannot export it)
+            kind = ("onnx_lowering" if lowering or "not factor of input size" in str(exc) else
+                    "onnx_adaptive_unknown_size" if "input size not accessible" in str(exc) else
+                    "onnx_parameter_name" if "Invalid name" in str(exc) else
+                    "onnx_shape" if ceil and "ShapeInferenceError" in str(exc) else "onnx")
+            return [Finding(kind, f"export fails: {type(exc).__name__}: {str(exc)[:300]}")]
+        declared = [tuple(d.dim_value if d.HasField("dim_value") else d.dim_param for d in
+                          o.type.tensor_type.shape.dim)[1:] for o in onnx_lib.load(str(path)).graph.output]
+        x = case.example()
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3  # its warning that the declared shape differs is our finding
+        ran = onnxruntime.InferenceSession(str(path), options).run(None, {"x": x.numpy()})
+    torch.manual_seed(0)
+    model = cnndsl.compile(net).eval()
+    ours = outputs_of(model, x)
+    if not len(declared) == len(ran) == len(ours) == len(net.outputs):
+        return [Finding("onnx_outputs", f"{len(net.outputs)} outputs; ONNX declares {len(declared)}, "
+                                        f"onnxruntime gives {len(ran)}")]
+    found = []
+    same = all(_close(torch.from_numpy(got), mine) for got, mine in zip(ran, ours, strict=True))
+    if refused is not None and same and not found:
+        found.append(Finding("onnx_check", f"export refuses ({refused.message}) though onnxruntime's outputs "
+                                           "equal torch's within 1e-4 relative, 1e-5 absolute"))
+    for k, (want, shape, got, mine) in enumerate(zip(net.output_shapes, declared, ran, ours, strict=True)):
+        if tuple(got.shape[1:]) != want or tuple(mine.shape[1:]) != want:
+            found.append(Finding("onnx_lowering" if lowering else "onnx", f"output {k}: cnndsl {want}, "
+                                 f"onnxruntime {tuple(got.shape[1:])}, torch {tuple(mine.shape[1:])}"))
+        elif shape != want:
+            found.append(Finding("onnx_shape", f"output {k}: ONNX declares {shape}, torch and cnndsl {want}"))
+        elif not _close(torch.from_numpy(got), mine):
+            kind = "onnx_lowering" if lowering else inplace_explains(net, model, x, [torch.from_numpy(r) for r in ran],
+                                                                     "onnx")
+            found.append(Finding(kind, f"output {k}: onnxruntime's values differ from torch's by "
+                                       f"{(torch.from_numpy(got) - mine).abs().max().item():.2g}"))
+    return found
+
+
+def inplace_explains(net: Network, model: torch.nn.Module, x: torch.Tensor,
+                     other: list[torch.Tensor] | torch.nn.Module, otherwise: str) -> str:
+    """The kind of a difference between `model`'s outputs and `other`'s (ONNX's outputs, the
+    exported model): if, with every layer of both out of place, they agree, an in-place layer
+    overwrote a tensor another layer reads: `explicit_inplace` where the program wrote
+    `inplace=true`, `auto_inplace` where only the compiler chose it; else `otherwise`."""
+    def out_of_place(m: torch.nn.Module) -> list[torch.Tensor]:
+        m = deepcopy(m)
+        for module in m.modules():
+            if getattr(module, "inplace", False) is True:
+                module.inplace = False
+        return outputs_of(m, x)
+    theirs = out_of_place(other) if isinstance(other, torch.nn.Module) else other
+    if not all(_close(a, b) for a, b in zip(out_of_place(model), theirs, strict=True)):
+        return otherwise
+    return "explicit_inplace" if any(layer.attrs.get("inplace") is True for layer in net.layers()) else "auto_inplace"
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Silence torch.onnx while it exports: its warnings, and the graph it prints from C++ at an
+    error (file descriptors 1 and 2 go to /dev/null meanwhile)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(fd) for fd in (1, 2)]
+    with open(os.devnull, "w") as null, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for fd in (1, 2):
+            os.dup2(null.fileno(), fd)
+        try:
+            yield
+        finally:
+            for fd, copy in zip((1, 2), saved, strict=True):
+                os.dup2(copy, fd)
+                os.close(copy)
+
+
+def python(case: Case) -> list[Finding]:
+    """`export --format py` writes a file whose model, given the compiled state_dict, computes
+    what the compiled model does, and which runs as a script."""
+    if not case.runs:
+        return []
+    from cnndsl.pytorch.export import export
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "exported_net.py"
+        export(case.net, "py", path)
+        try:
+            exported = run_file(path, "exported_net")[type(case.model).__name__]().eval()
+        except Exception as exc:  # noqa: BLE001
+            return [Finding("python_constructor", f"the exported model cannot be built: {type(exc).__name__}: "
+                                                  f"{str(exc)[:300]}")]
+        try:
+            exported.load_state_dict(case.model.state_dict())
+            theirs = outputs_of(exported, case.example())
+        except (RuntimeError, AttributeError) as exc:
+            return [Finding("python_parameter", f"the exported model lacks a parameter: {str(exc)[:300]}")]
+        try:
+            run_file(path, "__main__")
+            main = []
+        except Exception as exc:  # noqa: BLE001
+            main = [Finding("python_main", f"the exported file fails as a script: {type(exc).__name__}: "
+                                           f"{str(exc)[:300]}")]
+    ours = outputs_of(case.model, case.example())
+    if len(theirs) == len(ours) and all(_close(a, b) for a, b in zip(theirs, ours, strict=True)):
+        return main
+    lost = [d for d in constructor_differences(case.model, exported) if not d.startswith("inplace ")]
+    if lost:
+        return [*main, Finding("python_constructor", "the exported file builds its layers differently: "
+                               + "; ".join(lost))]
+    kind = inplace_explains(case.net, case.model, case.example(), exported, "python")
+    return [*main, Finding(kind, "the exported model's outputs differ from the compiled model's")]
+
+
+def run_file(path: Path, name: str) -> dict:
+    """Run a Python file as module `name` (`__main__`: as a script), quietly."""
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return runpy.run_path(str(path), run_name=name)
+
+
+def constructor_differences(model: torch.nn.Module, exported: torch.nn.Module) -> list[str]:
+    """Module settings (not tensors) that differ between two models with the same module tree."""
+    found = []
+    for name, module in model.named_modules():
+        if not name:
+            continue  # the root: a GraphModule and a plain Module differ anyway
+        other = exported.get_submodule(name)
+        mine, theirs = ({k: v for k, v in vars(m).items() if not k.startswith("_") and not torch.is_tensor(v)}
+                        for m in (module, other))
+        found += [f"{k} of {name}: {mine.get(k)!r} -> {theirs.get(k)!r}" for k in sorted(set(mine) | set(theirs))
+                  if mine.get(k) != theirs.get(k)]
+    return found
