@@ -1,11 +1,12 @@
 """The differential oracle's comparisons of cnndsl's numbers with torch's, one function per kind:
 acceptance (`accept`), the input sizes `cnndsl inputs` calls valid (`inputs`), every layer's
-shape (`shape`), parameters (`params`) and MACs (`macs`). Pictures and files are compared in
-benchmarks/oracle_artifacts.py, which also lists every kind in `CHECKS`.
+shape (`shape`), parameters (`params`) and MACs (`macs`). What cnndsl reports and draws is
+compared in benchmarks/oracle_views.py, the files it exports in oracle_exports.py;
+benchmarks/oracle.py lists every kind in `CHECKS`.
 
-Each check takes a `Case` (one drawn program, checked once) and returns `Finding`s; a finding
-whose kind is in `KNOWN` is a difference another change is fixing (tests/test_oracle.py
-tolerates those; remove an entry once its fix is in). How each comparison is made sound:
+Each check takes a `Case` (one drawn program, checked once) and returns `Finding`s, whose kind
+names the comparison or a difference listed in benchmarks/oracle_known.py (tolerated there
+until fixed). How each comparison is made sound:
 
 - acceptance: cnndsl accepts exactly when torch runs the program. Where cnndsl refuses, the
   reference (benchmarks/oracle_torch.py) runs the program's own structure with the registry's
@@ -21,7 +22,6 @@ tolerates those; remove an entry once its fix is in). How each comparison is mad
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cached_property
 
 import torch
@@ -29,6 +29,7 @@ from torch.fx.passes.shape_prop import ShapeProp
 from torch.utils.flop_counter import FlopCounterMode
 
 import cnndsl
+from benchmarks.oracle_known import Finding
 from benchmarks.oracle_programs import Item, Layer, Program, ranks, write
 from benchmarks.oracle_torch import Reference, TorchRefusedError, every_tensor, output_nodes, reference
 from cnndsl.analysis.inputs import scan
@@ -39,55 +40,10 @@ from cnndsl.ops import dims
 from cnndsl.request import Request
 
 FILE = "oracle.cnn"
-# Differences other changes are fixing (the ceil-pool and zero-size shape rules; ONNX; labels,
-# diff and diagrams): a finding of one of these kinds is tolerated. Remove an entry once its fix
-# is merged, and the oracle enforces it.
-KNOWN: dict[str, str] = {
-    "ceil_pool_shape": "a ceil-mode pool's output size differs from torch's (kernel larger than the input)",
-    "zero_output_dim": "a layer with an output size of 0 is accepted (upsample to nothing)",
-    "onnx_shape": "the ONNX file declares output shapes other than torch's",
-    "onnx_lowering": "ONNX of pad=same with dilation, or of adaptive pooling that does not divide, differs",
-    "onnx_outputs": "ONNX names and checks only the first of several outputs",
-    "diff_attrs": "`diff` misses a layer whose changed value leaves its shape, parameters, MACs and label",
-    "diagram_multiedges": "`draw --full` draws one edge where a layer reads the same tensor twice",
-}
-# Differences this oracle found that no change fixes yet (reported with minimal programs in
-# docs/performance.md); tolerated like KNOWN until they are fixed.
-FOUND: dict[str, str] = {
-    "diagram_one_input_merge": "`draw --full` draws a merge of one tensor, which the compiled model passes on",
-    "rf_broadcast_merge": "a merge with a broadcast gate (squeeze-and-excitation) takes the gate's field, "
-                          "misplaced for every output pixel but the first",
-    "rf_bilinear": "bilinear upsampling reads two input pixels; its field says one",
-    "rf_last_axis": "linear and layernorm on a CxHxW input act along W; the field does not widen",
-    "rf_permute": "after permute the field still reads the tensor's axes as C, H, W",
-    "rf_upsample": "nearest upsampling's output pixel i reads input floor(i / scale); the field centres it at "
-                   "i / scale, pixels off once an earlier stride multiplies the offset",
-    "rf_adaptive": "adaptive pooling that does not divide is approximated by even windows (docs/analysis.md); "
-                   "the true windows start up to a pixel or two earlier",
-    "explicit_inplace": "`inplace=true` written on a layer whose input another layer reads (also through an "
-                        "alias such as dropout) overwrites it in torch; ONNX computes the network as written",
-    "python_constructor": "`export --format py` writes layers from their repr, which drops settings "
-                          "(AvgPool2d ceil_mode, Hardswish inplace) or is not Python (padding=same)",
-    "python_parameter": "`export --format py` leaves out a layer_scale parameter at the network's top level",
-    "python_main": "the exported file's `__main__` fails: it calls a parameter's name instead of the class, "
-                   "runs one sample in training mode (batch norm refuses) or takes `.shape` of several outputs",
-    "onnx_check": "export's own check refuses outputs near 0 by relative difference",
-    "onnx_parameter_name": "a layer_scale named by a position (`as 3`) does not export to ONNX (\"Invalid "
-                           "name: '3'\")",
-    "onnx_adaptive_unknown_size": "adaptive pooling after upsampling does not export (torch.onnx loses the "
-                                  "sizes; `cnndsl export` then reports an internal error)",
-}
-TOLERATED = KNOWN.keys() | FOUND.keys()
 # ops the language keeps stricter than their torch function, on purpose: their refusals where
 # torch runs are not compared
 BY_DESIGN = {"add": "needs equal shapes (docs/language.md §5); torch's + broadcasts",
              "split": "splits into equal parts; torch.tensor_split makes the last ones smaller"}
-
-
-@dataclass(frozen=True)
-class Finding:
-    kind: str     # the comparison, or the KNOWN difference it is an instance of
-    message: str
 
 
 class Case:

@@ -23,7 +23,8 @@ from pathlib import Path
 import torch
 
 import cnndsl
-from benchmarks.oracle_checks import Case, Finding, outputs_of
+from benchmarks.oracle_checks import Case, outputs_of
+from benchmarks.oracle_known import Finding
 from cnndsl.errors import CnnError
 from cnndsl.ir import Network
 

@@ -10,7 +10,7 @@ here. Sizes sit at the edges on purpose: the pool holds each input size and its 
 kernels as large as their input or larger, outputs of 0 or 1, ceil-mode pools and adaptive
 pools that do not divide come up often. Programs hold branches and merges, named tensors and
 merges of them, blocks with parameters (and `in_channels`), layers with several outputs, `as`
-names and several `output` statements. About one program in six may have one layer whose shape
+names and several `output` statements. About one program in four may have one layer whose shape
 rule refuses its input; nothing is drawn after it.
 
 A program keeps its structure (`Line`, `Layer`, `Merge`, `Call`), which the torch reference

@@ -249,7 +249,7 @@ def draw_line(d: Drawing, cur: Shape | None, names: dict[str, Shape]) -> tuple[L
 @st.composite
 def programs(draw, focus: Op | None = None) -> Program:
     """A network (with its blocks) drawn from the registry; `focus` is an op to use often. One
-    in six may be refused at one layer; each carries a change of one argument for `diff`."""
+    in four may be refused at one layer; each carries a change of one argument for `diff`."""
     d = Drawing(draw, focus, draw(st.integers(0, 3)) == 0)
     flat = draw(st.integers(0, 9)) == 0
     channels = draw(st.sampled_from([1, 2, 3, 4, 6, 8]))
@@ -274,8 +274,7 @@ def programs(draw, focus: Op | None = None) -> Program:
 @st.composite
 def change(draw, program: Program) -> tuple[Layer, str, object] | None:
     """Another legal value for one written argument of one layer (the bound attributes differ)."""
-    written = [(item, name) for item in program.layers() for name, arg in item.args.items()
-               if not arg.in_channels and not (name == "stride" and item.stride_suffix and False)]
+    written = [(item, name) for item in program.layers() for name, arg in item.args.items() if not arg.in_channels]
     if not written:
         return None
     item, name = draw(st.sampled_from(written))

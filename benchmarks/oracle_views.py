@@ -28,7 +28,8 @@ from collections import Counter
 import networkx as nx
 
 import cnndsl
-from benchmarks.oracle_checks import FILE, Case, Finding, checked
+from benchmarks.oracle_checks import FILE, Case, checked
+from benchmarks.oracle_known import Finding
 from benchmarks.oracle_programs import write
 from benchmarks.oracle_torch import data_edges, passthroughs, positive, reached
 from cnndsl.analysis import analyse
