@@ -111,9 +111,20 @@ def _zero(net: Network | None, crash: Exception | None, program: Program | None 
     if isinstance(crash, LintError):
         return "bad shapes" in str(crash) and "0" in str(crash)
     if crash is not None and program is not None:
-        _, result = reference(program, shape)
-        return isinstance(result, TorchRefusedError) and "empty output" in result.cause
+        return _empty(reference(program, shape)[1])
     return net is not None and any(0 in s for layer in net.layers() for s in layer.shapes)
+
+
+def _empty(result: object) -> bool:
+    """Torch stopped at a layer whose own shape rule gives it an output size of 0."""
+    if not isinstance(result, TorchRefusedError):
+        return False
+    item = result.item
+    try:
+        out = item.op.infer(getattr(item, "attrs", {}), list(result.shapes))
+    except Exception:  # noqa: BLE001 (the rule refuses: not an empty output)
+        return False
+    return any(0 in s for s in out)
 
 
 # ---- acceptance ------------------------------------------------------------------------
@@ -143,7 +154,10 @@ def compare_refusal(case: Case, error: CnnError, ref: Reference, result: object,
         shapes = " and ".join(dims(s) for s in ref.ran[id(item)])
         return [Finding("ceil_pool_shape" if _ceil(item) else kind,
                         f"{where}cnndsl refuses line {line} ({error.message}); torch runs it on {shapes}")]
-    stop = f"line {case.line(result.item)} ({result.cause})" if isinstance(result, TorchRefusedError) else "nowhere"
+    stopped = isinstance(result, TorchRefusedError)
+    stop = f"line {case.line(result.item)} ({result.cause})" if stopped else "nowhere"
+    if _empty(result):
+        kind = "zero_output_dim"  # cnndsl accepted the empty output and refused a layer after it
     return [Finding(kind, f"{where}cnndsl refuses line {line} ({error.message}) but torch stops first at {stop}")]
 
 

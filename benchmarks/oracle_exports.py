@@ -38,42 +38,18 @@ def onnx(case: Case) -> list[Finding]:
     if not case.runs:
         return []
     import onnx as onnx_lib
-    import onnxruntime
-
-    from cnndsl.pytorch.export import export
 
     net = case.net
-    lowering = any(layer.attrs.get("pad") == "same" and layer.attrs.get("dilation", (1, 1)) != (1, 1) or
-                   isinstance(layer.attrs.get("size"), tuple) and len(layer.input_shapes[0]) == 3 and
-                   any(n % o for n, o in zip(layer.input_shapes[0][1:], layer.attrs["size"], strict=True))
-                   for layer in net.layers())
-    # ONNX sizes a ceil-mode pool without torch's rule that the last window starts inside the
-    # input: its declared shapes differ (onnx_shape), and onnxruntime may refuse what follows
-    ceil = any(layer.attrs.get("ceil") is True for layer in net.layers())
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "net.onnx"
-        torch.manual_seed(0)  # the export compiles its own model: the same seed gives it our weights
-        try:
-            with quiet():
-                export(net, "onnx", path)
-            refused = None
-        except CnnError as exc:  # its own check of onnxruntime against torch; compared again below
-            refused = exc
-            torch.manual_seed(0)
-            with quiet():
-                export(net, "onnx", path, check_onnx=False)
-        except Exception as exc:  # noqa: BLE001 (torch cannot export it)
-            kind = ("onnx_lowering" if lowering or "not factor of input size" in str(exc) else
-                    "onnx_adaptive_unknown_size" if "input size not accessible" in str(exc) else
-                    "onnx_parameter_name" if "Invalid name" in str(exc) else
-                    "onnx_shape" if ceil and "ShapeInferenceError" in str(exc) else "onnx")
-            return [Finding(kind, f"export fails: {type(exc).__name__}: {str(exc)[:300]}")]
-        declared = [tuple(d.dim_value if d.HasField("dim_value") else d.dim_param for d in
-                          o.type.tensor_type.shape.dim)[1:] for o in onnx_lib.load(str(path)).graph.output]
-        x = case.example()
-        options = onnxruntime.SessionOptions()
-        options.log_severity_level = 3  # its warning that the declared shape differs is our finding
-        ran = onnxruntime.InferenceSession(str(path), options).run(None, {"x": x.numpy()})
+        refused, failed = _export_onnx(net, path)
+        if failed is not None:
+            return [failed]
+        data = path.read_bytes()
+    declared = [tuple(d.dim_value if d.HasField("dim_value") else d.dim_param for d in
+                      o.type.tensor_type.shape.dim)[1:] for o in onnx_lib.load_from_string(data).graph.output]
+    x = case.example()
+    ran = run_onnx(data, x)
     torch.manual_seed(0)
     model = cnndsl.compile(net).eval()
     ours = outputs_of(model, x)
@@ -81,38 +57,92 @@ def onnx(case: Case) -> list[Finding]:
         return [Finding("onnx_outputs", f"{len(net.outputs)} outputs; ONNX declares {len(declared)}, "
                                         f"onnxruntime gives {len(ran)}")]
     found = []
-    same = all(_close(torch.from_numpy(got), mine) for got, mine in zip(ran, ours, strict=True))
-    if refused is not None and same and not found:
+    if refused is not None and all(_close(got, mine) for got, mine in zip(ran, ours, strict=True)):
         found.append(Finding("onnx_check", f"export refuses ({refused.message}) though onnxruntime's outputs "
                                            "equal torch's within 1e-4 relative, 1e-5 absolute"))
     for k, (want, shape, got, mine) in enumerate(zip(net.output_shapes, declared, ran, ours, strict=True)):
         if tuple(got.shape[1:]) != want or tuple(mine.shape[1:]) != want:
-            found.append(Finding("onnx_lowering" if lowering else "onnx", f"output {k}: cnndsl {want}, "
+            found.append(Finding("onnx_lowering" if _lowering(net) else "onnx", f"output {k}: cnndsl {want}, "
                                  f"onnxruntime {tuple(got.shape[1:])}, torch {tuple(mine.shape[1:])}"))
         elif shape != want:
             found.append(Finding("onnx_shape", f"output {k}: ONNX declares {shape}, torch and cnndsl {want}"))
-        elif not _close(torch.from_numpy(got), mine):
-            kind = "onnx_lowering" if lowering else inplace_explains(net, model, x, [torch.from_numpy(r) for r in ran],
-                                                                     "onnx")
+        elif not _close(got, mine):
+            kind = "onnx_lowering" if _lowering(net) else inplace_explains(
+                net, model, x, run_onnx(onnx_bytes(without_inplace(model), x), x), "onnx")
             found.append(Finding(kind, f"output {k}: onnxruntime's values differ from torch's by "
-                                       f"{(torch.from_numpy(got) - mine).abs().max().item():.2g}"))
+                                       f"{(got - mine).abs().max().item():.2g}"))
     return found
 
 
-def inplace_explains(net: Network, model: torch.nn.Module, x: torch.Tensor,
-                     other: list[torch.Tensor] | torch.nn.Module, otherwise: str) -> str:
-    """The kind of a difference between `model`'s outputs and `other`'s (ONNX's outputs, the
-    exported model): if, with every layer of both out of place, they agree, an in-place layer
-    overwrote a tensor another layer reads: `explicit_inplace` where the program wrote
+def _lowering(net: Network) -> bool:
+    """pad=same with dilation, or adaptive pooling that does not divide: lowered wrongly today."""
+    return any(layer.attrs.get("pad") == "same" and layer.attrs.get("dilation", (1, 1)) != (1, 1) or
+               isinstance(layer.attrs.get("size"), tuple) and len(layer.input_shapes[0]) == 3 and
+               any(n % o for n, o in zip(layer.input_shapes[0][1:], layer.attrs["size"], strict=True))
+               for layer in net.layers())
+
+
+def _export_onnx(net: Network, path: Path) -> tuple[CnnError | None, Finding | None]:
+    """`export(net, "onnx", path)` with torch seeded as the comparison's model is (the export
+    compiles its own): its own check's error, if it refused (the file is then written without
+    it), or the finding when torch cannot export at all."""
+    from cnndsl.pytorch.export import export
+
+    torch.manual_seed(0)
+    try:
+        with quiet():
+            export(net, "onnx", path)
+        return None, None
+    except CnnError as exc:  # its own check of onnxruntime against torch; compared again by the caller
+        torch.manual_seed(0)
+        with quiet():
+            export(net, "onnx", path, check_onnx=False)
+        return exc, None
+    except Exception as exc:  # noqa: BLE001 (torch cannot export it)
+        # ONNX sizes a ceil-mode pool without torch's rule that the last window starts inside
+        # the input: its shapes differ (onnx_shape), and onnxruntime may refuse what follows
+        ceil = any(layer.attrs.get("ceil") is True for layer in net.layers())
+        why = str(exc)
+        kind = ("onnx_lowering" if _lowering(net) or "not factor of input size" in why else
+                "onnx_adaptive_unknown_size" if "input size not accessible" in why else
+                "onnx_parameter_name" if "Invalid name" in why else
+                "onnx_shape" if ceil and "ShapeInferenceError" in why else "onnx")
+        return None, Finding(kind, f"export fails: {type(exc).__name__}: {why[:300]}")
+
+
+def onnx_bytes(model: torch.nn.Module, x: torch.Tensor) -> bytes:
+    """`model` as ONNX, exported as `cnndsl export` does (batch axis dynamic)."""
+    buffer = io.BytesIO()
+    with quiet():
+        torch.onnx.export(model, (x,), buffer, input_names=["x"], output_names=["y"], dynamo=False,
+                          dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
+    return buffer.getvalue()
+
+
+def run_onnx(data: bytes, x: torch.Tensor) -> list[torch.Tensor]:
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3  # its warning that a declared shape differs is a finding of ours
+    return [torch.from_numpy(a) for a in onnxruntime.InferenceSession(data, options).run(None, {"x": x.numpy()})]
+
+
+def without_inplace(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy of `model` with every in-place layer out of place."""
+    model = deepcopy(model)
+    for module in model.modules():
+        if getattr(module, "inplace", False) is True:
+            module.inplace = False
+    return model
+
+
+def inplace_explains(net: Network, model: torch.nn.Module, x: torch.Tensor, theirs: list[torch.Tensor],
+                     otherwise: str) -> str:
+    """The kind of a difference between `model`'s outputs and another's (ONNX's, the exported
+    file's): where, with every layer of both out of place (`theirs`), they agree, an in-place
+    layer overwrote a tensor another layer reads: `explicit_inplace` where the program wrote
     `inplace=true`, `auto_inplace` where only the compiler chose it; else `otherwise`."""
-    def out_of_place(m: torch.nn.Module) -> list[torch.Tensor]:
-        m = deepcopy(m)
-        for module in m.modules():
-            if getattr(module, "inplace", False) is True:
-                module.inplace = False
-        return outputs_of(m, x)
-    theirs = out_of_place(other) if isinstance(other, torch.nn.Module) else other
-    if not all(_close(a, b) for a, b in zip(out_of_place(model), theirs, strict=True)):
+    if not all(_close(a, b) for a, b in zip(outputs_of(without_inplace(model), x), theirs, strict=True)):
         return otherwise
     return "explicit_inplace" if any(layer.attrs.get("inplace") is True for layer in net.layers()) else "auto_inplace"
 
@@ -169,7 +199,8 @@ def python(case: Case) -> list[Finding]:
     if lost:
         return [*main, Finding("python_constructor", "the exported file builds its layers differently: "
                                + "; ".join(lost))]
-    kind = inplace_explains(case.net, case.model, case.example(), exported, "python")
+    x = case.example()
+    kind = inplace_explains(case.net, case.model, x, outputs_of(without_inplace(exported), x), "python")
     return [*main, Finding(kind, "the exported model's outputs differ from the compiled model's")]
 
 

@@ -27,9 +27,9 @@ BATCH = 3  # not 1 or 2: an unbatched reading of a batch (conv on a 2-axis sampl
 class TorchRefusedError(Exception):
     """Torch did not run `item`."""
 
-    def __init__(self, item: Item, cause: str) -> None:
+    def __init__(self, item: Item, cause: str, shapes: tuple[Shape, ...] = ()) -> None:
         super().__init__(cause)
-        self.item, self.cause = item, cause
+        self.item, self.cause, self.shapes = item, cause, shapes  # shapes: its inputs', per sample
 
 
 @dataclass
@@ -51,12 +51,13 @@ class Reference:
                     extra = [torch.full(shape, float(value))]
                 out = op.function(torch, [*inputs, *extra], attrs)
         except Exception as exc:  # noqa: BLE001 (any error is torch refusing)
-            raise TorchRefusedError(item, f"{type(exc).__name__}: {exc}") from None
+            raise TorchRefusedError(item, f"{type(exc).__name__}: {exc}", shapes) from None
         outs = out if isinstance(out, tuple) else (out,)
         if len(outs) != op.outputs(attrs) or any(o.dim() < 1 or o.shape[0] != BATCH for o in outs):
-            raise TorchRefusedError(item, f"torch gives {[tuple(o.shape) for o in outs]}: the batch axis is lost")
+            lost = [tuple(o.shape) for o in outs]
+            raise TorchRefusedError(item, f"torch gives {lost}: the batch axis is lost", shapes)
         if any(0 in o.shape for o in outs):
-            raise TorchRefusedError(item, f"torch gives an empty output {[tuple(o.shape[1:]) for o in outs]}")
+            raise TorchRefusedError(item, f"torch gives an empty output {[tuple(o.shape[1:]) for o in outs]}", shapes)
         self.ran[id(item)] = shapes
         return out
 
