@@ -75,8 +75,9 @@ def rf(case: Case) -> list[Finding]:
                 got = (along.min().item(), along.max().item())
                 if lows is not None and got[0] not in lows or highs is not None and got[1] not in highs:
                     want = "..".join("/".join(map(str, sorted(e))) if e else "edge" for e in (lows, highs))
-                    return [Finding(rf_kind(net, layer), f"{layer.qualname} ({layer.label}) pixel ({i}, {j}), "
-                                          f"{'HW'[axis]} axis: cnndsl rows {want}, torch {got[0]}..{got[1]}")]
+                    lines = ("rows", "columns")[axis]
+                    return [Finding(rf_kind(net, layer), f"{layer.qualname} ({layer.label}) pixel ({i}, {j}): cnndsl "
+                                                         f"{lines} {want}, torch {got[0]}..{got[1]}")]
     return []
 
 
