@@ -45,11 +45,18 @@ BN = Op(
     examples=(("bn eps=0.001", (4, 5, 5)), ("bn momentum=0.2", (6,))),
     inplace_after=True,
 )
+def _lrn_shape(a: Attrs, s: list[Shape]) -> tuple[Shape, ...]:
+    # torch's local_response_norm needs positions besides the channels (a 3-D batch or more)
+    if len(s[0]) < 2:
+        raise ShapeError(f"lrn normalises across channels at each position: it needs a CxHxW input (got {dims(s[0])})")
+    return (s[0],)
+
+
 LRN = Op(
     "lrn", Family.NORM, "Local response normalisation across channels (`nn.LocalResponseNorm`).",
     params=(Param("size", integer(1), positional=True), Param("alpha", number(0.0), 1e-4),
             Param("beta", number(0.0), 0.75), Param("k", number(0.0), 1.0)),
-    infer=lambda a, s: (s[0],), module=lambda nn, a, s: nn.LocalResponseNorm(a["size"], a["alpha"], a["beta"], a["k"]),
+    infer=_lrn_shape, module=lambda nn, a, s: nn.LocalResponseNorm(a["size"], a["alpha"], a["beta"], a["k"]),
     examples=(("lrn 3 k=2", (6, 5, 5)),),
 )
 

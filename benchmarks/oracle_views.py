@@ -1,0 +1,182 @@
+"""The differential oracle's comparisons of what cnndsl reports and draws with torch, one
+function per kind: receptive fields (`rf`), `cnndsl diff` (`diff`) and `draw --full`
+(`diagram`). How each comparison is made sound:
+
+- rf: the field of every C×H×W layer, for its centre and corner output pixels, against the
+  input pixels that change that output pixel when raised (benchmarks/oracle_torch.py `reached`,
+  on a float64 copy with positive weights: gates such as squeeze-and-excitation reach the whole
+  input). The static field is an interval of width `size` around `start + i * jump`; where it
+  has fractional ends (pad=same with an even kernel, adaptive pooling, upsampling, which the
+  analysis approximates: docs/analysis.md) either neighbouring pixel counts. An end beyond the
+  input is not compared (the windows there read padding, and a field with gaps, as after a
+  1x1/3 pool, then ends earlier); an output pixel no input pixel changes (softmax over one
+  channel is constant) is not compared; only the first layer that differs is reported (the ones
+  after it inherit the difference).
+- diff: the program with one argument changed must name the changed layer, and only layers it
+  reaches (its descendants) may differ.
+- diagram: `draw --full`'s edges (its DOT, boxes by tooltip) equal the fx graph's data edges
+  between layers with multiplicity; layers not drawn (identity, stochastic_depth) are the edge
+  they pass on, as the diagram draws them. Edges into the graph's output are not compared.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+
+import networkx as nx
+
+import cnndsl
+from benchmarks.oracle_checks import FILE, Case, checked
+from benchmarks.oracle_known import Finding
+from benchmarks.oracle_programs import write
+from benchmarks.oracle_torch import data_edges, passthroughs, positive, reached
+from cnndsl.analysis import analyse
+from cnndsl.cli.analysis import diff_text
+from cnndsl.ir import Network, Ref
+
+# ---- receptive fields --------------------------------------------------------------------
+
+
+def _ends(field, index: int, n: int) -> tuple[set[int] | None, set[int] | None]:  # noqa: ANN001 (a costs.Field)
+    """The input pixels the static field of output pixel `index` may start and end at (both
+    neighbours of a fractional end); None for an end beyond the input (0..n-1), where windows
+    may read padding, so the measured field may end anywhere inside."""
+    centre = field.start + index * field.jump
+    ends = []
+    for v in (centre - (field.size - 1) / 2, centre + (field.size - 1) / 2):
+        near = {math.floor(v + 1e-9), math.ceil(v - 1e-9)}
+        ends.append(near if all(0 <= e <= n - 1 for e in near) else None)
+    return ends[0], ends[1]
+
+
+def rf(case: Case) -> list[Finding]:
+    """Every C×H×W layer's receptive field equals the input pixels that reach it."""
+    net = case.net
+    if not case.runs or len(net.input_shape) != 3:
+        return []
+    rows = {r.name: r for r in analyse(net).rows}
+    layers = [layer for layer in net.layers() if len(layer.shape) == 3 and rows[layer.qualname].field is not None
+              and layer.inputs]
+    if not layers:
+        return []
+    hits = reached(positive(cnndsl.compile(net.with_outputs([Ref(layer) for layer in layers]))), net.input_shape)
+    for layer, hit in zip(layers, hits, strict=True):
+        field = rows[layer.qualname].field
+        _, h, w = layer.shape
+        for i, j in sorted({(h // 2, w // 2), (0, 0), (h - 1, w - 1)}):
+            seen = hit[:, :, i, j]
+            if not seen.any():
+                continue
+            for axis, index in enumerate((i, j)):
+                along = seen.any(dim=1 - axis).nonzero().flatten()
+                lows, highs = _ends(field[axis], index, net.input_shape[1 + axis])
+                got = (along.min().item(), along.max().item())
+                if lows is not None and got[0] not in lows or highs is not None and got[1] not in highs:
+                    want = "..".join("/".join(map(str, sorted(e))) if e else "edge" for e in (lows, highs))
+                    lines = ("rows", "columns")[axis]
+                    return [Finding(rf_kind(net, layer), f"{layer.qualname} ({layer.label}) pixel ({i}, {j}): cnndsl "
+                                                         f"{lines} {want}, torch {got[0]}..{got[1]}")]
+    return []
+
+
+def rf_kind(net: Network, layer) -> str:  # noqa: ANN001 (a Layer)
+    """Which of the receptive-field differences this oracle found (and reported) explains a
+    finding at `layer`, from it and the layers before it; `rf` for none of them."""
+    ids = nx.ancestors(net.graph, layer.id) | {layer.id}
+    seen = [ll for ll in net.layers() if ll.id in ids]
+    if any(ll.attrs.get("mode") == "bilinear" for ll in seen):
+        return "rf_bilinear"
+    if any(ll.op == "permute" for ll in seen):
+        return "rf_permute"
+    if any(ll.op in ("linear", "layernorm") and len(ll.input_shapes[0]) == 3 for ll in seen):
+        return "rf_last_axis"
+    if any(ll.entry.merge and len({s[1:] for s in ll.input_shapes}) > 1 for ll in seen):
+        return "rf_broadcast_merge"
+    if any(ll.op == "upsample" for ll in seen):
+        return "rf_upsample"
+    if any(isinstance(ll.attrs.get("size"), tuple) and any(n % o for n, o in zip(
+            ll.input_shapes[0][1:], ll.attrs["size"], strict=False)) for ll in seen):
+        return "rf_adaptive"
+    return "rf"
+
+
+# ---- diff --------------------------------------------------------------------------------
+
+
+def _listed(text: str) -> list[str]:
+    """The layers a diff names (its rows between the header and the totals)."""
+    return [line.split()[0] for line in text.splitlines()[2:] if line.startswith("  ") and
+            not line.strip().startswith(("total", "activation memory", "(no layer differs)"))]
+
+
+def diff(case: Case) -> list[Finding]:
+    """`diff` against the program with one argument changed names that layer, and no layer
+    the change cannot reach."""
+    if case.net is None or case.program.change is None:
+        return []
+    item, name, value = case.program.change
+    other, _, _ = checked(write(case.program, changed=True).source)
+    if other is None:
+        return []
+    line, col = case.text.where(item)
+    layer = next(ll for ll in case.net.layers() if (ll.span.line, ll.span.col) == (line, col) and ll.span.file == FILE)
+    names = _listed(diff_text(analyse(case.net), analyse(other), depth=1_000))
+    found = []
+    if layer.qualname not in names:
+        changed = other.layer(layer.qualname)
+        same = (layer.shapes, layer.params, layer.label) == (changed.shapes, changed.params, changed.label)
+        found.append(Finding("diff_attrs" if same else "diff",
+                             f"{name}={value!r} at {line}:{col}: diff does not name {layer.qualname} "
+                             f"({layer.label} -> {changed.label})"))
+    reach = nx.descendants(case.net.graph, layer.id) | {layer.id}
+    unreached = [n for n in names if n in {ll.qualname for ll in case.net.layers() if ll.id not in reach}]
+    if unreached:
+        found.append(Finding("diff", f"{name}={value!r} at {line}:{col} changes {layer.qualname}; diff also names "
+                                     f"{', '.join(unreached)}, which it does not reach"))
+    return found
+
+
+# ---- diagram -----------------------------------------------------------------------------
+
+NODE = re.compile(r'^\s*(n\d+) \[.*\btooltip=(?:"([^"]*)"|([^\s\]]+))')
+EDGE = re.compile(r"^\s*(n\d+) -> (n\d+)")
+
+
+def drawn_edges(dot: str) -> Counter:
+    """The edges of a DOT diagram between boxes, named by their tooltips (layer names)."""
+    boxes = {m[1]: m[2] or m[3] for line in dot.splitlines() if (m := NODE.match(line))}
+    return Counter((boxes[m[1]], boxes[m[2]]) for line in dot.splitlines() if (m := EDGE.match(line))
+                   and m[1] in boxes and m[2] in boxes)
+
+
+def diagram(case: Case) -> list[Finding]:
+    """`draw --full`'s edges equal the fx graph's data edges, with multiplicity."""
+    if case.net is None:
+        return []
+    from cnndsl.render.diagram import to_dot
+
+    drawn = drawn_edges(to_dot(case.net, depth=None))
+    traced = Counter(data_edges(case.net, case.tensors_model))
+    if drawn == traced:
+        return []
+    missing, extra = traced - drawn, drawn - traced
+    passed = passed_through(drawn, passthroughs(case.net, case.tensors_model))
+    kind = ("diagram_multiedges" if set(drawn) == set(traced) or set(passed) == set(traced) and passed != traced
+            else "diagram_one_input_merge" if passed == traced else "diagram")
+    return [Finding(kind, f"draw --full lacks {dict(missing)} and adds {dict(extra)}")]
+
+
+def passed_through(edges: Counter, one: set[str]) -> Counter:
+    """The edges with the boxes of layers that compute nothing in the compiled graph (`one`:
+    an add or mul of one tensor) made the edge they pass on."""
+    into = {b: a for a, b in edges if b in one}
+
+    def source(box: str) -> str:
+        return source(into[box]) if box in into else box
+    passed: Counter = Counter()
+    for (a, b), n in edges.items():
+        if b not in one:
+            passed[source(a), b] += n
+    return passed
