@@ -124,7 +124,9 @@ def run_onnx(data: bytes, x: torch.Tensor) -> list[torch.Tensor]:
 
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3  # its warning that a declared shape differs is a finding of ours
-    return [torch.from_numpy(a) for a in onnxruntime.InferenceSession(data, options).run(None, {"x": x.numpy()})]
+    session = onnxruntime.InferenceSession(data, options)
+    feed = {session.get_inputs()[0].name: x.numpy()}  # `input` in cnndsl's files, `x` in the oracle's own
+    return [torch.from_numpy(a) for a in session.run(None, feed)]
 
 
 def without_inplace(model: torch.nn.Module) -> torch.nn.Module:

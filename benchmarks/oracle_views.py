@@ -33,6 +33,7 @@ from benchmarks.oracle_known import Finding
 from benchmarks.oracle_programs import write
 from benchmarks.oracle_torch import data_edges, passthroughs, positive, reached
 from cnndsl.analysis import analyse
+from cnndsl.analysis.compare import compare
 from cnndsl.cli.analysis import diff_text
 from cnndsl.ir import Network, Ref
 
@@ -122,7 +123,7 @@ def diff(case: Case) -> list[Finding]:
         return []
     line, col = case.text.where(item)
     layer = next(ll for ll in case.net.layers() if (ll.span.line, ll.span.col) == (line, col) and ll.span.file == FILE)
-    names = _listed(diff_text(analyse(case.net), analyse(other), depth=1_000))
+    names = _listed(diff_text(compare(case.net, other, depth=1_000)))
     found = []
     if layer.qualname not in names:
         changed = other.layer(layer.qualname)
