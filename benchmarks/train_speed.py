@@ -21,8 +21,8 @@ from torch.utils.data import DataLoader
 
 import cnndsl
 from benchmarks.common import interleaved, machine
-from cnndsl.train import data as datasets
-from cnndsl.train.loop import Options
+from cnndsl.training import data as datasets
+from cnndsl.training.loop import Options
 
 ARCH = Path(__file__).resolve().parent.parent / "architectures"
 BATCH = 256

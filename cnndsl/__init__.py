@@ -13,17 +13,17 @@ from .ir import Network
 from .version import __version__  # noqa: F401 (cnndsl.__version__)
 
 
-def train(*args, **kwargs):  # noqa: ANN002, ANN003, ANN201 (see cnndsl.train.loop.train)
+def train(*args, **kwargs):  # noqa: ANN002, ANN003, ANN201 (see cnndsl.training.loop.train)
     """Train network `net` of `file` on real data; returns one dict of metrics per epoch.
 
-    See `cnndsl.train.loop.train` for the arguments (an `Options` with data, epochs, optimizer, ...;
+    See `cnndsl.training.loop.train` for the arguments (an `Options` with data, epochs, optimizer, ...;
     `input` as shape text per sample, `1x28x28`) and the files written, and `cnndsl train --help`.
     Raises CnnError for bad input (everything `check` refuses, data whose image size or classes do not
     fit the network, a missing dataset, an `--out` folder in use or not writable, a damaged checkpoint,
-    a loss that is not finite) and `cnndsl.train.loop.TrainingInterruptedError` after Ctrl-C, once a
+    a loss that is not finite) and `cnndsl.training.loop.TrainingInterruptedError` after Ctrl-C, once a
     checkpoint is saved. Imports torch.
     """
-    from .train.loop import train as run
+    from .training.loop import train as run
 
     return run(*args, **kwargs)
 

@@ -12,7 +12,7 @@ import pytest
 import cnndsl
 from cnndsl.analysis import analyse
 from cnndsl.render import figure
-from cnndsl.train import data
+from cnndsl.training import data
 from tests.conftest import ARCH, ROOT, error_of, where
 
 

@@ -28,7 +28,7 @@ STAGES = [
     ("pytorch", ["pytorch"]),
     ("api", ["api"]),
     ("importer", ["importer"]),
-    ("train", ["train"]),
+    ("training", ["training"]),
     ("cli", ["cli"]),
     ("package", ["__init__"]),
 ]
@@ -124,3 +124,17 @@ def test_docs_architecture_lists_the_same_stages_in_the_same_order():
     torch_free = {line.split("|")[1].strip() for line in table.splitlines()
                   if line.startswith("| ") and line.rstrip().endswith("| never |")}
     assert TORCH_FREE <= torch_free
+
+
+def test_no_subpackage_shadows_a_public_function():
+    """`cnndsl.train` is a function; a subpackage of that name would replace it on import."""
+    import importlib
+
+    import cnndsl
+
+    for path in sorted(PACKAGE.rglob("*.py")):
+        name = module_name(path)
+        if name != "__init__" and not name.endswith("__main__"):  # __main__ would run the command
+            importlib.import_module(f"cnndsl.{name}")
+    for public in cnndsl.__all__:
+        assert not isinstance(getattr(cnndsl, public), type(cnndsl)), f"cnndsl.{public} is a module"

@@ -183,7 +183,7 @@ def test_a_download_with_a_wrong_checksum_is_refused(tmp_path: Path, monkeypatch
     """The data set's own mirror serves tampered files (from a local server): nothing is kept."""
     import torchvision
 
-    from cnndsl.train import data
+    from cnndsl.training import data
 
     mirror = tmp_path / "mirror"
     mirror.mkdir()

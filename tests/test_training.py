@@ -16,8 +16,8 @@ import pytest
 import torch
 
 import cnndsl
-from cnndsl.train import data as datasets
-from cnndsl.train.loop import Options, train
+from cnndsl.training import data as datasets
+from cnndsl.training.loop import Options, train
 from tests.conftest import ARCH, ROOT
 
 HAVE_FMNIST = bool(datasets._find_idx("fashion-mnist")[0])

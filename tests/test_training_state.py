@@ -17,9 +17,9 @@ import pytest
 import torch
 
 import cnndsl
-from cnndsl.train import data as datasets
-from cnndsl.train import loop
-from cnndsl.train.loop import Options, TrainingInterruptedError, train
+from cnndsl.training import data as datasets
+from cnndsl.training import loop
+from cnndsl.training.loop import Options, TrainingInterruptedError, train
 from tests.conftest import ROOT
 
 SPEC = """network Tiny(classes=2) {
@@ -178,7 +178,7 @@ class Killed(BaseException):
 
 def kill_at(monkeypatch: pytest.MonkeyPatch, name: str, count: int, after: bool) -> None:
     """Stop training at the `count`-th write of the run folder's file `name`, before or after it."""
-    from cnndsl.train import runs
+    from cnndsl.training import runs
 
     real, seen = runs.write_atomic, []
 
@@ -216,7 +216,7 @@ def test_a_kill_between_writes_loses_no_epoch(job, uninterrupted, tmp_path, monk
 def test_a_process_killed_after_its_checkpoint_resumes_with_every_epoch_and_the_right_best(job, uninterrupted,
                                                                                          tmp_path):
     out = tmp_path / "run"
-    after_checkpoint_2 = ("import os\nfrom cnndsl.train import runs\nreal = runs.save_torch\nseen = []\n"
+    after_checkpoint_2 = ("import os\nfrom cnndsl.training import runs\nreal = runs.save_torch\nseen = []\n"
                           "def save(path, obj):\n    real(path, obj)\n    seen.append(path.name)\n"
                           "    if seen.count('checkpoint.pt') == 2: os._exit(9)\n"
                           "runs.save_torch = save")
@@ -291,7 +291,7 @@ def test_a_checkpoint_that_is_no_dict_is_an_error_on_the_command_line(job, tmp_p
 
 # --- one run at a time in a folder ------------------------------------------------------------------------
 
-WAIT_IN_EPOCH_1 = ("from cnndsl.train import runs\nreal = runs.write_metrics\n"
+WAIT_IN_EPOCH_1 = ("from cnndsl.training import runs\nreal = runs.write_metrics\n"
                    "def write(out, rows):\n"
                    "    if len(rows) == 1:\n        print('waiting', flush=True)\n        sys.stdin.readline()\n"
                    "    real(out, rows)\n"

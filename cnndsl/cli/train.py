@@ -10,7 +10,7 @@ import sys
 def cmd_train(args: argparse.Namespace) -> int:
     """`cnndsl train`: train with the options given; returns 0, or 130 after Ctrl-C once a checkpoint is
     saved. CnnError for an unknown --augment and as `cnndsl.train`."""
-    from ..train.loop import Options, TrainingInterruptedError, train
+    from ..training.loop import Options, TrainingInterruptedError, train
     from .common import parse_sets
 
     augment = [a for a in (args.augment or "").split(",") if a]
