@@ -20,7 +20,6 @@ class Finding:
 KNOWN: dict[str, str] = {}  # every kind listed here before has its fix merged
 # found by this oracle, reported with minimal programs in docs/performance.md, not fixed yet
 FOUND: dict[str, str] = {
-    "diagram_one_input_merge": "`draw --full` draws a merge of one tensor, which the compiled model passes on",
     "rf_broadcast_merge": "a merge with a broadcast gate (squeeze-and-excitation) takes the gate's field, "
                           "misplaced for every output pixel but the first",
     "rf_bilinear": "bilinear upsampling reads two input pixels; its field says one",

@@ -86,6 +86,9 @@ def compile(network: Network, max_bytes: int | None = None) -> torch.fx.GraphMod
     """
     from .pytorch.fx_backend import compile_network
 
+    if not isinstance(network, Network):
+        raise CnnError(f"compile takes a checked Network (from cnndsl.check), got {type(network).__name__}",
+                       hint="for a file, cnndsl.load(path, net=...) checks and compiles it")
     return compile_network(network, max_bytes)
 
 

@@ -51,6 +51,9 @@ class Request:
         out of a file that defines several networks or none."""
         shape = input_shape(input)
         values = {k: _python_value(k, v) for k, v in (params or {}).items()}
+        if limits is not None and not isinstance(limits, Limits):
+            raise CnnError(f"limits= takes a cnndsl.elaborate.Limits, got {type(limits).__name__}",
+                           hint="cnndsl.elaborate.Limits(max_layers=...)")
         return cls(program, _pick(program, net), values, shape, limits or Limits())
 
     def check(self) -> Network:

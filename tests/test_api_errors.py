@@ -8,9 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 import cnndsl
 from cnndsl.analysis import analyse
+from cnndsl.elaborate import Limits
 from cnndsl.render import figure
 from cnndsl.training import data
 from tests.conftest import ARCH, ROOT, error_of, where
@@ -87,3 +89,30 @@ def test_a_network_torchscript_cannot_take_is_a_clear_error(tmp_path: Path):
     else:
         assert result.returncode == 1 and "TorchScript cannot take network 'A'" in result.stderr
         assert not (tmp_path / "t.pt").exists()
+
+
+@pytest.mark.parametrize("stride", [2 ** 31 - 1, 2 ** 31])
+def test_a_pool_argument_torch_cannot_take_is_refused_exactly_when_torch_refuses(stride):
+    text = f"network A {{\n    input 3x8x8\n    maxpool 3x3/{stride}\n}}\n"
+    try:
+        want = tuple(torch.nn.MaxPool2d(3, stride)(torch.zeros(1, 3, 8, 8)).shape[1:])
+    except RuntimeError:
+        want = None
+    if want is None:
+        exc = error_of(text)
+        assert "beyond what torch's pooling takes" in exc.message and where(exc) == (3, 5)
+    else:
+        assert cnndsl.check_text(text).output_shapes == [want]
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: Limits(max_layers=-1), "Limits(max_layers=...) must be a positive integer, got -1"),
+    (lambda: cnndsl.compile("x.cnn"), "compile takes a checked Network (from cnndsl.check), got str"),
+    (lambda: cnndsl.check(ARCH / "lenet.cnn", net="LeNet", limits={"max_layers": 5}),
+     "limits= takes a cnndsl.elaborate.Limits, got dict"),
+    (lambda: cnndsl.load(ARCH / "lenet.cnn", net="LeNet", max_bytes=1000), "but max_bytes is 1,000 bytes"),
+])
+def test_bad_api_arguments_are_clear_errors(call, message):
+    with pytest.raises(cnndsl.CnnError) as info:
+        call()
+    assert message in info.value.message

@@ -104,6 +104,7 @@ def fx_edges(net) -> Counter:
     pytest.param(lambda: check_body(TWICE, "3x8x8"), id="tensor-read-twice"),
     pytest.param(lambda: check_body(SPLIT, "6x4x4"), id="split-outputs"),
     pytest.param(lambda: check_body("add { identity | conv 3x3 3 pad=1 | identity }", "3x8x8"), id="identity"),
+    pytest.param(lambda: check_body("add { relu }\nmul { conv 1x1 3 }\nconcat { relu }", "3x8x8"), id="one-branch"),
     pytest.param(lambda: cnndsl.check(ARCH / "googlenet.cnn", net="googlenet"), id="googlenet"),
     pytest.param(lambda: cnndsl.check(ARCH / "densenet.cnn", net="DenseNet"), id="densenet"),
 ])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from ..errors import CallChain, CnnError, Span
 from ..lang import syntax as ast
@@ -56,6 +56,12 @@ class Limits:
     # elements of one tensor per sample (C*H*W): every size and count stays far inside int64
     max_elements: int = 2 ** 40
     max_rank: int = 8  # dimensions of one tensor per sample (3 for CxHxW): a shape is printed per layer
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise CnnError(f"Limits({f.name}=...) must be a positive integer, got {show(value, 40)}")
 
 
 @dataclass(frozen=True)

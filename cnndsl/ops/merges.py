@@ -45,11 +45,11 @@ CONCAT = Op("concat", Family.MERGE, "Concatenates its branches along the channel
             function=lambda torch, xs, a: torch.cat(xs, 1),
             examples=(("concat { identity | conv 1x1 3 }", (4, 5, 5)), ("concat { identity | fc 3 }", (6,))))
 ADD = Op("add", Family.MERGE, "Adds its branches (`+`); their shapes must be equal.", infer=_add_shape, merge=True,
-         inplace_after=True, glyph="+",
+         inplace_after=True, glyph="+", passes_one=True,
          function=lambda torch, xs, a: functools.reduce(operator.add, xs),
          examples=(("add { identity | conv 3x3 4 pad=1 | relu }", (4, 5, 5)),))
 MUL = Op("mul", Family.MERGE, "Multiplies its branches with broadcasting (`*`; squeeze-and-excitation gates).",
-         infer=_broadcast, merge=True, glyph="×",
+         infer=_broadcast, merge=True, glyph="×", passes_one=True,
          function=lambda torch, xs, a: functools.reduce(operator.mul, xs),
          examples=(("mul { identity | gap, conv 1x1 4, sigmoid }", (4, 5, 5)),))
 

@@ -135,6 +135,7 @@ class Op:
     warn: Callable[[Attrs, list[Shape]], list[str]] = field(default=lambda a, s: [])
     prepare: Callable[[Attrs], Attrs] | None = None  # derived defaults (pool stride = kernel)
     merge: bool = False     # takes branches: `concat { a | b }` or named tensors `concat(a, b)`
+    passes_one: bool = False  # a merge whose one branch is its output (the fx model has no node)
     outputs: Callable[[Attrs], int] = field(default=lambda a: 1)
     # a fresh output tensor whose backward does not need it: an activation that is its only
     # reader may overwrite it in place (the backend then sets `inplace=True`, as torchvision does)

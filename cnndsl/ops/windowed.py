@@ -128,10 +128,16 @@ def _pool_prepare(a: Attrs) -> Attrs:
     return {**a, "stride": a["kernel"] if a["stride"] is None else a["stride"]}
 
 
+INT32_MAX = 2 ** 31 - 1
+
+
 def _pool_shape(op: str):  # noqa: ANN202
     def infer(a: Attrs, shapes: list[Shape]) -> tuple[Shape, ...]:
         if a["pad"] != "same" and any(2 * p > k for p, k in zip(a["pad"], a["kernel"], strict=False)):
             raise ShapeError(f"pad={dims(a['pad'])} must be at most half the kernel {dims(a['kernel'])}")
+        for key in ("kernel", "stride", "pad"):  # torch's pooling kernels take them as 32-bit ints
+            if any(v > INT32_MAX for v in a[key]):
+                raise ShapeError(f"{key}={dims(a[key])} is beyond what torch's pooling takes (at most {INT32_MAX})")
         return (_windowed_shape(op, a, shapes[0], spatial(op, shapes[0])[0], a["ceil"]),)
     return infer
 

@@ -141,5 +141,6 @@ def refuse_oversized(network: Network, max_bytes: int | None = None) -> None:
     need = network.count_params() * 4
     if limit is not None and need > limit:
         raise CnnError(f"network '{network.name}' has {network.count_params():,} parameters "
-                       f"({need / 2**30:.1f} GiB as float32) but only {limit / 2**30:.1f} GiB of memory is available",
+                       f"({need / 2**30:.1f} GiB as float32) but " + (f"max_bytes is {limit:,} bytes" if max_bytes
+                       is not None else f"only {limit / 2**30:.1f} GiB of memory is available"),
                        hint="`cnndsl check` and `cnndsl summary` work without building it")

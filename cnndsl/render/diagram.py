@@ -83,7 +83,8 @@ def layout(net: Network, depth: int | None = 0) -> Picture:
         if depth is not None and len(layer.block_path) > depth:
             key = layer.path[:depth + 1]
             box = boxes.setdefault(key, Box(key, blocks[key].call, Family.BLOCK))
-        elif not op.drawn:  # drawn as the edge it is
+        elif not op.drawn or (op.passes_one and len(step.inputs) == 1):  # drawn as the edge it is (an add
+            # or mul of one tensor is that tensor: the compiled model passes it on)
             owner[layer.id] = owner[step.inputs[0].layer.id]
             passing.add(layer.id)
             continue
