@@ -29,11 +29,11 @@ def write_atomic(path: Path, data: bytes, sync: bool = False) -> None:
     Raises CnnError naming the path when the folder is missing, the path is a folder, a block
     device or a socket, or the system refuses the write.
     """
-    path = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
-    kind = _kind(path)
+    kind = _kind(Path(path))  # through links: /dev/stdout names a pipe's /proc entry, which no path reaches
     if kind in (stat.S_IFCHR, stat.S_IFIFO):
-        _write_stream(path, data)
+        _write_stream(Path(path), data)
         return
+    path = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
     if kind is not None and kind != stat.S_IFREG:
         what = {stat.S_IFDIR: "a directory", stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}
         raise CnnError(f"cannot write '{path}': it is {what.get(kind, 'not a regular file')}")

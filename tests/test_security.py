@@ -200,3 +200,12 @@ def test_a_download_with_a_wrong_checksum_is_refused(tmp_path: Path, monkeypatch
         server.shutdown()
     assert "/train-images-idx3-ubyte.gz" in _Mirror.served  # it was fetched, then refused
     assert data._idx_in(tmp_path / "data" / "fashion-mnist" / "FashionMNIST" / "raw") == {}
+
+
+def test_output_to_dev_stdout_reaches_a_pipe():
+    """`-o /dev/stdout | ...`: /dev/stdout links to the pipe's /proc entry, which is no file path."""
+    code = ("from pathlib import Path; from cnndsl.files import write_atomic; "
+            "write_atomic(Path('/dev/stdout'), b'hello')")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b"hello"
