@@ -210,6 +210,9 @@ def load(data: str, size: tuple[int, int] | None = None, channels: int = 1) -> t
     return load_folder(Path(data), size or (224, 224), channels)
 
 
+DEVICE_COPY_BYTES = 2 << 30  # data sets up to 2 GiB of uint8 pixels live on the GPU while training
+
+
 class Batches:
     """Batches on the training device: uint8 -> float in [0, 1], resized, augmented,
     normalised with the training set's mean and standard deviation."""
@@ -219,6 +222,11 @@ class Batches:
         self.ds, self.batch_size, self.device = ds, batch_size, device
         self.resize, self.augment, self.mean, self.std = resize, augment, mean, std
         self.channels_last = channels_last
+        # a data set that fits is copied to the GPU once (as uint8): a batch is then a gather on the
+        # device, with no copy from the host that the step would wait for
+        on_device = device.type == "cuda" and ds.images.numel() <= DEVICE_COPY_BYTES
+        self.images = ds.images.to(device) if on_device else ds.images
+        self.labels = ds.labels.to(device) if on_device else ds.labels
 
     def __len__(self) -> int:
         return -(-len(self.ds.labels) // self.batch_size)
@@ -227,8 +235,9 @@ class Batches:
         """The images and labels at `index`, on the device: x float (B, C, H, W) in [0, 1], resized to
         `resize`, flipped and cropped when `train` and asked for (drawn from `generator`), normalised,
         channels-last if set; y int64 (B,)."""
-        x = self.ds.images[index].to(self.device, non_blocking=True).float().div_(255)
-        y = self.ds.labels[index].to(self.device, non_blocking=True)
+        index = index.to(self.images.device)
+        x = self.images[index].to(self.device, non_blocking=True).float().div_(255)
+        y = self.labels[index].to(self.device, non_blocking=True)
         if self.resize and x.shape[-1] != self.resize:
             x = F.interpolate(x, size=(self.resize, self.resize), mode="bilinear", align_corners=False)
         if train and "flip" in self.augment:

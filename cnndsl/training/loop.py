@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,6 +23,8 @@ from ..errors import CnnError
 from . import checkpoint, runs
 from . import data as datasets
 from .interrupt import StopRequest
+from .progress import ProgressBar
+from .watch import LossWatch
 
 
 @dataclass
@@ -113,46 +114,25 @@ def _reduce(values: list[float], device: torch.device) -> list[float]:
 def _evaluate(model: torch.nn.Module, batches: datasets.Batches, opts: Options, device: torch.device) -> float:
     rank, world = _world()
     model.eval()
-    correct = count = 0
+    correct, count = torch.zeros((), dtype=torch.int64, device=device), 0
     index = torch.arange(len(batches.ds.labels))[rank::world]
     with torch.no_grad(), _autocast(opts, device):
         for i in range(0, len(index), 1024):
             x, y = batches.batch(index[i:i + 1024], False, None)
-            correct += (model(x).argmax(1) == y).sum().item()
+            correct += (model(x).argmax(1) == y).sum()  # on the device: no wait per batch
             count += len(y)
-    correct, count = _reduce([correct, count], device)
+    correct, count = _reduce([correct.item(), count], device)
     return correct / max(count, 1)
 
 
+def _amp_dtype(device: torch.device) -> torch.dtype:
+    """bfloat16 where the device computes in it (CPU, Ampere and later GPUs): it keeps float32's range, so
+    no loss scaling is needed; float16 with a GradScaler on older GPUs."""
+    return torch.bfloat16 if device.type == "cpu" or torch.cuda.is_bf16_supported() else torch.float16
+
+
 def _autocast(opts: Options, device: torch.device):  # noqa: ANN202
-    dtype = torch.bfloat16 if device.type == "cpu" or torch.cuda.is_bf16_supported() else torch.float16
-    return torch.autocast(device.type, dtype=dtype, enabled=opts.amp)
-
-
-class _Bar:
-    """The per-epoch progress bar (rich, on stderr) with loss, accuracy and images/s."""
-
-    def __init__(self, show: bool, epoch: int, epochs: int, total: int) -> None:
-        self.progress = None
-        if show and sys.stderr.isatty():
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self.progress = Progress(TextColumn(f"epoch {epoch + 1}/{epochs}"), BarColumn(), MofNCompleteColumn(),
-                                     TextColumn("{task.fields[stats]}"), TimeRemainingColumn(), transient=True)
-            self.task = self.progress.add_task("train", total=total, stats="")
-            self.progress.start()
-
-    def update(self, step: int, sums: list, seconds: float) -> None:
-        """Show the running loss, accuracy and images per second (every fifth step)."""
-        if self.progress and step % 5 == 0:
-            stats = f"loss {sums[0] / sums[2]:.4f}  acc {sums[1] / sums[2]:.4f}  {sums[2] / seconds:.0f} img/s"
-            self.progress.update(self.task, completed=step, stats=stats)
-
-    def close(self) -> None:
-        """Remove the bar from the terminal."""
-        if self.progress:
-            self.progress.stop()
-            self.progress = None
+    return torch.autocast(device.type, dtype=_amp_dtype(device), enabled=opts.amp)
 
 
 def _best(rows: list[dict]) -> int:
@@ -182,7 +162,9 @@ class _Run:
                                            mean, std, opts.channels_last)
         self.train_batches, self.test_batches = make(train_set), make(test_set)
         self.opt, self.schedule = _optimizer(self.model, opts)
-        self.scaler = torch.amp.GradScaler(device.type, enabled=opts.amp and device.type == "cuda")
+        self.scaler = torch.amp.GradScaler(device.type, enabled=opts.amp and _amp_dtype(device) == torch.float16)
+        # every batch but an epoch's last has one shape: let cuDNN time its algorithms once and keep the fastest
+        torch.backends.cudnn.benchmark = device.type == "cuda"
         self.aug = torch.Generator().manual_seed(opts.seed + 1)
         self.images = len(train_set.labels)
         # every process takes the same number of steps (DDP waits for all at each step), so each
@@ -191,24 +173,33 @@ class _Run:
         if not self.share:
             raise CnnError(f"{self.images} training images cannot be shared among {self.world} processes")
         self.steps = -(-self.share // opts.batch_size)
-        self.epoch, self.step, self.sums, self.rows = 0, 0, [0.0, 0.0, 0.0], []
+        self.epoch, self.step, self.sums, self.rows = 0, 0, self._zero_sums(), []
+        self.watch = LossWatch(device)
 
     def resume(self) -> None:
         """Continue from checkpoint.pt; rewrite the files it is the source of."""
         reader = runs.load_checkpoint(self.out / "checkpoint.pt")
-        self.epoch, self.step, self.rows, self.sums = checkpoint.restore(
+        self.epoch, self.step, self.rows, sums = checkpoint.restore(
             reader, model=self.model, opt=self.opt, schedule=self.schedule, scaler=self.scaler, aug=self.aug,
             device=self.device, rank=self.rank, world=self.world, optimizer=self.opts.optimizer,
             batch_size=self.opts.batch_size, steps=self.steps)
+        self.sums = torch.tensor(sums, dtype=torch.float64, device=self.device)
         if self.opts.schedule == "none":  # a --lr given on resuming applies from here on
             for group in self.opt.param_groups:
                 group["lr"] = self.opts.lr
         if self.rank == 0:
             self._write_copies()
 
+    def _zero_sums(self) -> torch.Tensor:
+        """The epoch's running sums (loss times images, correct, images), on the device."""
+        return torch.zeros(3, dtype=torch.float64, device=self.device)
+
     def _save(self) -> None:
-        """checkpoint.pt, at a step boundary: every process gives its part, the first writes."""
-        ranks = checkpoint.gather(checkpoint.rank_state(self.sums, self.aug, self.device), self.device, self.world)
+        """checkpoint.pt, at a step boundary: every process gives its part, the first writes. Only after a
+        check of the loss, so that no checkpoint holds a step with a non-finite loss."""
+        self.watch.check(self.out)
+        mine = checkpoint.rank_state(self.sums.tolist(), self.aug, self.device)
+        ranks = checkpoint.gather(mine, self.device, self.world)
         if self.rank == 0:
             runs.save_torch(self.out / "checkpoint.pt", checkpoint.pack(
                 self.model, self.opt, self.schedule, self.scaler, epoch=self.epoch, step=self.step, rows=self.rows,
@@ -235,7 +226,7 @@ class _Run:
         seed = self.opts.seed * 7919 + self.epoch
         order = torch.randperm(self.images, generator=torch.Generator().manual_seed(seed))
         index = order[:self.share * self.world][self.rank::self.world]
-        bar = _Bar(show, self.epoch, self.opts.epochs, self.steps)
+        bar = ProgressBar(show, self.epoch, self.opts.epochs, self.steps)
         self.model.train()
         try:
             while self.step < self.steps:
@@ -254,20 +245,21 @@ class _Run:
         with _autocast(self.opts, self.device):
             logits = ddp(x)
             loss = F.cross_entropy(logits, y)
-        if not torch.isfinite(loss):
-            raise CnnError(f"the loss is {loss.item()} at epoch {self.epoch + 1}, step {self.step + 1}: training "
-                           f"stopped", hint=f"the last good checkpoint is {self.out / 'checkpoint.pt'}; try a "
-                                            "smaller --lr")
+        self.watch.record(loss, self.epoch, self.step)
         self.opt.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.opt)
         self.scaler.update()
-        correct = (logits.argmax(1) == y).sum().item()
-        self.sums = [self.sums[0] + loss.item() * len(y), self.sums[1] + correct, self.sums[2] + len(y)]
+        # the running sums stay on the device: reading them would wait for the step to finish
+        self.sums += torch.stack([loss.detach().double() * len(y), (logits.argmax(1) == y).sum().double(),
+                                  torch.tensor(float(len(y)), dtype=torch.float64, device=self.device)])
         self.step += 1
+        if self.step % LossWatch.EVERY == 0:
+            self.watch.check(self.out)
 
     def _end_epoch(self, start: float, progress: bool) -> None:
-        total = _reduce(self.sums, self.device)
+        self.watch.check(self.out)
+        total = _reduce(self.sums.tolist(), self.device)
         train_seconds = time.perf_counter() - start
         test_acc = _evaluate(self.model, self.test_batches, self.opts, self.device)
         elapsed = time.perf_counter() - start
@@ -277,7 +269,7 @@ class _Run:
         self.rows.append(row)
         if self.schedule:
             self.schedule.step()
-        self.epoch, self.step, self.sums = self.epoch + 1, 0, [0.0, 0.0, 0.0]
+        self.epoch, self.step, self.sums = self.epoch + 1, 0, self._zero_sums()
         self._save()
         if self.rank == 0:
             self._write_copies()
