@@ -18,7 +18,7 @@ import cnndsl
 from cnndsl.cli.main import main
 from cnndsl.errors import CnnError
 from cnndsl.ops import REGISTRY
-from tests.conftest import ROOT
+from tests.conftest import ROOT, wrap
 
 PLUGIN = str(ROOT / "examples" / "cbam_plugin.py")
 CNN = str(ROOT / "examples" / "cbam.cnn")
@@ -125,6 +125,25 @@ def test_load_gives_the_outputs_of_a_reference_torch_module():
     x = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         torch.testing.assert_close(model(x), reference(x), rtol=1e-5, atol=1e-6)
+
+
+def test_the_example_ops_build_what_their_rules_state():
+    """As tests/test_registry.py does for the built-in ops: each example's shapes and parameters are
+    what torch builds, and the MAC rule counts where the convention says so."""
+    import torch
+
+    cnndsl.load_plugins([PLUGIN])
+    for name in PLUGIN_OPS:
+        op = REGISTRY[name]
+        for text, shape in op.usage_examples():
+            net = cnndsl.check_text(wrap(text, "x".join(map(str, shape))))
+            model = cnndsl.compile(net).eval()
+            with torch.no_grad():
+                out = model(torch.randn(2, *shape))
+            assert [tuple(out.shape[1:])] == net.output_shapes
+            assert sum(p.numel() for p in model.parameters()) == net.count_params()
+            layer = next(layer for layer in net.layers() if layer.op == name)
+            assert op.count_macs(layer.attrs, list(layer.input_shapes), layer.shapes) > 0 and op.macs
 
 
 def test_draw_writes_the_plugin_layers(tmp_path, capsys):

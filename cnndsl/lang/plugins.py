@@ -60,8 +60,10 @@ def register(*ops: Op) -> None:
 
 
 def _owner(name: str) -> str | None:
-    """The module that registered op `name` (None for a built-in or an unknown op)."""
-    return next((module for module, ops in _DECLARED.items() if any(op.name == name for op in ops)), None)
+    """The plugin module whose op holds `name` in the registry now (None for a built-in, an unknown op,
+    or one registered by hand into REGISTRY)."""
+    current = REGISTRY.get(name)
+    return next((module for module, ops in _DECLARED.items() if any(op is current for op in ops)), None)
 
 
 def _validate(op: object, module: str) -> None:
@@ -79,8 +81,9 @@ def _validate(op: object, module: str) -> None:
         raise CnnError(f"{where} registers an op named '{name}', which clashes with the built-in op '{name}'",
                        hint="rename it")
     owner = _owner(name)
-    if name in REGISTRY and owner not in (None, module):
-        raise CnnError(f"{where} registers an op named '{name}', already registered by plugin module '{owner}'",
+    if name in REGISTRY and owner != module:
+        raise CnnError(f"{where} registers an op named '{name}', already registered by "
+                       + (f"plugin module '{owner}'" if owner else "another module"),
                        hint="load only one of them, or rename one op")
     if not callable(op.infer):
         raise CnnError(f"{where}: op '{name}' has no shape rule", hint="give Op(infer=...); " + GUIDE)
