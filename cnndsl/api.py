@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from .elaborate.frames import Limits
 from .errors import CnnError
 from .ir import Network
+from .lang import plugins as plugin_modules
 from .lang.source import Program, load_program, program_from_text
 from .lang.values import Scope, evaluate, show
 from .request import Request, parse_shape
@@ -17,12 +18,31 @@ if TYPE_CHECKING:
 
 PathLike = str | os.PathLike
 Shape = str | tuple[int, ...] | list[int]
+Plugins = list[str] | tuple[str, ...] | None
 
-__all__ = ["Request", "check", "check_text", "compile", "draw", "load", "networks", "networks_in_text", "parse_shape"]
+__all__ = ["Request", "check", "check_text", "compile", "draw", "load", "load_plugins", "networks", "networks_in_text",
+           "parse_shape", "register_ops"]
+
+register_ops = plugin_modules.register
+
+
+def load_plugins(plugins: Plugins) -> list[str]:
+    """Load plugin ops (docs/plugins.md): each of `plugins` is an installed plugin's entry-point name
+    (group `cnndsl.ops`), an importable module or a `.py` file; each is loaded once, and its ops stay
+    registered for the process. Returns the names of the ops they provide. Raises CnnError for a
+    plugin that cannot be found, fails to import, registers no op or an op `register_ops` refuses
+    (the message names the plugin module)."""
+    if plugins is None:
+        return []
+    if not isinstance(plugins, (list, tuple)):
+        raise CnnError(f"plugins takes a list of names, got {type(plugins).__name__} {plugins!r:.60}",
+                       hint="plugins=['NAME']")
+    return plugin_modules.load(plugins)
+
 
 
 def check(path: PathLike, net: str | None = None, input: Shape | None = None,
-          limits: Limits | None = None, **params: object) -> Network:
+          limits: Limits | None = None, plugins: Plugins = None, **params: object) -> Network:
     """Parse, elaborate and shape-check network `net` of the `.cnn` file at `path`; returns the graph.
 
     Shapes are per sample, with no batch axis: C×H×W for images (`3x224x224` is (3, 224, 224)),
@@ -30,7 +50,8 @@ def check(path: PathLike, net: str | None = None, input: Shape | None = None,
 
     Args: `net` names the network (it may be left out when the file defines only one); `input` replaces
     the declared input shape, as text `"3x224x224"` or a tuple or list of positive ints, per sample;
-    `limits` bounds the work of elaboration (`cnndsl.elaborate.Limits`; docs/errors.md, "Limits"); every
+    `limits` bounds the work of elaboration (`cnndsl.elaborate.Limits`; docs/errors.md, "Limits");
+    `plugins` names plugin modules whose ops the file uses, loaded first (`load_plugins`); every
     other keyword sets a network parameter (an int, float, bool, or a tuple or list of them) in place of
     its default.
 
@@ -41,37 +62,40 @@ def check(path: PathLike, net: str | None = None, input: Shape | None = None,
     the file or the arguments: a file that cannot be read (missing, not a regular file, over 10 MiB, not
     UTF-8; a CnnError, not an OSError), a syntax error, an import that leaves the file's folder or names
     no file, an unknown network or parameter, a bad `input` or parameter value, a shape that does not
-    fit an op, a layer that leaves no output, a limit passed. With CNNDSL_DEBUG set, the graph is linted
-    too: LintError (`cnndsl.ir.LintError`) means a bug in cnndsl, never in the text.
+    fit an op, a layer that leaves no output, a limit passed, a plugin that cannot be loaded. With
+    CNNDSL_DEBUG set, the graph is linted too: LintError (`cnndsl.ir.LintError`) means a bug in cnndsl,
+    never in the text.
     """
+    load_plugins(plugins)
     return Request.of(load_program(path), net, input, params, limits).check()
 
 
 def check_text(text: str, net: str | None = None, input: Shape | None = None, file: str = "<string>",
-               limits: Limits | None = None, **params: object) -> Network:
+               limits: Limits | None = None, plugins: Plugins = None, **params: object) -> Network:
     """`check` for source text in memory. `file` names it in messages, and its `import`s resolve relative
     to `file`'s folder (the current directory for the default `<string>`). Arguments, shapes (per
     sample, no batch axis), result and errors (CnnError) as `check`."""
+    load_plugins(plugins)
     return Request.of(program_from_text(text, file), net, input, params, limits).check()
 
 
 def load(path: PathLike, net: str | None = None, input: Shape | None = None, max_bytes: int | None = None,
-         **params: object) -> torch.fx.GraphModule:
+         plugins: Plugins = None, **params: object) -> torch.fx.GraphModule:
     """Check a network (as `check`) and compile it to a trainable `torch.fx.GraphModule`; imports torch.
 
     Shapes in the spec are per sample; the model takes a batch: a float tensor of shape (N, C, H, W) for
     a declared C×H×W input. Its submodules and state_dict keys are the layers' paths in the spec
     (`residual3.conv2.weight`), and its parameters are initialised by torch's default initialisers.
 
-    Args: `path`, `net`, `input` and the parameter keywords as `check`; `max_bytes` is the memory the
-    parameters may take, 4 bytes each (float32); the default is the memory available now (Linux's
+    Args: `path`, `net`, `input`, `plugins` and the parameter keywords as `check`; `max_bytes` is the
+    memory the parameters may take, 4 bytes each (float32); the default is the memory available now (Linux's
     MemAvailable).
 
     Raises: CnnError for everything `check` refuses; for a network whose parameters would not fit in
     `max_bytes`, refused before anything is allocated; for an `as` name that cannot name a torch
     submodule (a Python keyword or an attribute of `torch.nn.Module`).
     """
-    return compile(check(path, net, input, **params), max_bytes)
+    return compile(check(path, net, input, plugins=plugins, **params), max_bytes)
 
 
 def compile(network: Network, max_bytes: int | None = None) -> torch.fx.GraphModule:  # noqa: A001
@@ -120,13 +144,13 @@ def _default_text(expr: object) -> str:
 
 def draw(path: PathLike, output: PathLike, net: str | None = None, input: Shape | None = None,
          depth: int | None = 0, full: bool = False, rankdir: str = "TB", shapes: bool = True, params: bool = False,
-         theme: str = "color", **values: object) -> os.PathLike:
+         theme: str = "color", plugins: Plugins = None, **values: object) -> os.PathLike:
     """Draw a network (checked as `check`) into `output`; returns the path written (a `pathlib.Path`).
 
     The format is `output`'s extension: .svg, .pdf, .png (through Graphviz's `dot` program) or .dot (the
     DOT text, no Graphviz needed). The file is replaced atomically.
 
-    Args: `net`, `input` and the parameter keywords (`values`) as `check`; `depth` (0 or more): block
+    Args: `net`, `input`, `plugins` and the parameter keywords (`values`) as `check`; `depth` (0 or more): block
     calls nested deeper are drawn as one box each (0: one box per top-level call), None draws every
     layer, as does `full=True`; `rankdir` "TB" (top to bottom) or "LR"; `shapes` labels each edge with
     its tensor's shape per sample (`64×56×56`, no batch axis); `params` writes each box's parameter
@@ -138,5 +162,5 @@ def draw(path: PathLike, output: PathLike, net: str | None = None, input: Shape 
     """
     from .render.figure import draw_network
 
-    return draw_network(check(path, net, input, **values), output, None if full else depth, rankdir, shapes,
-                        params, theme)
+    return draw_network(check(path, net, input, plugins=plugins, **values), output, None if full else depth, rankdir,
+                        shapes, params, theme)

@@ -13,8 +13,15 @@ from ..ops import Family, dims
 from ..ops.conventions import mac_conventions
 from .costs import DTYPE_BYTES, Row, Summary
 
-CONVENTIONS = (mac_conventions() + " Memory: output activations for the batch; K/M/G = 10^3/10^6/10^9, "
-               "KiB/MiB/GiB = 2^10/2^20/2^30.")
+MEMORY = " Memory: output activations for the batch; K/M/G = 10^3/10^6/10^9, KiB/MiB/GiB = 2^10/2^20/2^30."
+
+
+def conventions() -> str:
+    """How MACs and memory are counted, in words. Built when asked, not at import: an op a plugin
+    registers later (docs/plugins.md) is counted by its own convention."""
+    return mac_conventions() + MEMORY
+
+
 TRAINING = ("Training estimate: weights + gradients + optimizer state (SGD with momentum: one "
             "buffer per weight; Adam: two) + every layer output autograd keeps for backward "
             "(views such as flatten excluded; in-place activations would save some).")
@@ -88,7 +95,7 @@ def table(s: Summary, depth: int | None = None) -> str:
                       f"(weights {human_bytes(m['weights'])}, gradients {human_bytes(m['gradients'])}, "
                       f"optimizer {human_bytes(m['optimizer'])}, activations {human_bytes(m['activations'])})")
     out.append("\n".join(memory) + "\n")
-    out.append(textwrap.fill(CONVENTIONS, 100) + "\n" + textwrap.fill(TRAINING, 100) + "\n")
+    out.append(textwrap.fill(conventions(), 100) + "\n" + textwrap.fill(TRAINING, 100) + "\n")
     return "\n".join(out)
 
 
@@ -99,7 +106,7 @@ def markdown(s: Summary, depth: int | None = None) -> str:
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in _cells(r)) + " |" for r in _rows(s, depth)]
     lines.append("| " + " | ".join(f"**{c}**" if c else "" for c in _totals(s)) + " |")
-    return "\n".join(lines) + f"\n\n{CONVENTIONS}\n"
+    return "\n".join(lines) + f"\n\n{conventions()}\n"
 
 
 def to_csv(s: Summary, depth: int | None = None) -> str:
@@ -127,7 +134,7 @@ def to_json(s: Summary, depth: int | None = None) -> str:
            "totals": {"params": s.params, "macs": s.macs, "memory_bytes": s.memory},
            "split": s.split(),
            "training_memory": {opt: s.training_memory(opt) for opt in ("sgd", "sgd-momentum", "adam")},
-           "conventions": CONVENTIONS}
+           "conventions": conventions()}
     return json.dumps(doc, indent=2) + "\n"
 
 

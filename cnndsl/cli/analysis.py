@@ -117,7 +117,7 @@ def _delta(x: int, y: int) -> str:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add `summary`, `inputs` and `diff` to the command line."""
-    from .common import EPILOG, add_common, at_least
+    from .common import EPILOG, add_common, add_plugin, at_least
 
     p = sub.add_parser("summary", help="per-layer parameters, MACs, memory and receptive field",
                        description="One row per layer (or per block with --depth): output shape, parameters, "
@@ -140,6 +140,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("file", metavar="FILE")
     p.add_argument("--net", metavar="N", help="the network to use when the file defines several")
     p.add_argument("--set", metavar="K=V", action="append", default=[], help="set a network parameter")
+    add_plugin(p)
     p.add_argument("--range", default="32:512", metavar="LOW:HIGH", help="sizes to try (default 32:512)")
     p.set_defaults(run=cmd_inputs)
 

@@ -8,7 +8,7 @@ import sys
 from ..errors import CnnError, render
 from ..ir import Network
 from ..request import Request
-from .common import EPILOG, add_common, networks_of
+from .common import EPILOG, add_common, add_plugin, load_plugins_of, networks_of
 
 
 def _table(net: Network) -> str:
@@ -68,8 +68,27 @@ def cmd_list(args: argparse.Namespace) -> int:
     return status
 
 
+def cmd_plugins(args: argparse.Namespace) -> int:
+    """`cnndsl plugins`: the installed plugins (entry-point group `cnndsl.ops`), none of them loaded, and
+    the ops of those named by --plugin (main() has loaded them), each with its signature; returns 0."""
+    from ..lang.plugins import ENTRY_POINT_GROUP, installed
+    from ..ops import REGISTRY
+
+    found = installed()
+    print(f"installed plugins (entry points '{ENTRY_POINT_GROUP}'; loaded only when named by --plugin):")
+    for name, module in sorted(found.items()):
+        print(f"  {name}  ({module})")
+    if not found:
+        print("  none")
+    if args.plugin:
+        print("ops of " + ", ".join(args.plugin) + ":")
+        for name in load_plugins_of(args):  # loaded already: this only lists them
+            print(f"  {REGISTRY[name].signature():<40} {REGISTRY[name].doc}")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add `check` and `list` to the command line."""
+    """Add `check`, `list` and `plugins` to the command line."""
     p = sub.add_parser("check", help="parse and shape-check a network; print each layer's output shape",
                        description="Parse and shape-check FILE; print each layer's name, op and output shape. "
                                    "Without --net, every network the file defines is checked.", epilog=EPILOG)
@@ -81,3 +100,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="One line per network: file, name, parameters with defaults.", epilog=EPILOG)
     p.add_argument("files", metavar="FILE", nargs="+")
     p.set_defaults(run=cmd_list)
+    p = sub.add_parser("plugins", help="list installed op plugins, and the ops of those named by --plugin",
+                       description="Installed plugins are Python packages declaring an entry point in the group "
+                                   "`cnndsl.ops`; none is loaded unless a command names it with --plugin "
+                                   "(docs/plugins.md).", epilog=EPILOG)
+    add_plugin(p)
+    p.set_defaults(run=cmd_plugins)

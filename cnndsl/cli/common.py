@@ -27,12 +27,29 @@ def parse_sets(pairs: Sequence[str]) -> dict[str, object]:
     return values
 
 
+def add_plugin(p: argparse.ArgumentParser) -> None:
+    """--plugin, for every command that builds a network: main() loads the plugins it names before the
+    command runs (docs/plugins.md)."""
+    p.add_argument("--plugin", metavar="NAME", action="append", default=[],
+                   help="load the ops of a plugin: an installed one (`cnndsl plugins` lists them), a module or a "
+                        ".py file (repeatable; docs/plugins.md)")
+
+
+def load_plugins_of(args: argparse.Namespace) -> list[str]:
+    """Load the plugins a command line names with --plugin (none for a command without it); returns their
+    ops' names. CnnError for one that cannot be loaded."""
+    from ..api import load_plugins
+
+    return load_plugins(getattr(args, "plugin", None) or [])
+
+
 def add_common(p: argparse.ArgumentParser) -> None:
-    """The options every command on one network takes: --net, --input, --set."""
+    """The options every command on one network takes: --net, --input, --set, --plugin."""
     p.add_argument("--net", metavar="N", help="the network to use when the file defines several")
     p.add_argument("--input", metavar="CxHxW", help="override the declared input shape, e.g. 3x227x227")
     p.add_argument("--set", metavar="K=V", action="append", default=[],
                    help="set a network parameter, e.g. --set ratio=4 (repeatable)")
+    add_plugin(p)
 
 
 def request_of(file: str, net: str | None, shape: str | None, sets: Sequence[str],

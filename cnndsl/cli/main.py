@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from ..errors import CnnError
+from .common import load_plugins_of
 
 
 class _Parser(argparse.ArgumentParser):
@@ -51,6 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     (re-raised when CNNDSL_DEBUG is set). A bad command line exits with 1 (SystemExit)."""
     args = build_parser().parse_args(argv)
     try:
+        load_plugins_of(args)  # before the command reads its file: the file may use the plugins' ops
         return args.run(args)
     except CnnError as exc:
         print(exc.render(), file=sys.stderr)

@@ -26,9 +26,10 @@ from .onnx_export import CHECK_BATCH, INPUT_NAME, OPSET, TOLERANCE, check_input,
 FORMATS = ("onnx", "torchscript", "py")
 
 
-def _constructor(module: nn.Module) -> str:
+def _constructor(module: nn.Module, qualname: str) -> str:
     """`nn.Conv2d(3, 64, kernel_size=(7, 7), ...)`: torch's repr of a layer is its constructor call
-    (cnndsl's own layers, whose source goes into the file, print theirs the same way)."""
+    (cnndsl's own layers, whose source goes into the file, print theirs the same way). CnnError for
+    any other module (a plugin op's, docs/plugins.md): its class lives in a module the file would need."""
     text = repr(module)
     padding = getattr(module, "padding", None)
     if isinstance(padding, str):  # torch prints `padding=same`, a name; the constructor wants the string
@@ -36,7 +37,9 @@ def _constructor(module: nn.Module) -> str:
     if "\n" not in text and type(module) in torch_layers.CLASSES:
         return text
     if "\n" in text or getattr(nn, type(module).__name__, None) is not type(module):
-        raise CnnError(f"cannot export {type(module).__name__} as Python")
+        raise CnnError(f"cannot export layer '{qualname}' as Python: its module {type(module).__name__} comes "
+                       f"from '{type(module).__module__}', not torch.nn, so the file would not stand alone",
+                       hint="a plugin op's layer exports with --format onnx or --format torchscript")
     return f"nn.{text}"
 
 
@@ -82,7 +85,7 @@ def to_python(net: Network, model: torch.fx.GraphModule) -> str:
         if type(module) is nn.Module:  # a block instance: a plain container, as in the compiled model
             lines.append("        " + _assign(qualname, "nn.Module()"))
         else:
-            lines.append("        " + _assign(qualname, _constructor(module)))
+            lines.append("        " + _assign(qualname, _constructor(module, qualname)))
         for name, p in module.named_parameters(recurse=False) if type(module) is nn.Module else ():
             lines.append("        " + _assign(f"{qualname}.{name}", f"nn.Parameter(torch.empty({tuple(p.shape)}))"))
     forward = model.code.strip("\n")
