@@ -6,12 +6,17 @@ from ..errors import CnnError, Span, suggest
 from ..lang import syntax as ast
 from ..lang.values import Scope, evaluate, show, type_name
 from ..ops import REGISTRY, ArgError, Op, Param
+from ..ops.aliases import meaning_hint
 
 
 def _value(expr: ast.Expr, scope: Scope, symbols: tuple[str, ...]) -> object:
     """Evaluate an argument; a bare word the op accepts literally (`same`) wins if unbound."""
-    if isinstance(expr, ast.Name) and expr.id in symbols and not scope.has(expr.id):
-        return expr.id
+    if isinstance(expr, ast.Name) and not scope.has(expr.id):
+        if expr.id in symbols:
+            return expr.id
+        if symbols:  # `pad=smae`: a misspelt word, not a missing value
+            raise CnnError(f"undefined name '{expr.id}'", expr.span, suggest(expr.id, symbols)
+                           or "the words it takes: " + ", ".join(symbols))
     return evaluate(expr, scope)
 
 
@@ -97,5 +102,6 @@ def op_named(name: str, span: Span, extra: set[str]) -> Op:
     there is none."""
     op = REGISTRY.get(name)
     if op is None:
-        raise CnnError(f"unknown op '{name}'", span, suggest(name, set(REGISTRY) | extra))
+        hint = meaning_hint(name, REGISTRY) or suggest(name, set(REGISTRY) | extra)
+        raise CnnError(f"unknown op '{name}'", span, hint)
     return op
