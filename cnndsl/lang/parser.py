@@ -128,8 +128,12 @@ def _build(text: str, start: str, file: str) -> ast.Module | ast.Expr:
         if deep is not None:  # the elaborator walks expressions recursively
             span = None if deep.first is None else Span(file, deep.first.line, deep.first.column,
                                                         deep.last.end_line, deep.last.end_column)
-            raise CnnError(f"expression nested deeper than {MAX_TREE_DEPTH} levels", span,
-                           "split it with `let` bindings")
+            if isinstance(deep.node, ast.Expr):
+                raise CnnError(f"expression nested deeper than {MAX_TREE_DEPTH} levels", span,
+                               "split it with `let` bindings")
+            # about 50 `if`s, loops or merges inside one another: each is several levels of the tree
+            raise CnnError(f"`if`, `repeat`, `for` and merges nested too deeply (the syntax tree passes "
+                           f"{MAX_TREE_DEPTH} levels)", span, "move the inner part into a block of its own")
         node = root.node
         del root  # the Builts and tokens go before the collector runs again
     return node
