@@ -102,6 +102,11 @@ def test_ops_added_later_are_hinted_once_registered(other, op):
     assert _hint(f"{other} 3").startswith(f"did you mean '{op}'")
 
 
+def test_a_name_of_an_op_not_registered_gets_no_hint_by_spelling(monkeypatch):
+    monkeypatch.delitem(REGISTRY, "conv_transpose", raising=False)
+    assert _hint("deconv 2 8") == "cnndsl has no op for what other tools call `deconv`"
+
+
 def test_no_table_name_is_an_op_itself():
     assert not set(ALIASES) & set(REGISTRY)
 

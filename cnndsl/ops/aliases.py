@@ -58,13 +58,15 @@ _BY_KEY: dict[str, tuple[str, ...]] = {_key(other): ops for other, ops in ALIASE
 
 def meaning_hint(name: str, ops: Iterable[str]) -> str | None:
     """`did you mean 'fc'?` for an op `name` another tool uses (`Dense`), naming only the `ops` given
-    (the registered ones); None when `name` is no other tool's name for any of them."""
+    (the registered ones); None when `name` is no other tool's name. A name of the table whose ops are
+    not registered says so, rather than leave a hint by spelling to mislead (`deconv` is no `conv`)."""
     registered = set(ops)
     by_key = {_key(op): op for op in registered}
-    found = [op for op in _BY_KEY.get(_key(name), ()) if op in registered]
+    meant = _BY_KEY.get(_key(name), ())
+    found = [op for op in meant if op in registered]
     if not found and _key(name) in by_key:
         found = [by_key[_key(name)]]
     if not found:
-        return None
+        return f"cnndsl has no op for what other tools call `{name}`" if meant else None
     said = " or ".join(f"'{op}'" for op in found)
     return f"did you mean {said}? (what cnndsl calls `{name}`)"
