@@ -18,7 +18,7 @@ from collections.abc import Iterable
 # other tools' names (PyTorch's torch.nn, Keras' layers, common words) -> cnndsl's ops, best first
 ALIASES: dict[str, tuple[str, ...]] = {
     # convolutions
-    "Conv2d": ("conv",), "Conv2D": ("conv",), "convolution": ("conv",), "DepthwiseConv2D": ("conv",),
+    "Conv2d": ("conv",), "Conv2D": ("conv",), "DepthwiseConv2D": ("conv",),
     "ConvTranspose2d": ("conv_transpose",), "Conv2DTranspose": ("conv_transpose",), "deconv": ("conv_transpose",),
     "deconvolution": ("conv_transpose",), "upconv": ("conv_transpose",), "transposed_conv": ("conv_transpose",),
     # fully connected
