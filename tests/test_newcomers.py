@@ -147,6 +147,24 @@ def test_an_operator_after_an_op_s_name_gets_no_argument_hint(body):
     assert "atom" not in (error_of(wrap("    " + body, "3x8x8")).diagnostic.hint or "")
 
 
+@pytest.mark.parametrize("body,at,hint", [
+    ("repeet 3 { relu }", (4, 14), "`repeet` reads as a layer's op; did you mean 'repeat'?"),
+    ("fro i in range(3) { relu }", (4, 11), "did you mean 'for'?"),
+    ("relu, iff true { relu }", (4, 20), "did you mean 'if'?"),
+    ("concat { relu | rpeat 2 { relu } }", (4, 29), "did you mean 'repeat'?"),
+    ("lett x = 3", (4, 5), "did you mean 'let'?"),
+    ("relu\n    ouput x", (5, 5), "did you mean 'output'?"),
+    ("let x = tru", (4, 13), "did you mean 'true'?"),
+])
+def test_misspelt_keywords_are_hinted(body, at, hint):
+    exc = error_of(wrap("    " + body, "3x8x8"))
+    assert where(exc) == at and hint in (exc.diagnostic.hint or "")
+
+
+def test_an_op_followed_by_braces_gets_no_keyword_hint():
+    assert error_of(wrap("    conv 3x3 4 { relu }", "3x8x8")).diagnostic.hint is None
+
+
 # ---- 4. control characters and nesting
 def test_control_characters_are_escaped_in_messages_and_the_line():
     text = wrap('    relu as "x\x07y"\n    relu \x1b[31m', "3x8x8")

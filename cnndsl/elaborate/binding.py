@@ -97,11 +97,15 @@ def _signature(block: ast.BlockDef) -> str:
                                                      for p in block.params) + ")"
 
 
+# what a misspelt keyword that starts a statement (`lett x = 3`, `ouput y`) reads as an op's name is meant
+_STATEMENT_WORDS = {"let", "output", "repeat", "for", "if"}
+
+
 def op_named(name: str, span: Span, extra: set[str]) -> Op:
     """The registry entry of op `name`; CnnError at `span` (with a suggestion among ops and `extra`) when
     there is none."""
     op = REGISTRY.get(name)
     if op is None:
-        hint = meaning_hint(name, REGISTRY) or suggest(name, set(REGISTRY) | extra)
+        hint = meaning_hint(name, REGISTRY) or suggest(name, set(REGISTRY) | extra | _STATEMENT_WORDS)
         raise CnnError(f"unknown op '{name}'", span, hint)
     return op

@@ -9,7 +9,7 @@ import threading
 from lark import Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from ..errors import CnnError, Span
+from ..errors import CnnError, Span, suggest
 from . import syntax as ast
 from .builder import Built, too_deep
 from .gc_pause import gc_paused
@@ -76,6 +76,24 @@ def _hint(tok: Token, exc: UnexpectedToken, text: str) -> str | None:
                f"put a space before '(' for a parenthesised argument"
     if (tok.value in _OPERATORS or tok.type == "COMPARE") and "AS" in (exc.expected or ()):
         return _operator_in_layer(tok, exc, text)
+    if tok.type in ("LBRACE", "IN"):  # `repeet 3 {`, `fro i in`: a misspelt keyword read as an op's name
+        word = _first_word(_stack(exc))
+        meant = None if word is None else suggest(word, ("repeat", "for", "if"))
+        return meant and f"`{word}` reads as a layer's op; {meant}"
+    return None
+
+
+def _stack(exc: UnexpectedToken) -> list:
+    """The parser's value stack when it failed: tokens, Builts and Lark's trees of repeated parts."""
+    state = getattr(getattr(exc, "interactive_parser", None), "parser_state", None)
+    return list(getattr(state, "value_stack", ()))
+
+
+def _first_word(stack: list) -> str | None:
+    """The name that starts the item being parsed: the first after the last separator."""
+    for before, word in zip(reversed(stack[:-1]), reversed(stack[1:]), strict=True):
+        if isinstance(before, Token) and before.type in ("_NL", "LBRACE", "VBAR", "COMMA"):
+            return word.value if isinstance(word, Token) and word.type == "NAME" else None
     return None
 
 
@@ -87,8 +105,7 @@ def _operator_in_layer(tok: Token, exc: UnexpectedToken, text: str) -> str | Non
     """The hint for an operator after a layer's argument (`pad=k[0] // 2`): arguments are atoms. The parser's
     stack tells a keyword's value (`NAME = value`) and a positional argument (after the op's name or an
     argument) from the op's name itself (`relu + 1`, which gets no hint)."""
-    stack = getattr(getattr(exc, "interactive_parser", None), "parser_state", None)
-    stack = list(getattr(stack, "value_stack", ()))[-4:]
+    stack = _stack(exc)[-4:]
 
     def in_layer(v: object) -> bool:  # the op's name, an argument, or Lark's list of arguments
         return isinstance(v, (Built, Tree)) or (isinstance(v, Token) and v.type == "NAME")
