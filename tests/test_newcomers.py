@@ -107,10 +107,6 @@ def test_a_name_of_an_op_not_registered_gets_no_hint_by_spelling(monkeypatch):
     assert _hint("deconv 2 8") == "cnndsl has no op for what other tools call `deconv`"
 
 
-def test_no_table_name_is_an_op_itself():
-    assert not set(ALIASES) & set(REGISTRY)
-
-
 def test_a_block_call_of_another_tool_s_layer_is_hinted():
     exc = error_of(wrap("    Conv2d(3, 8, 3)", "3x8x8"))
     assert exc.message == "unknown block 'Conv2d'" and "'conv'" in exc.diagnostic.hint

@@ -44,7 +44,9 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "UpSampling2D": ("upsample",), "upsampling": ("upsample",), "interpolate": ("upsample",),
     "resize": ("upsample",), "PixelShuffle": ("pixel_shuffle",), "depth_to_space": ("pixel_shuffle",),
     "PixelUnshuffle": ("pixel_unshuffle",), "space_to_depth": ("pixel_unshuffle",), "Flatten": ("flatten",),
-    "Dropout": ("dropout",), "Identity": ("identity",),
+    "Dropout": ("dropout",), "Identity": ("identity",), "SpatialDropout2D": ("dropout2d",),
+    "Reshape": ("reshape",), "view": ("reshape",), "Unflatten": ("reshape",),
+    "CenterCrop": ("center_crop",), "crop": ("center_crop",), "Cropping2D": ("center_crop",),
 }
 
 
