@@ -5,8 +5,10 @@ characters in messages and deep nesting."""
 from __future__ import annotations
 
 import pytest
+from lark import Lark
 
 import cnndsl
+from cnndsl.lang.grammar import Layout, grammar_path
 from cnndsl.lang.parser import parse
 from cnndsl.lang.syntax import Flow, Input
 from cnndsl.ops import REGISTRY
@@ -30,6 +32,12 @@ def test_a_network_on_one_line_is_the_network_on_several():
                         "network N {\n    input 1x28x28\n    conv 3x3 8, relu\n}\n")
     assert net.output_shapes == [(8, 26, 26)]
     assert len(list(net.layers())) == 3
+
+
+def test_the_grammar_stays_lalr_without_conflicts():
+    """`input SHAPE, items` added no conflict: the grammar builds under Lark's strict mode."""
+    Lark(grammar_path().read_text(), parser="lalr", lexer="basic", postlex=Layout(), start=["start", "expr"],
+         strict=True)
 
 
 def test_the_input_s_items_are_a_statement_of_their_own():
