@@ -12,6 +12,7 @@ an optional hint; :func:`render` prints it the way a C compiler would::
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,7 +85,7 @@ class CnnError(Exception):
 
     def __str__(self) -> str:
         where = f"{self.span}: " if self.span else ""
-        return f"{where}{self.message}"
+        return printable(f"{where}{self.message}")
 
 
 def suggest(word: str, candidates: object) -> str | None:
@@ -95,6 +96,17 @@ def suggest(word: str, candidates: object) -> str | None:
         # prefixes: 'convolution' -> 'conv'
         close = [n for n in names if len(n) >= 2 and word.startswith(n)][:1]
     return f"did you mean '{close[0]}'?" if close else None
+
+
+# characters that a terminal obeys rather than shows: C0 and C1 controls and DEL, and the bidirectional
+# overrides that reorder what follows ("trojan source"); user text shows them escaped (the line under a
+# message as '?', so that the caret stays under its column)
+_UNSHOWN = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """`text` with its control characters escaped as Python writes them (`\\x1b`), line breaks kept."""
+    return _UNSHOWN.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def _source_line(span: Span, sources: dict[str, str] | None) -> str | None:
@@ -108,7 +120,7 @@ def _source_line(span: Span, sources: dict[str, str] | None) -> str | None:
     # U+2028, NEL or form feed and show the wrong line)
     lines = text.split("\n")
     if 1 <= span.line <= len(lines):
-        return lines[span.line - 1].removesuffix("\r").expandtabs(1)
+        return _UNSHOWN.sub("?", lines[span.line - 1].removesuffix("\r").expandtabs(1))
     return None
 
 
@@ -143,7 +155,7 @@ def render(diag: Diagnostic, sources: dict[str, str] | None = None) -> str:
     """`file:line:col: severity: message`, the line, a caret under the span, the call chain."""
     span = diag.span
     head = f"{span}: " if span else "cnndsl: "
-    out = [f"{head}{diag.severity}: {diag.message}"]
+    out = [printable(f"{head}{diag.severity}: {diag.message}")]
     if span is not None:
         line = _source_line(span, sources)
         if line is not None:
@@ -153,7 +165,7 @@ def render(diag: Diagnostic, sources: dict[str, str] | None = None) -> str:
             # the line as written, the caret under the span's column (LANGUAGE.md §8)
             out.append(line)
             out.append(" " * (col - 1) + "^" + "~" * (width - 1))
-    out += _chain_lines(diag.chain)
+    out += map(printable, _chain_lines(diag.chain))
     if diag.hint:
-        out.append(f"  hint: {diag.hint}")
+        out.append(printable(f"  hint: {diag.hint}"))
     return "\n".join(out)

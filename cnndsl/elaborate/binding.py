@@ -6,12 +6,17 @@ from ..errors import CnnError, Span, suggest
 from ..lang import syntax as ast
 from ..lang.values import Scope, evaluate, show, type_name
 from ..ops import REGISTRY, ArgError, Op, Param
+from ..ops.aliases import meaning_hint
 
 
 def _value(expr: ast.Expr, scope: Scope, symbols: tuple[str, ...]) -> object:
     """Evaluate an argument; a bare word the op accepts literally (`same`) wins if unbound."""
-    if isinstance(expr, ast.Name) and expr.id in symbols and not scope.has(expr.id):
-        return expr.id
+    if isinstance(expr, ast.Name) and not scope.has(expr.id):
+        if expr.id in symbols:
+            return expr.id
+        if symbols:  # `pad=smae`: a misspelt word, not a missing value
+            raise CnnError(f"undefined name '{expr.id}'", expr.span, suggest(expr.id, symbols)
+                           or "the words it takes: " + ", ".join(symbols))
     return evaluate(expr, scope)
 
 
@@ -92,10 +97,15 @@ def _signature(block: ast.BlockDef) -> str:
                                                      for p in block.params) + ")"
 
 
+# what a misspelt keyword that starts a statement (`lett x = 3`, `ouput y`) reads as an op's name is meant
+_STATEMENT_WORDS = {"let", "output", "repeat", "for", "if"}
+
+
 def op_named(name: str, span: Span, extra: set[str]) -> Op:
     """The registry entry of op `name`; CnnError at `span` (with a suggestion among ops and `extra`) when
     there is none."""
     op = REGISTRY.get(name)
     if op is None:
-        raise CnnError(f"unknown op '{name}'", span, suggest(name, set(REGISTRY) | extra))
+        hint = meaning_hint(name, REGISTRY) or suggest(name, set(REGISTRY) | extra | _STATEMENT_WORDS)
+        raise CnnError(f"unknown op '{name}'", span, hint)
     return op

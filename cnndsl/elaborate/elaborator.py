@@ -17,6 +17,7 @@ from ..lang.limits import check_value
 from ..lang.source import Program
 from ..lang.values import BUILTINS, Scope, TensorRef, evaluate, show, truth
 from ..ops import INPUT, REGISTRY, Shape, ShapeError, dims
+from ..ops.aliases import meaning_hint
 from .binding import bind_block, bind_layer, op_named
 from .budget import Budget
 from .frames import Frame, Limits, Multi, name_of, unpack
@@ -267,8 +268,8 @@ class Elaborator:
                            call.func_span, "put a space before '(' for a parenthesised argument")
         if call.func in BUILTINS:
             raise CnnError(f"{call.func}(...) is a value, not a layer", call.func_span)
-        raise CnnError(f"unknown block '{call.func}'", call.func_span,
-                       suggest(call.func, set(self.program.blocks) | set(REGISTRY))
+        raise CnnError(f"unknown block '{call.func}'", call.func_span, meaning_hint(call.func, REGISTRY)
+                       or suggest(call.func, set(self.program.blocks) | set(REGISTRY))
                        or f"define it with `block {call.func}(...) {{ ... }}` or import the file that does")
 
     def block(self, block: ast.BlockDef, call: ast.Call, alias: str | None, scope: Scope, frame: Frame,

@@ -127,17 +127,28 @@ class Builder:
         return Built(kids[1].node if kids[1] is not None else (), kids)
 
     def stmts(self, kids: list) -> Built:  # stmt (_NL stmt)*
-        """Statements separated by newlines: a tuple of them."""
-        return Built(_nodes(kids), kids)
+        """Statements separated by newlines: a tuple of them (an `input` with items is two)."""
+        nodes = _nodes(kids)
+        if any(isinstance(n, tuple) for n in nodes):
+            nodes = tuple(s for n in nodes for s in (n if isinstance(n, tuple) else (n,)))
+        return Built(nodes, kids)
 
     # ---- statements
     def let_stmt(self, kids: list) -> Built:  # "let" NAME "=" expr
         """`let name = expr`: an ast.Let."""
         return self._make(kids, ast.Let, kids[1].value, kids[3].node)
 
-    def input_stmt(self, kids: list) -> Built:
-        """`input shape`: an ast.Input of the shape expression (`3x224x224`, or a name)."""
-        return self._make(kids, ast.Input, kids[1].node)
+    def input_stmt(self, kids: list) -> Built:  # "input" postfix ("," item)*
+        """`input shape`: an ast.Input of the shape expression (`3x224x224`, or a name). With items after it
+        (`input 1x28x28, conv 3x3 8, relu`) a tuple of the ast.Input and an ast.Flow of the items, as the
+        same items on the next line would be: `stmts` splices it into the statements."""
+        shape = Built(None, kids[:2])
+        shape.node = ast.Input(kids[1].node, self.span(shape))
+        if len(kids) == 2:
+            return shape
+        items = Built(None, kids[3:])  # after the first ','
+        items.node = ast.Flow(None, False, None, _nodes(kids[3:]), self.span(items))
+        return Built((shape.node, items.node), kids)
 
     def output_stmt(self, kids: list) -> Built:
         """`output name`: an ast.Output, its span the name's."""

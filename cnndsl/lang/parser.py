@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import functools
+import re
 import threading
 
-from lark import Token
+from lark import Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from ..errors import CnnError, Span
+from ..errors import CnnError, Span, suggest
 from . import syntax as ast
-from .builder import too_deep
+from .builder import Built, too_deep
 from .gc_pause import gc_paused
 from .grammar import LayoutError, parser
 
@@ -63,16 +64,66 @@ def _translate(exc: Exception, file: str, text: str) -> CnnError:
             return CnnError("unexpected end of file" + _expected(exc), Span(file, line, col, line, col + 1))
         end_col = tok.end_column if tok.end_line == tok.line else tok.column + 1
         span = Span(file, tok.line, tok.column, tok.line, max(end_col, tok.column + 1))
-        return CnnError(f"unexpected {_describe(tok)}" + _expected(exc), span, _hint(tok, exc))
+        return CnnError(f"unexpected {_describe(tok)}" + _expected(exc), span, _hint(tok, exc, text))
     return CnnError(str(exc))
 
 
-def _hint(tok: Token, exc: UnexpectedToken) -> str | None:
+def _hint(tok: Token, exc: UnexpectedToken, text: str) -> str | None:
     if tok.type == "LPAR" and "CALL" in (exc.expected or ()):
         return "a call has no space before '(': write `name(...)`"
     if tok.type == "CALL" and "NAME" in (exc.expected or ()):
         return f"an op takes its arguments without parentheses: `{tok.value[:-1]} ...`; " \
                f"put a space before '(' for a parenthesised argument"
+    if (tok.value in _OPERATORS or tok.type == "COMPARE") and "AS" in (exc.expected or ()):
+        return _operator_in_layer(tok, exc, text)
+    if tok.type in ("LBRACE", "IN"):  # `repeet 3 {`, `fro i in`: a misspelt keyword read as an op's name
+        word = _first_word(_stack(exc))
+        meant = None if word is None else suggest(word, ("repeat", "for", "if"))
+        return meant and f"`{word}` reads as a layer's op; {meant}"
+    return None
+
+
+def _stack(exc: UnexpectedToken) -> list:
+    """The parser's value stack when it failed: tokens, Builts and Lark's trees of repeated parts."""
+    state = getattr(getattr(exc, "interactive_parser", None), "parser_state", None)
+    return list(getattr(state, "value_stack", ()))
+
+
+def _first_word(stack: list) -> str | None:
+    """The name that starts the item being parsed: the first after the last separator."""
+    for before, word in zip(reversed(stack[:-1]), reversed(stack[1:]), strict=True):
+        if isinstance(before, Token) and before.type in ("_NL", "LBRACE", "VBAR", "COMMA"):
+            return word.value if isinstance(word, Token) and word.type == "NAME" else None
+    return None
+
+
+_OPERATORS = {"+", "-", "*", "/", "//", "%", "**", "if", "and", "or"}
+_OPERAND = re.compile(r"(\s*(//|\*\*|[-+*/%]|==|!=|<=|>=|<|>)\s*-?[^\s,|{}]+)+")
+
+
+def _operator_in_layer(tok: Token, exc: UnexpectedToken, text: str) -> str | None:
+    """The hint for an operator after a layer's argument (`pad=k[0] // 2`): arguments are atoms. The parser's
+    stack tells a keyword's value (`NAME = value`) and a positional argument (after the op's name or an
+    argument) from the op's name itself (`relu + 1`, which gets no hint)."""
+    stack = _stack(exc)[-4:]
+
+    def in_layer(v: object) -> bool:  # the op's name, an argument, or Lark's list of arguments
+        return isinstance(v, (Built, Tree)) or (isinstance(v, Token) and v.type == "NAME")
+
+    if len(stack) < 3 or not isinstance(stack[-1], (Built, Token)):
+        return None
+    atom = stack[-1].first if isinstance(stack[-1], Built) else stack[-1]
+    if atom is None:
+        return None
+    rest = _OPERAND.match(text, tok.start_pos)  # the operators and operands written after the atom
+    written = text[atom.start_pos:rest.end()] if rest else ""
+    example = f"({written})" if written and "\n" not in written else "(...)"
+    keyword = len(stack) == 4 and isinstance(stack[-2], Token) and stack[-2].type == "EQUAL" and \
+        isinstance(stack[-3], Token) and stack[-3].type == "NAME" and in_layer(stack[-4])
+    if keyword:
+        return f"a keyword's value is an atom: put an expression in parentheses, `{stack[-3].value}={example}`"
+    if in_layer(stack[-2]):
+        return f"a layer's arguments are atoms: put an expression in parentheses, `{example}`"
     return None
 
 
@@ -94,8 +145,12 @@ def _build(text: str, start: str, file: str) -> ast.Module | ast.Expr:
         if deep is not None:  # the elaborator walks expressions recursively
             span = None if deep.first is None else Span(file, deep.first.line, deep.first.column,
                                                         deep.last.end_line, deep.last.end_column)
-            raise CnnError(f"expression nested deeper than {MAX_TREE_DEPTH} levels", span,
-                           "split it with `let` bindings")
+            if isinstance(deep.node, ast.Expr):
+                raise CnnError(f"expression nested deeper than {MAX_TREE_DEPTH} levels", span,
+                               "split it with `let` bindings")
+            # about 50 `if`s, loops or merges inside one another: each is several levels of the tree
+            raise CnnError(f"`if`, `repeat`, `for` and merges nested too deeply (the syntax tree passes "
+                           f"{MAX_TREE_DEPTH} levels)", span, "move the inner part into a block of its own")
         node = root.node
         del root  # the Builts and tokens go before the collector runs again
     return node

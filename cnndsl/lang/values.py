@@ -182,7 +182,8 @@ def evaluate(expr: ast.Expr, scope: Scope) -> object:
             try:
                 return scope.lookup(name)
             except KeyError:
-                raise CnnError(f"undefined name '{name}'", span, suggest(name, scope.names())) from None
+                raise CnnError(f"undefined name '{name}'", span,
+                               suggest(name, {*scope.names(), "true", "false"})) from None
         case ast.TupleExpr(items=items, span=span):
             return _fresh(tuple(evaluate(i, scope) for i in items), span, meter)
         case ast.Index(base=base, index=index, span=span):
