@@ -7,7 +7,7 @@ Importing cnndsl never imports torch; `load`, `import_module` and `transfer_weig
 """
 
 from . import render  # noqa: F401 (installs Network._repr_svg_)
-from .api import check, check_text, compile, draw, load, networks, networks_in_text, parse_shape
+from .api import check, check_text, compile, draw, export, load, networks, networks_in_text, parse_shape
 from .errors import CnnError, Diagnostic, Span
 from .ir import Network
 from .version import __version__  # noqa: F401 (cnndsl.__version__)
@@ -53,6 +53,7 @@ def transfer_weights(src, dst):  # noqa: ANN001, ANN201 (torch types; see cnndsl
     return transfer(src, dst)
 
 
-__all__ = ["CnnError", "Diagnostic", "Network", "Span", "check", "check_text", "compile", "draw", "load", "networks",
+__all__ = ["CnnError", "Diagnostic", "Network", "Span", "check", "check_text", "compile", "draw", "export", "load",
+           "networks",
            "import_module", "networks_in_text", "parse_shape", "train",
            "transfer_weights"]
