@@ -179,3 +179,40 @@ def test_preprocess_needs_a_run(capsys, tmp_path: Path):
     code, _, err = cli(capsys, "export", LENET, "--net", "LeNet", "--weights", str(weights), "--format", "py",
                        "-o", str(tmp_path / "x.py"))
     assert code == 0, err
+
+
+TINY = "network Tiny(classes=2) {\n    input 3x8x8\n    conv 3x3 4 pad=1, bn, relu, gap, flatten, fc classes\n}\n"
+
+
+def fake_run(tmp_path: Path, **preprocess: object) -> tuple[Path, Path]:
+    """A run folder for TINY made by hand: its weights, and run.json with `preprocess`."""
+    spec, run = tmp_path / "tiny.cnn", tmp_path / "run"
+    spec.write_text(TINY)
+    run.mkdir()
+    torch.manual_seed(0)
+    torch.save(cnndsl.load(spec).state_dict(), run / "model.pt")
+    prep = {"data": "folder", "classes": ["a", "b"], "channels": 3, "height": 8, "width": 8, "resize": None,
+            "mean": [0.5] * 3, "std": [0.25] * 3, **preprocess}
+    (run / "run.json").write_text(json.dumps({"preprocess": prep}))
+    return spec, run
+
+
+def test_per_channel_normalisation_is_baked_into_onnx(tmp_path: Path):
+    import onnxruntime
+
+    mean, std = [0.1, 0.2, 0.3], [0.5, 0.25, 0.125]
+    spec, run = fake_run(tmp_path, mean=mean, std=std)
+    cnndsl.export(spec, "onnx", tmp_path / "t.onnx", weights=run, preprocess=True)
+    x = torch.rand(4, 3, 8, 8)
+    model = cnndsl.load(spec, weights=run).eval()
+    with torch.no_grad():
+        want = model((x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1))
+    got = onnxruntime.InferenceSession(str(tmp_path / "t.onnx")).run(None, {"input": x.numpy()})[0]
+    torch.testing.assert_close(torch.from_numpy(got), want, rtol=1e-4, atol=1e-5)
+
+
+def test_a_resized_run_cannot_be_baked_but_says_why(tmp_path: Path):
+    spec, run = fake_run(tmp_path, height=4, width=4, resize=8)
+    with pytest.raises(cnndsl.CnnError, match="--preprocess cannot bake --resize 8: network 'Tiny' takes 3x8x8"):
+        cnndsl.export(spec, "py", tmp_path / "t.py", weights=run, preprocess=True)
+    assert not (tmp_path / "t.py").exists()
