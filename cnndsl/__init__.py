@@ -12,6 +12,7 @@ from .api import (
     check_text,
     compile,
     draw,
+    export,
     load,
     load_plugins,
     networks,
@@ -64,6 +65,6 @@ def transfer_weights(src, dst):  # noqa: ANN001, ANN201 (torch types; see cnndsl
     return transfer(src, dst)
 
 
-__all__ = ["CnnError", "Diagnostic", "Network", "Span", "check", "check_text", "compile", "draw", "load",
+__all__ = ["CnnError", "Diagnostic", "Network", "Span", "check", "check_text", "compile", "draw", "export", "load",
            "load_plugins", "networks", "import_module", "networks_in_text", "parse_shape", "register_ops", "train",
            "transfer_weights"]

@@ -1,4 +1,4 @@
-"""The Python API: `check`, `load`, `networks` (torch is imported only by `load`)."""
+"""The Python API: `check`, `load`, `export`, `networks` (torch is imported only by `load`, `compile`, `export`)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ PathLike = str | os.PathLike
 Shape = str | tuple[int, ...] | list[int]
 Plugins = list[str] | tuple[str, ...] | None
 
-__all__ = ["Request", "check", "check_text", "compile", "draw", "load", "load_plugins", "networks", "networks_in_text",
-           "parse_shape", "register_ops"]
+__all__ = ["Request", "check", "check_text", "compile", "draw", "export", "load", "load_plugins", "networks",
+           "networks_in_text", "parse_shape", "register_ops"]
 
 register_ops = plugin_modules.register
 
@@ -80,22 +80,55 @@ def check_text(text: str, net: str | None = None, input: Shape | None = None, fi
 
 
 def load(path: PathLike, net: str | None = None, input: Shape | None = None, max_bytes: int | None = None,
-         plugins: Plugins = None, **params: object) -> torch.fx.GraphModule:
+         weights: PathLike | None = None, plugins: Plugins = None, **params: object) -> torch.fx.GraphModule:
     """Check a network (as `check`) and compile it to a trainable `torch.fx.GraphModule`; imports torch.
 
     Shapes in the spec are per sample; the model takes a batch: a float tensor of shape (N, C, H, W) for
     a declared C×H×W input. Its submodules and state_dict keys are the layers' paths in the spec
-    (`residual3.conv2.weight`), and its parameters are initialised by torch's default initialisers.
+    (`residual3.conv2.weight`), and its parameters are initialised by torch's default initialisers,
+    or loaded from `weights`.
 
     Args: `path`, `net`, `input`, `plugins` and the parameter keywords as `check`; `max_bytes` is the
     memory the parameters may take, 4 bytes each (float32); the default is the memory available now (Linux's
-    MemAvailable).
+    MemAvailable); `weights` a run folder (`cnndsl train --out DIR`: its model.pt, the best epoch's
+    state_dict) or a state_dict file, read with `torch.load(weights_only=True)`. The model is in training
+    mode; call `.eval()` to classify. It takes inputs normalised as training did (docs/deploy.md).
 
     Raises: CnnError for everything `check` refuses; for a network whose parameters would not fit in
     `max_bytes`, refused before anything is allocated; for an `as` name that cannot name a torch
-    submodule (a Python keyword or an attribute of `torch.nn.Module`).
+    submodule (a Python keyword or an attribute of `torch.nn.Module`); for weights that are missing,
+    damaged, not a state_dict, or of another network (naming the first keys or shapes that differ).
     """
-    return compile(check(path, net, input, plugins=plugins, **params), max_bytes)
+    network = check(path, net, input, plugins=plugins, **params)
+    model = compile(network, max_bytes)
+    if weights is not None:
+        from .pytorch.trained import load_weights
+
+        load_weights(model, weights, network)
+    return model
+
+
+def export(path: PathLike, format: str, output: PathLike, net: str | None = None,  # noqa: A002
+           input: Shape | None = None, weights: PathLike | None = None, preprocess: bool = False,
+           plugins: Plugins = None, **params: object) -> str:
+    """Write network `net` of the `.cnn` file at `path` to `output` as `format`: "onnx" (opset 17),
+    "torchscript", "py" (one Python file needing only torch; it holds no weights) or "pt2" (a
+    `torch.export` program); returns the line `cnndsl export` prints. The file is checked (every output
+    against torch) before it is written atomically; on any error nothing is written. See docs/export.md.
+
+    Args: `net`, `input`, `plugins` and the parameter keywords as `check`; `weights` as in `load`; `preprocess`
+    (needs `weights`, a run folder) bakes the run's normalisation into the model, which then takes images
+    as floats in [0, 1] (N×C×H×W at the data set's size; docs/deploy.md).
+
+    Raises: CnnError for everything `load` refuses, an unknown format, `preprocess` without a run folder
+    or for a run trained with --resize, an output that cannot be written, and an exported file that
+    disagrees with torch.
+    """
+    from .pytorch.export import export as write
+    from .pytorch.trained import trained_model
+
+    network = check(path, net, input, plugins=plugins, **params)
+    return write(network, format, output, model=trained_model(network, weights, preprocess))
 
 
 def compile(network: Network, max_bytes: int | None = None) -> torch.fx.GraphModule:  # noqa: A001

@@ -52,6 +52,13 @@ def add_common(p: argparse.ArgumentParser) -> None:
     add_plugin(p)
 
 
+def add_weights(p: argparse.ArgumentParser, required: bool = False) -> None:
+    """--weights: a run folder (its model.pt) or a state_dict file."""
+    p.add_argument("--weights", metavar="PATH", required=required,
+                   help="trained weights: a run folder (cnndsl train --out DIR; its model.pt, the best epoch's "
+                        "state_dict) or a state_dict file")
+
+
 def request_of(file: str, net: str | None, shape: str | None, sets: Sequence[str],
                program: Program | None = None) -> Request:
     """The request a command line names (FILE, --net, --input, --set), its arguments checked;

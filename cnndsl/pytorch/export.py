@@ -23,7 +23,7 @@ from ..ops import dims, torch_layers
 from .fx_backend import compile_network
 from .onnx_export import CHECK_BATCH, INPUT_NAME, OPSET, TOLERANCE, check_input, onnx_model, output_names, run_onnx
 
-FORMATS = ("onnx", "torchscript", "py")
+FORMATS = ("onnx", "torchscript", "py", "pt2")
 
 
 def _constructor(module: nn.Module, qualname: str) -> str:
@@ -163,7 +163,29 @@ def _onnx(net: Network, model: fx.GraphModule, run: bool) -> tuple[bytes, str]:
     return data, f"; onnxruntime agrees with torch on every output (largest relative difference {diff:.1e})"
 
 
-def export(net: Network, fmt: str, output: str | os.PathLike, check_onnx: bool = True) -> str:
+def _pt2(net: Network, model: fx.GraphModule) -> tuple[bytes, str]:
+    """A `torch.export` program (batch axis dynamic) saved, loaded back and checked on every output."""
+    from .onnx_export import TRACE_BATCH
+
+    try:
+        batch = torch.export.Dim("batch", min=1)
+        program = torch.export.export(model, (torch.randn(TRACE_BATCH, *net.input_shape),),
+                                      dynamic_shapes=({0: batch},))
+        buffer = io.BytesIO()
+        torch.export.save(program, buffer)
+        loaded = torch.export.load(io.BytesIO(buffer.getvalue())).module()
+        with torch.no_grad():
+            got = loaded(check_input(net))
+    except Exception as exc:  # noqa: BLE001 (torch.export's errors are of many kinds)
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CnnError(f"torch.export cannot take network '{net.name}': {reason}",
+                       hint="export it with --format onnx, torchscript or py") from None
+    diff = compare(net, model, list(got) if isinstance(got, (tuple, list)) else [got], "the saved torch.export program")
+    return buffer.getvalue(), f"; loaded back, it agrees with torch (relative difference {diff:.1e})"
+
+
+def export(net: Network, fmt: str, output: str | os.PathLike, check_onnx: bool = True,
+           model: fx.GraphModule | None = None) -> str:
     """Write the network in `fmt` (one of FORMATS) to `output`; returns a line saying what was
     written and checked. The file is built and checked in memory and written atomically only
     then: on any CnnError nothing is written and an existing file is left as it was.
@@ -171,17 +193,23 @@ def export(net: Network, fmt: str, output: str | os.PathLike, check_onnx: bool =
     onnx: opset OPSET, input `input` (N×C×H×W), outputs named by `output_names` with cnndsl's
     shapes declared (N dynamic); run in onnxruntime, when it is installed and `check_onnx`,
     where every output must agree with torch. torchscript: saved, loaded back and checked
-    the same way. py: see `to_python`.
+    the same way. py: see `to_python` (the file holds no weights: load a state_dict into it).
+    pt2: a `torch.export` program (`torch.export.load(OUT).module()`), checked the same way.
+    `model` is the compiled network to write (with trained weights, preprocessing); by default
+    a freshly compiled one.
     """
     if fmt not in FORMATS:
         raise CnnError(f"unknown export format '{fmt}'", hint="formats: " + ", ".join(FORMATS))
-    model = compile_network(net).eval()
+    model = (model if model is not None else compile_network(net)).eval()
     if fmt == "onnx":
         data, note = _onnx(net, model, check_onnx)
         what = f"ONNX opset {OPSET}: {_signature(net, onnx=True)}"
     elif fmt == "torchscript":
         data, note = _torchscript(net, model)
         what = f"TorchScript: {_signature(net, onnx=False)}"
+    elif fmt == "pt2":
+        data, note = _pt2(net, model)
+        what = f"torch.export program: {_signature(net, onnx=False)}"
     else:
         data, note = to_python(net, model).encode(), ""
         what = f"Python: {_signature(net, onnx=False)}"

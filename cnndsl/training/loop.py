@@ -22,6 +22,7 @@ from ..api import check, compile, parse_shape
 from ..errors import CnnError
 from . import checkpoint, runs
 from . import data as datasets
+from .deployed import preprocess_of
 from .interrupt import StopRequest
 from .progress import ProgressBar
 from .watch import LossWatch
@@ -158,6 +159,7 @@ class _Run:
             self.model = self.model.to(memory_format=torch.channels_last)
         pixels = train_set.images.float().div(255)
         mean, std = pixels.mean().item(), pixels.std().item()
+        self.preprocess = preprocess_of(opts.data, train_set, opts.resize, mean, std)
         make = lambda ds: datasets.Batches(ds, opts.batch_size, device, opts.resize, set(opts.augment),  # noqa: E731
                                            mean, std, opts.channels_last)
         self.train_batches, self.test_batches = make(train_set), make(test_set)
@@ -306,7 +308,7 @@ def train(file: str | os.PathLike, net: str | None = None, input: str | None = N
         if opts.resume:
             run.resume()
         if rank == 0:
-            runs.write_run_info(out, file, checked, asdict(opts), world)
+            runs.write_run_info(out, file, checked, asdict(opts), world, run.preprocess.as_json())
         forward = torch.compile(run.model) if opts.compile else run.model
         ddp = torch.nn.parallel.DistributedDataParallel(forward, device_ids=[device.index] if device.type == "cuda"
                                                         else None) if world > 1 else forward

@@ -121,8 +121,10 @@ def load_checkpoint(path: Path) -> checkpoint.Reader:
     return reader
 
 
-def write_run_info(out: Path, file: str | os.PathLike, net, options: dict, world: int) -> None:  # noqa: ANN001
-    """run.json: the spec, the network, the options and command, and the versions that trained it."""
+def write_run_info(out: Path, file: str | os.PathLike, net, options: dict, world: int,  # noqa: ANN001
+                   preprocess: dict | None = None) -> None:
+    """run.json: the spec, the network, the options and command, the versions that trained it, and
+    `preprocess` (`cnndsl.pytorch.trained.Preprocess`: how inputs were prepared, the classes' names)."""
     import torchvision
 
     from ..version import __version__
@@ -132,6 +134,8 @@ def write_run_info(out: Path, file: str | os.PathLike, net, options: dict, world
             "input": list(net.input_shape), "options": options, "command": sys.argv, "world_size": world,
             "versions": {"cnndsl": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
                          "python": platform.python_version()}}
+    if preprocess is not None:
+        info["preprocess"] = preprocess
     write_atomic(out / "run.json", (json.dumps(info, indent=2, default=list) + "\n").encode())
 
 

@@ -1,0 +1,160 @@
+"""A trained model: weights from a run folder or a state_dict file, and the run's preprocessing.
+
+A run folder (`cnndsl train --out DIR`) holds `model.pt`, the best epoch's `state_dict` (a plain
+dict of tensors, keyed by the layers' paths in the spec), and `run.json`, whose `preprocess`
+object says how training turned images into inputs (see docs/deploy.md). `with_preprocessing`
+puts that step into the compiled model's own graph, so every export format carries it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import fx
+
+from ..errors import CnnError
+from ..ir import Network
+
+
+def weights_file(path: str | os.PathLike) -> Path:
+    """The state_dict file `path` names: `path/model.pt` for a run folder, else `path` itself.
+    CnnError when it does not exist."""
+    path = Path(path)
+    file = path / "model.pt" if path.is_dir() else path
+    if not file.is_file():
+        what = f"run folder '{path}' has no model.pt" if path.is_dir() else f"weights file '{path}' does not exist"
+        raise CnnError(what, hint="--weights takes a run folder (cnndsl train --out DIR) or a state_dict file")
+    return file
+
+
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The state_dict at `path` (a run folder or a file), read with `torch.load(weights_only=True)`, so
+    no code in the file runs. CnnError for a missing, damaged or foreign file (one that is not a dict of
+    tensors: a checkpoint.pt, a whole pickled model)."""
+    file = weights_file(path)
+    try:
+        state = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 (torch raises many kinds for a damaged or foreign file)
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CnnError(f"cannot read weights '{file}': {reason}",
+                       hint="model.pt of a run, or a file written by torch.save(model.state_dict())") from None
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                              for k, v in state.items()):
+        raise CnnError(f"weights '{file}' are not a state_dict (a dict of tensors by name)",
+                       hint="checkpoint.pt is not one: use the run folder or its model.pt")
+    return state
+
+
+def load_weights(model: torch.nn.Module, path: str | os.PathLike, net: Network) -> torch.nn.Module:
+    """Load the state_dict at `path` into `model` (compiled from `net`), strictly; returns `model`.
+    CnnError, before anything is copied, naming the first keys missing or left over, or the first
+    tensors whose shapes differ, when the weights belong to another network or other parameters."""
+    state = read_state_dict(path)
+    want = model.state_dict()
+    missing = [k for k in want if k not in state]
+    extra = [k for k in state if k not in want]
+    shapes = [f"{k} is {_dims(state[k])} in the file, {_dims(want[k])} in the network"
+              for k in want if k in state and state[k].shape != want[k].shape]
+    problems = ([f"missing {_first(missing)}"] if missing else []) + ([f"unexpected {_first(extra)}"] if extra else [])
+    problems += shapes[:3]
+    if problems:
+        raise CnnError(f"weights '{weights_file(path)}' do not fit network '{net.name}': " + "; ".join(problems),
+                       hint="use the same file, --net, --input and --set values as the training run")
+    model.load_state_dict(state, strict=True)
+    return model
+
+
+def _first(keys: list[str], count: int = 3) -> str:
+    return ", ".join(keys[:count]) + (f" (and {len(keys) - count} more)" if len(keys) > count else "")
+
+
+def _dims(t: torch.Tensor) -> str:
+    return "x".join(map(str, t.shape)) or "a scalar"
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How training turned a data set's images into inputs: images of `channels`×`height`×`width` (the
+    data set's size) as floats in [0, 1], resized to `resize`×`resize` when set (bilinear), then
+    normalised per channel, `(x - mean[c]) / std[c]`. `classes` names each output class."""
+
+    data: str
+    classes: list[str]
+    channels: int
+    height: int
+    width: int
+    resize: int | None
+    mean: list[float]
+    std: list[float]
+
+    def as_json(self) -> dict:
+        """The `preprocess` object of run.json."""
+        return dict(self.__dict__)
+
+
+def read_preprocess(run: str | os.PathLike) -> Preprocess:
+    """The `preprocess` object of `run/run.json` (`run` a run folder, or a file in it). CnnError when the
+    folder has no run.json, or one from before cnndsl recorded preprocessing."""
+    folder = Path(run) if Path(run).is_dir() else Path(run).parent
+    path = folder / "run.json"
+    try:
+        info = json.loads(path.read_text())
+        return Preprocess(**info["preprocess"])
+    except FileNotFoundError:
+        raise CnnError(f"no run.json next to the weights in '{folder}'",
+                       hint="preprocessing comes from a run folder: --weights RUN_FOLDER") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CnnError(f"'{path}' holds no preprocessing ({type(exc).__name__}: {exc})",
+                       hint="retrain with this version of cnndsl, which records it in run.json") from None
+
+
+def with_preprocessing(model: fx.GraphModule, net: Network, prep: Preprocess) -> fx.GraphModule:
+    """`model` with `prep`'s normalisation as the first operations of its graph (in place; returned), so
+    the model takes images of floats in [0, 1]. The layers and the state_dict are unchanged. CnnError
+    when the images' size or channels are not the network's input (a run with --resize: the exported
+    model would need another input shape than the network's)."""
+    if (prep.channels, prep.height, prep.width) != tuple(net.input_shape) or prep.resize not in (None, prep.height):
+        raise CnnError(f"--preprocess cannot bake --resize {prep.resize}: network '{net.name}' takes "
+                       f"{'x'.join(map(str, net.input_shape))}, {prep.data} gives {prep.channels}x{prep.height}x"
+                       f"{prep.width}", hint="resize images to the network's input size before the exported model; "
+                                             "`cnndsl predict` and `cnndsl evaluate` resize as training did")
+    graph = model.graph
+    image = next(n for n in graph.nodes if n.op == "placeholder")
+    users = list(image.users)
+    first = next(n for n in graph.nodes if n.op != "placeholder")
+    with graph.inserting_before(first):  # each node goes before `first`: in the order made
+        mean = prep.mean[0] if len(set(prep.mean)) == 1 else _per_channel(graph, prep.mean)
+        centred = graph.call_function(torch.sub, (image, mean))
+        std = prep.std[0] if len(set(prep.std)) == 1 else _per_channel(graph, prep.std)
+        scaled = graph.call_function(torch.div, (centred, std))
+    for user in users:
+        user.replace_input_with(image, scaled)
+    model.recompile()
+    return model
+
+
+def _per_channel(graph: fx.Graph, values: list[float]) -> fx.Node:
+    """A (1, C, 1, 1) constant in the graph, written into the code as `torch.tensor([...])`."""
+    flat = graph.call_function(torch.tensor, (list(values),))
+    return graph.call_method("view", (flat, 1, -1, 1, 1))
+
+
+def trained_model(net: Network, weights: str | os.PathLike | None, preprocess: bool) -> fx.GraphModule:
+    """`net` compiled, with the state_dict at `weights` when given and, with `preprocess`, the run's
+    normalisation baked in (`with_preprocessing`). CnnError as `load_weights`, `read_preprocess`, and for
+    `preprocess` without `weights`."""
+    from .fx_backend import compile_network
+
+    model = compile_network(net)
+    if weights is not None:
+        load_weights(model, weights, net)
+    if preprocess:
+        if weights is None:
+            raise CnnError("--preprocess needs --weights RUN: the preprocessing comes from the training run",
+                           hint="cnndsl export FILE --weights RUN_FOLDER --preprocess --format onnx -o OUT")
+        with_preprocessing(model, net, read_preprocess(weights))
+    return model

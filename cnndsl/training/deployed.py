@@ -1,0 +1,134 @@
+"""Using a trained run: what it records about its inputs, its evaluation on the test set, and the
+classes it predicts for image files, every input prepared exactly as training prepared it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+
+from ..errors import CnnError
+from ..ir import Network
+from ..pytorch.fx_backend import compile_network
+from ..pytorch.trained import Preprocess, load_weights, read_preprocess
+from . import data as datasets
+
+CLASS_NAMES = {
+    "fashion-mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                      "Ankle boot"],
+    "mnist": [str(d) for d in range(10)],
+    "cifar10": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
+}
+
+
+def class_names(data: str, count: int) -> list[str]:
+    """The classes' names of a data set: the known sets' own, an image folder's class folders (as
+    `data.load_folder` numbers them), else the numbers."""
+    if data in CLASS_NAMES:
+        return CLASS_NAMES[data]
+    root = Path(data)
+    split = root / "train" if (root / "train").is_dir() and (root / "test").is_dir() else root
+    names = sorted(p.name for p in split.iterdir() if p.is_dir()) if split.is_dir() else []
+    return names if len(names) == count else [str(i) for i in range(count)]
+
+
+def preprocess_of(data: str, train: datasets.Dataset, resize: int | None, mean: float, std: float) -> Preprocess:
+    """What run.json records of how training prepared inputs (one mean and std for every channel, as
+    training computes them)."""
+    c, h, w = train.shape
+    return Preprocess(data=train.name if data in CLASS_NAMES else data, classes=class_names(data, train.classes),
+                      channels=c, height=h, width=w, resize=resize, mean=[mean] * c, std=[std] * c)
+
+
+@dataclass
+class Trained:
+    """A network with a run's weights, in eval mode, and the run's preprocessing."""
+
+    net: Network
+    model: torch.nn.Module
+    prep: Preprocess
+    run: Path
+    device: torch.device
+
+    @classmethod
+    def of(cls, net: Network, weights: str | os.PathLike, device: torch.device) -> Trained:
+        """`net` compiled with the weights at `weights` (a run folder, or its model.pt). CnnError as
+        `load_weights` and `read_preprocess`."""
+        prep = read_preprocess(weights)
+        model = load_weights(compile_network(net), weights, net).to(device).eval()
+        run = Path(weights) if Path(weights).is_dir() else Path(weights).parent
+        return cls(net, model, prep, run, device)
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 images (N, C, H, W) at the data set's size -> the model's inputs, as `data.Batches` makes them."""
+        x = x.float().div_(255)
+        if self.prep.resize and x.shape[-1] != self.prep.resize:
+            x = F.interpolate(x, size=(self.prep.resize, self.prep.resize), mode="bilinear", align_corners=False)
+        return (x - _per_channel(self.prep.mean, x)) / _per_channel(self.prep.std, x)
+
+
+def _per_channel(values: list[float], x: torch.Tensor) -> float | torch.Tensor:
+    """One number when every channel has it (the very arithmetic training does), else a (1, C, 1, 1) tensor."""
+    return values[0] if len(set(values)) == 1 else torch.tensor(values, device=x.device).view(1, -1, 1, 1)
+
+
+def evaluate(trained: Trained, data: str | None, device: torch.device) -> dict:
+    """The test set of `data` (default: the run's) through the model: `top1`, `top5` accuracy, `per_class`
+    accuracy by class name, `confusion` (rows: true class, columns: predicted), `classes`, `images`."""
+    prep = trained.prep
+    _, test = datasets.load(data or prep.data, (prep.height, prep.width), prep.channels)
+    if test.shape != (prep.channels, prep.height, prep.width) or test.classes != len(prep.classes):
+        raise CnnError(f"{data} has {test.classes} classes of {'x'.join(map(str, test.shape))} images, the run "
+                       f"was trained on {len(prep.classes)} classes of {prep.channels}x{prep.height}x{prep.width}")
+    k = min(5, len(prep.classes))
+    top1 = topk = 0
+    confusion = torch.zeros(len(prep.classes), len(prep.classes), dtype=torch.int64)
+    with torch.no_grad():
+        for i in range(0, len(test.labels), 1024):  # the batches training evaluates in
+            x = trained.normalise(test.images[i:i + 1024].to(device))
+            y = test.labels[i:i + 1024].to(device)
+            best = trained.model(x).topk(k, dim=1).indices
+            top1 += (best[:, 0] == y).sum().item()
+            topk += (best == y[:, None]).any(1).sum().item()
+            confusion += torch.bincount(y.cpu() * len(prep.classes) + best[:, 0].cpu(),
+                                        minlength=len(prep.classes) ** 2).view(len(prep.classes), -1)
+    per_class = (confusion.diag() / confusion.sum(1).clamp(min=1)).tolist()
+    return {"images": len(test.labels), "top1": top1 / len(test.labels), f"top{k}": topk / len(test.labels),
+            "classes": prep.classes, "per_class": dict(zip(prep.classes, per_class, strict=True)),
+            "confusion": confusion.tolist()}
+
+
+def read_image(path: str | os.PathLike, prep: Preprocess) -> torch.Tensor:
+    """The image file at `path` (PNG, JPEG, ... as PIL reads it) as uint8 (C, H, W): grey or RGB as the run's
+    channels, resized to the data set's size as `data.load_folder` does. CnnError naming a missing,
+    unreadable or non-image file."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            pixels = image.convert("L" if prep.channels == 1 else "RGB")
+            pixels.load()
+    except FileNotFoundError:
+        raise CnnError(f"image '{path}' does not exist") from None
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        reason = "not an image PIL can read" if isinstance(exc, UnidentifiedImageError) else str(exc)
+        raise CnnError(f"cannot read image '{path}': {reason}") from None
+    x = torch.frombuffer(bytearray(pixels.tobytes()), dtype=torch.uint8)
+    x = x.view(pixels.height, pixels.width, -1).permute(2, 0, 1)
+    if tuple(x.shape[1:]) != (prep.height, prep.width):
+        x = F.interpolate(x[None].float(), size=(prep.height, prep.width), mode="bilinear",
+                          antialias=True).round().clamp(0, 255).byte()[0]
+    return x
+
+
+def predict(trained: Trained, image: torch.Tensor, top: int) -> list[tuple[str, float]]:
+    """The `top` most probable classes of one uint8 image (C, H, W) at the data set's size, with their
+    probabilities (softmax of the outputs), most probable first."""
+    with torch.no_grad():
+        logits = trained.model(trained.normalise(image[None].to(trained.device)))
+    probs = logits.float().softmax(1)[0]
+    values, indices = probs.topk(min(top, len(probs)))
+    return [(trained.prep.classes[i], v) for i, v in zip(indices.tolist(), values.tolist(), strict=True)]
