@@ -8,7 +8,7 @@ from __future__ import annotations
 from math import prod
 from typing import Any
 
-from .importing import Called, Mapped, UnmappedError, arg, canon, import_call_rule, import_rule, on_first
+from .importing import Mapped, UnmappedError, canon, import_rule
 from .registry import (
     ArgError,
     Attrs,
@@ -58,12 +58,16 @@ def _conv_transpose_macs(a: Attrs, shapes: list[Shape], outs: tuple[Shape, ...])
 
 
 def _conv_transpose_window(a: Attrs, shape: Shape) -> tuple[tuple[float, ...], ...]:
-    """Output pixel o reads inputs i with i*s = o + p - d*k for kernel taps k: about 1 + d(k-1)/s
-    of them, centred on (o + p - d(k-1)/2) / s. As a window on the input: kernel 1 + d(k-1)/s,
-    stride 1/s, padding (d(k-1) - p) / s. The true ends are rounded to whole inputs (as nearest
-    upsampling's), so after an earlier stride the field may be off by a pixel or more."""
-    return tuple((1 + d * (k - 1) / s, 1 / s, 1, (d * (k - 1) - p) / s)
-                 for k, s, p, d in zip(a["kernel"], a["stride"], a["pad"], a["dilation"], strict=True))
+    """Output pixel o reads the inputs i with i*s = o + p - d*t for the kernel's taps t: those from
+    ceil((o + p - d(k-1)) / s) to floor((o + p) / s), about (d(k-1) + 1) / s of them (at least one),
+    centred on (o + p - d(k-1)/2) / s. As a window on the input: that many inputs, stride 1/s, and
+    the padding that puts output 0's centre there. The true ends are rounded to whole inputs (as
+    nearest upsampling's), so the field is an approximation (docs/analysis.md)."""
+    windows = []
+    for k, s, p, d in zip(a["kernel"], a["stride"], a["pad"], a["dilation"], strict=True):
+        span = max(1.0, (d * (k - 1) + 1) / s)
+        windows.append((span, 1 / s, 1, (span - 1) / 2 - (p - d * (k - 1) / 2) / s))
+    return tuple(windows)
 
 
 def _conv_transpose_module(nn, a: Attrs, shapes: list[Shape]):  # noqa: ANN001, ANN202
@@ -181,6 +185,8 @@ RESHAPE = Op(
     infer=_reshape_shape, label=lambda a: f"reshape {dims(a['shape'])}",
     function=lambda torch, xs, a: xs[0].flatten(1).unflatten(1, a["shape"]),
     stores_output=False,
+    # an output pixel of a CxHxW -> C'xH'xW' reshape gathers elements from anywhere: the whole input
+    window=lambda a, s: tuple((n, 1, 1, 0) for n in s[1:]) if len(s) == 3 else ((1, 1, 1, 0),) * 2,
     examples=(("reshape 4x2x3", (24,)), ("reshape 6x2x2", (3, 2, 4)), ("reshape 12", (3, 2, 2)),
               ("reshape 3x1x1", (3,))),
 )
@@ -262,9 +268,6 @@ def _crop_slots(size: Any, shape: Shape) -> Mapped:
 
 @import_rule("torchvision.transforms.CenterCrop")
 def _import_center_crop(m: Any, shape: Shape) -> Mapped:
+    """The transform as a layer (torchvision's functional center_crop reads sizes torch.fx cannot trace)."""
     return _crop_slots(m.size, shape)
 
-
-@import_call_rule("torchvision.transforms.functional.center_crop")
-def _center_crop_call(args: tuple, kwargs: dict, shape: Shape) -> Called:
-    return on_first(_crop_slots(arg(args, kwargs, 1, "output_size"), shape), args)
