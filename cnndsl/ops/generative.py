@@ -165,7 +165,7 @@ def _target(v: object) -> tuple[int, ...]:
     """A shape per sample: `CxHxW`, `HxW`, or one integer (flat features)."""
     v = v if isinstance(v, tuple) else (v,)
     if not 1 <= len(v) <= 3 or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in v):
-        raise ArgError("a shape of positive integers such as 512x4x4, or a number of features")
+        raise ArgError("a shape of one to three positive integers such as 512x4x4, or a number of features")
     return v
 
 
@@ -218,7 +218,7 @@ def _crop_module(nn, a: Attrs, shapes: list[Shape]):  # noqa: ANN001, ANN202
 CROP = Op(
     "crop", Family.RESHAPE,
     "Keeps the centre HxW of a CxHxW input (`torchvision.transforms.functional.center_crop`; built as "
-    "`nn.ZeroPad2d` with negative padding). U-Net crops its skip connections so: `concat(s -> crop 56x56, up)`.",
+    "`nn.ZeroPad2d` with negative padding): U-Net's skip connections, `c = skip -> crop 56x56`, `concat(c, up)`.",
     params=(Param("size", pair(1), positional=True, note="HxW"),), infer=_crop_shape,
     module=_crop_module,
     examples=(("crop 3x3", (2, 7, 7)), ("crop 2x5", (3, 5, 8)), ("crop 4x4", (1, 9, 9))),
