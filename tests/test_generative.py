@@ -1,5 +1,5 @@
 """The ops of generators and U-Net (conv_transpose, pixel_shuffle, pixel_unshuffle, reshape,
-crop) against torch: shapes, parameters, MACs as fvcore and torch's flop counter count them,
+center_crop) against torch: shapes, parameters, MACs as fvcore and torch's flop counter count them,
 values, located errors and the import rules; and the zoo's U-Net and DCGAN against reference
 modules written here (the paper's U-Net, the PyTorch DCGAN tutorial's networks)."""
 
@@ -125,14 +125,14 @@ def test_reshape_names_both_element_counts():
                                         ((2, 2), (1, 7, 5)), ((5, 8), (1, 5, 8)), ((392, 392), (1, 568, 568))])
 def test_crop_is_torchvisions_center_crop(size, shape):
     x = torch.randn(2, *shape)
-    net, model = one_layer(f"crop {size[0]}x{size[1]}", shape)
+    net, model = one_layer(f"center_crop {size[0]}x{size[1]}", shape)
     torch.testing.assert_close(model(x), tvf.center_crop(x, list(size)))
     assert net.output_shapes == [(shape[0], *size)]
 
 
 def test_crop_larger_than_its_input_is_a_located_error():
-    exc = error_of(wrap("    relu\n    crop 6x3", "2x5x5"))
-    assert where(exc) == (5, 5) and "crop 6x3 is larger than its 2x5x5 input" in exc.message
+    exc = error_of(wrap("    relu\n    center_crop 6x3", "2x5x5"))
+    assert where(exc) == (5, 5) and "center_crop 6x3 is larger than its 2x5x5 input" in exc.message
 
 
 # ---- import rules -------------------------------------------------------------------------
@@ -158,7 +158,7 @@ def test_torch_layers_import_as_the_new_ops():
     torch.manual_seed(0)
     text = cnndsl.import_module(Generated().eval(), torch.randn(2, 10))  # verifies the round trip itself
     for line in ("reshape (4, 4, 4)", "conv_transpose 3x3/2 8 pad=1 output_pad=1 bias=false", "pixel_shuffle 2",
-                 "pixel_unshuffle 4", "crop 3\n"):
+                 "pixel_unshuffle 4", "center_crop 3\n"):
         assert line in text, text
 
 

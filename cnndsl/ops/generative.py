@@ -1,6 +1,6 @@
 """Ops of generators and segmentation networks: the transposed convolution (DCGAN's generator,
 U-Net's up-convolutions), sub-pixel shuffles (ESPCN), `reshape` (a generator's projected noise
-vector) and the centre `crop` of U-Net's skip connections, with the rules that import torch's
+vector) and the `center_crop` of U-Net's skip connections, with the rules that import torch's
 layers and calls as them."""
 
 from __future__ import annotations
@@ -191,7 +191,7 @@ RESHAPE = Op(
               ("reshape 3x1x1", (3,))),
 )
 
-# ---- crop -----------------------------------------------------------------------------
+# ---- center_crop -----------------------------------------------------------------------------
 
 
 def crop_offsets(a: Attrs, shape: Shape) -> tuple[int, int]:
@@ -201,9 +201,9 @@ def crop_offsets(a: Attrs, shape: Shape) -> tuple[int, int]:
 
 
 def _crop_shape(a: Attrs, shapes: list[Shape]) -> tuple[Shape, ...]:
-    c, h, w = spatial("crop", shapes[0])
+    c, h, w = spatial("center_crop", shapes[0])
     if a["size"][0] > h or a["size"][1] > w:
-        raise ShapeError(f"crop {dims(a['size'])} is larger than its {dims(shapes[0])} input")
+        raise ShapeError(f"center_crop {dims(a['size'])} is larger than its {dims(shapes[0])} input")
     return ((c, *a["size"]),)
 
 
@@ -216,12 +216,13 @@ def _crop_module(nn, a: Attrs, shapes: list[Shape]):  # noqa: ANN001, ANN202
 
 
 CROP = Op(
-    "crop", Family.RESHAPE,
+    "center_crop", Family.RESHAPE,
     "Keeps the centre HxW of a CxHxW input (`torchvision.transforms.functional.center_crop`; built as "
-    "`nn.ZeroPad2d` with negative padding): U-Net's skip connections, `c = skip -> crop 56x56`, `concat(c, up)`.",
+    "`nn.ZeroPad2d` with negative padding): U-Net's skip connections, `c = skip -> center_crop 56x56`, "
+    "`concat(c, up)`.",
     params=(Param("size", pair(1), positional=True, note="HxW"),), infer=_crop_shape,
     module=_crop_module,
-    examples=(("crop 3x3", (2, 7, 7)), ("crop 2x5", (3, 5, 8)), ("crop 4x4", (1, 9, 9))),
+    examples=(("center_crop 3x3", (2, 7, 7)), ("center_crop 2x5", (3, 5, 8)), ("center_crop 4x4", (1, 9, 9))),
     window=lambda a, s: tuple((1, 1, 1, -o) for o in crop_offsets(a, s)),
 )
 
