@@ -122,17 +122,19 @@ def test_reshape_names_both_element_counts():
 
 
 @pytest.mark.parametrize("size,shape", [((3, 3), (2, 7, 7)), ((2, 5), (3, 5, 8)), ((4, 4), (1, 9, 9)),
-                                        ((2, 2), (1, 7, 5)), ((5, 8), (1, 5, 8)), ((392, 392), (1, 568, 568))])
+                                        ((2, 2), (1, 7, 5)), ((5, 8), (1, 5, 8)), ((392, 392), (1, 568, 568)),
+                                        ((8, 3), (2, 5, 6)), ((6, 9), (1, 3, 4)), ((4, 2), (1, 4, 7))])
 def test_crop_is_torchvisions_center_crop(size, shape):
+    """Smaller sizes cut the centre, larger ones pad it with zeros, as torchvision does, both rounded alike."""
     x = torch.randn(2, *shape)
     net, model = one_layer(f"center_crop {size[0]}x{size[1]}", shape)
     torch.testing.assert_close(model(x), tvf.center_crop(x, list(size)))
     assert net.output_shapes == [(shape[0], *size)]
 
 
-def test_crop_larger_than_its_input_is_a_located_error():
-    exc = error_of(wrap("    relu\n    center_crop 6x3", "2x5x5"))
-    assert where(exc) == (5, 5) and "center_crop 6x3 is larger than its 2x5x5 input" in exc.message
+def test_crop_on_a_flat_input_is_a_located_error():
+    exc = error_of(wrap("    relu\n    center_crop 6x3", "10"))
+    assert where(exc) == (5, 5) and "center_crop expects a CxHxW input (got 10)" in exc.message
 
 
 # ---- import rules -------------------------------------------------------------------------

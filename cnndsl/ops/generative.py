@@ -195,21 +195,17 @@ RESHAPE = Op(
 
 
 def crop_offsets(a: Attrs, shape: Shape) -> tuple[int, int]:
-    """Rows and columns cut before the kept window, as torchvision's center_crop computes them:
-    int(round((n - size) / 2)), Python's rounding (half to even) included."""
-    return tuple(int(round((n - m) / 2.0)) for n, m in zip(shape[1:], a["size"], strict=True))  # type: ignore
-
-
-def _crop_shape(a: Attrs, shapes: list[Shape]) -> tuple[Shape, ...]:
-    c, h, w = spatial("center_crop", shapes[0])
-    if a["size"][0] > h or a["size"][1] > w:
-        raise ShapeError(f"center_crop {dims(a['size'])} is larger than its {dims(shapes[0])} input")
-    return ((c, *a["size"]),)
+    """Rows and columns cut before the kept window (negative: zeros added before it), as torchvision's
+    center_crop computes them: int(round((n - size) / 2)) with Python's rounding (half to even) where
+    the size fits, else (size - n) // 2 zeros, the other half after."""
+    return tuple(int(round((n - m) / 2.0)) if m <= n else -((m - n) // 2)  # type: ignore[return-value]
+                 for n, m in zip(shape[1:], a["size"], strict=True))
 
 
 def _crop_module(nn, a: Attrs, shapes: list[Shape]):  # noqa: ANN001, ANN202
-    """nn.ZeroPad2d with negative padding, which crops (a torch.nn layer: it traces, exports to ONNX
-    as a Pad with constant pads, and its repr is its constructor for the Python export)."""
+    """nn.ZeroPad2d with the negative padding that crops (positive where the size is larger: torchvision
+    pads with zeros there): a torch.nn layer, which traces, exports to ONNX as a Pad with constant
+    pads, and whose repr is its constructor for the Python export."""
     top, left = crop_offsets(a, shapes[0])
     bottom, right = (n - m - o for n, m, o in zip(shapes[0][1:], a["size"], (top, left), strict=True))
     return nn.ZeroPad2d((-left, -right, -top, -bottom))
@@ -217,12 +213,14 @@ def _crop_module(nn, a: Attrs, shapes: list[Shape]):  # noqa: ANN001, ANN202
 
 CROP = Op(
     "center_crop", Family.RESHAPE,
-    "Keeps the centre HxW of a CxHxW input (`torchvision.transforms.functional.center_crop`; built as "
-    "`nn.ZeroPad2d` with negative padding): U-Net's skip connections, `c = skip -> center_crop 56x56`, "
-    "`concat(c, up)`.",
-    params=(Param("size", pair(1), positional=True, note="HxW"),), infer=_crop_shape,
+    "Keeps the centre HxW of a CxHxW input, padding with zeros where it is smaller, as "
+    "`torchvision.transforms.functional.center_crop` (built as `nn.ZeroPad2d`): U-Net's skip connections, "
+    "`c = skip -> center_crop 56x56`, `concat(c, up)`.",
+    params=(Param("size", pair(1), positional=True, note="HxW"),),
+    infer=lambda a, s: ((spatial("center_crop", s[0])[0], *a["size"]),),
     module=_crop_module,
-    examples=(("center_crop 3x3", (2, 7, 7)), ("center_crop 2x5", (3, 5, 8)), ("center_crop 4x4", (1, 9, 9))),
+    examples=(("center_crop 3x3", (2, 7, 7)), ("center_crop 2x5", (3, 5, 8)), ("center_crop 4x4", (1, 9, 9)),
+              ("center_crop 8x3", (2, 5, 6))),
     window=lambda a, s: tuple((1, 1, 1, -o) for o in crop_offsets(a, s)),
 )
 
@@ -262,8 +260,8 @@ def _import_unflatten(m: Any, shape: Shape) -> Mapped:
 def _crop_slots(size: Any, shape: Shape) -> Mapped:
     size = canon(tuple(size) if isinstance(size, list) else size)
     hw = (size, size) if isinstance(size, int) else size
-    if len(shape) != 3 or not isinstance(hw, tuple) or len(hw) != 2 or hw[0] > shape[1] or hw[1] > shape[2]:
-        raise UnmappedError(f"center crop to {size} (cnndsl crops a CxHxW input to a size within it; no padding)")
+    if len(shape) != 3 or not isinstance(hw, tuple) or len(hw) != 2:
+        raise UnmappedError(f"center crop to {size} (cnndsl crops a CxHxW input to HxW)")
     return [(CROP.name, (("size", size),))]
 
 
