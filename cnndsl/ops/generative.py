@@ -115,7 +115,7 @@ CONV_TRANSPOSE = Op(
     module=_conv_transpose_module,
     examples=(("conv_transpose 4x4/2 6 pad=1 bias=false", (8, 4, 4)),
               ("conv_transpose 3x3/2 4 pad=1 output_pad=1 groups=2", (4, 5, 5)),
-              ("conv_transpose 2x3 3 dilation=2 output_pad=1", (2, 3, 4))),
+              ("conv_transpose 2x3 3 pad=1x0 dilation=2 output_pad=1", (2, 3, 4))),
     inplace_after=True,
     window=_conv_transpose_window,
     export_lowering=_output_pad_lowering,
