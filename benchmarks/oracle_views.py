@@ -95,6 +95,10 @@ def rf_kind(net: Network, layer) -> str:  # noqa: ANN001 (a Layer)
         return "rf_last_axis"
     if any(ll.entry.merge and len({s[1:] for s in ll.input_shapes}) > 1 for ll in seen):
         return "rf_broadcast_merge"
+    if any(ll.op in ("conv_transpose", "pixel_shuffle") for ll in seen):
+        return "rf_transposed"
+    if any(ll.op == "reshape" and len(ll.input_shapes[0]) == 3 for ll in seen):
+        return "rf_reshape"
     if any(ll.op == "upsample" for ll in seen):
         return "rf_upsample"
     if any(isinstance(ll.attrs.get("size"), tuple) and any(n % o for n, o in zip(

@@ -83,11 +83,16 @@ def _windowed_shape(op: str, a: Attrs, shape: Shape, channels: int, ceil: bool =
 # ---- conv ---------------------------------------------------------------------------
 
 
-def _conv_shape(a: Attrs, shapes: list[Shape]) -> tuple[Shape, ...]:
-    c = spatial("conv", shapes[0])[0]
+def check_groups(a: Attrs, channels: int) -> None:
+    """ShapeError unless `groups` divides the input channels and `out` (conv, conv_transpose)."""
     g = a["groups"]
-    if c % g or a["out"] % g:
-        raise ShapeError(f"groups={g} must divide both the input channels ({c}) and the output channels ({a['out']})")
+    if channels % g or a["out"] % g:
+        raise ShapeError(f"groups={g} must divide both the input channels ({channels}) and the output channels "
+                         f"({a['out']})")
+
+
+def _conv_shape(a: Attrs, shapes: list[Shape]) -> tuple[Shape, ...]:
+    check_groups(a, spatial("conv", shapes[0])[0])
     return (_windowed_shape("conv", a, shapes[0], a["out"]),)
 
 
