@@ -1,6 +1,6 @@
 """The op registry; importing this package registers every op and its import rules."""
 
-from . import activations, layers, merges, modern, windowed  # noqa: F401  (each module registers its ops)
+from . import activations, layers, merges, modern, norms, windowed  # noqa: F401  (each module registers its ops)
 from .layers import IDENTITY, INPUT
 from .merges import CONCAT
 from .modern import LAYER_SCALE
