@@ -67,14 +67,15 @@ def ceil_maxpool(a: Attrs, shapes: list[Shape]) -> Forward | None:
     ceil rule keeps windows that start in the right padding, which PyTorch and onnxruntime
     drop: the file would declare a shape it does not compute (maxpool 1x1/2 on 12x12: 7x7, not 6x6).
     A dilated window may skip the last row and reach its copy, so with dilation the rows added
-    are -inf, which no max takes (torch pads a max pool with -inf too)."""
+    are -inf, which no max takes (torch pads a max pool with -inf too): the last row clipped to
+    -inf, whose shape ONNX infers (a constant of the row's shape it would not)."""
     if not a["ceil"]:
         return None
     extra = _ceil_extra(a, shapes[0])
     dilated = a["dilation"] != (1, 1)
 
     def forward(torch: Any, pool: Any, x: Any) -> Any:
-        fill = (lambda last: torch.full_like(last, float("-inf"))) if dilated else (lambda last: last)
+        fill = (lambda last: last.clamp(max=float("-inf"))) if dilated else (lambda last: last)
         x = _extend(torch, x, shapes[0], extra, fill)
         return torch.nn.functional.max_pool2d(x, a["kernel"], a["stride"], a["pad"], a["dilation"])
     return forward
