@@ -187,3 +187,15 @@ def test_the_importer_maps_the_torch_modules():
 def test_the_importer_names_what_has_no_exact_op(module, why):
     with pytest.raises(cnndsl.CnnError, match=why):
         cnndsl.import_module(nn.Sequential(nn.Conv2d(3, 6, 1), module), torch.randn(1, 3, 8, 8))
+
+
+def test_the_importer_maps_the_functional_pools():
+    class Functional(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return nn.functional.adaptive_max_pool2d(nn.functional.max_pool2d(self.conv(x), 2, dilation=2), (2, 3))
+    net = cnndsl.check_text(cnndsl.import_module(Functional(), torch.randn(1, 3, 16, 16), name="f"))
+    assert [layer.label for layer in net.layers()][2:] == ["maxpool 2x2 dilation=2", "adaptive_maxpool 2x3"]
