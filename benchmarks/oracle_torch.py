@@ -184,6 +184,21 @@ class WindowMean(nn.Module):
         return nn.functional.conv2d(x, weight, stride=self.s, dilation=self.d, groups=x.shape[1])
 
 
+class GroupMean(nn.Module):
+    """A norm over each sample's groups of channels made a probe: its input plus the mean of its
+    group (the group's channels at every position), which every pixel of the group moves, as it
+    moves the norm's statistics, and which keeps positive values positive."""
+
+    def __init__(self, groups: int) -> None:
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c = x.shape[:2]
+        means = x.reshape(n, self.groups, -1).mean(-1).repeat_interleave(c // self.groups, 1)
+        return x + means.reshape(n, c, *[1] * (x.dim() - 2))
+
+
 def _pair(v: int | tuple[int, int]) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else tuple(v)
 
@@ -194,11 +209,17 @@ def positive(model: nn.Module) -> nn.Module:
     way, and max pooling swapped for average pooling over the same windows (a max passes on
     one pixel of its window, so a raised pixel that does not become the maximum, as after a
     non-monotonic local response norm, would go unseen), as tests/test_analysis.py does; a dilated
-    one, which AvgPool2d cannot be, by `WindowMean`, an adaptive one by adaptive averages."""
+    one, which AvgPool2d cannot be, by `WindowMean`, an adaptive one by adaptive averages. Norms
+    over each sample's own statistics become `GroupMean`: subtracting the mean makes values
+    negative, which a following ReLU would clip, hiding the pixels that reach them."""
     for name, module in list(model.named_modules()):
-        if isinstance(module, (nn.MaxPool2d, nn.AdaptiveMaxPool2d)):
+        if isinstance(module, (nn.MaxPool2d, nn.AdaptiveMaxPool2d, nn.GroupNorm, nn.InstanceNorm2d)):
             parent, _, leaf = name.rpartition(".")
-            if isinstance(module, nn.AdaptiveMaxPool2d):
+            if isinstance(module, nn.GroupNorm):
+                pool = GroupMean(module.num_groups)
+            elif isinstance(module, nn.InstanceNorm2d):
+                pool = module if module.track_running_stats else GroupMean(module.num_features)
+            elif isinstance(module, nn.AdaptiveMaxPool2d):
                 pool = nn.AdaptiveAvgPool2d(module.output_size)
             elif module.dilation not in (1, (1, 1)):
                 pool = WindowMean(module)

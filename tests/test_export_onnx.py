@@ -40,6 +40,7 @@ CASES = [
     ("3x11x11", "maxpool 2x2/3 pad=1 dilation=3 ceil=true"),
     ("3x6x6", "softplus beta=2 threshold=1"),        # ONNX's Softplus has no threshold
     ("3x5x5", "instancenorm track_running_stats=true affine=true"),  # torch.onnx refused the running statistics
+    ("4x7x9", "lrn 3, instancenorm"),                # torch.onnx lost the channel count it makes a weight from
 ]
 
 

@@ -167,10 +167,17 @@ def softplus_threshold(a: Attrs, shapes: list[Shape]) -> Forward | None:
     return forward
 
 
-def running_instancenorm(a: Attrs, shapes: list[Shape]) -> Forward | None:
+def instancenorm(a: Attrs, shapes: list[Shape]) -> Forward | None:
     """An instance norm with running statistics as what it computes in eval mode, a batch norm on
-    those statistics (BatchNormalization); torch.onnx refuses instance_norm with them."""
-    if not a["track_running_stats"]:
+    those statistics (BatchNormalization); torch.onnx refuses instance_norm with them. Without
+    them and without affine parameters, the norm with a scale of ones and a shift of zeros: for
+    want of a weight torch.onnx makes them itself from the channel count, which it loses after
+    some layers (lrn)."""
+    if a["track_running_stats"]:
+        return lambda torch, norm, x: torch.nn.functional.batch_norm(
+            x, norm.running_mean, norm.running_var, norm.weight, norm.bias, False, 0.0, norm.eps)
+    if a["affine"]:
         return None
-    return lambda torch, norm, x: torch.nn.functional.batch_norm(
-        x, norm.running_mean, norm.running_var, norm.weight, norm.bias, False, 0.0, norm.eps)
+    channels = shapes[0][0]
+    return lambda torch, norm, x: torch.nn.functional.instance_norm(
+        x, weight=torch.ones(channels, dtype=x.dtype), bias=torch.zeros(channels, dtype=x.dtype), eps=norm.eps)

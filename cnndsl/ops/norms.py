@@ -85,7 +85,7 @@ INSTANCENORM = Op(
     examples=(("instancenorm", (3, 4, 5)), ("instancenorm affine=true eps=1e-3", (4, 3, 3)),
               ("instancenorm track_running_stats=true momentum=0.2", (2, 5, 5))),
     window=lambda a, s: ((1, 1, 1, 0),) * 2 if a["track_running_stats"] else _global_window(a, s),
-    export_lowering=lowering.running_instancenorm,
+    export_lowering=lowering.instancenorm,
     inplace_after=True,
 )
 
