@@ -20,6 +20,7 @@ from torch import fx, nn
 from benchmarks.oracle_programs import Call, Item, Layer, Program
 from cnndsl.ir import Network, Ref
 from cnndsl.ops import Op, Shape
+from cnndsl.ops.sliding import output_length
 
 BATCH = 3  # not 1 or 2: an unbatched reading of a batch (conv on a 2-axis sample) rarely fits 3
 
@@ -162,16 +163,68 @@ def data_edges(net: Network, model: fx.GraphModule) -> list[tuple[str, str]]:
 # ---- receptive fields --------------------------------------------------------------------
 
 
+class WindowMean(nn.Module):
+    """The mean over each window of a max pool, dilated ones and ceil mode's last windows included:
+    a depthwise convolution of equal weights, after zero padding at the end for the windows ceil
+    mode keeps (those taps stay outside the input, as torch's, and reach no pixel)."""
+
+    def __init__(self, pool: nn.MaxPool2d) -> None:
+        super().__init__()
+        self.k, self.s, self.p, self.d = (_pair(v) for v in (pool.kernel_size, pool.stride, pool.padding,
+                                                              pool.dilation))
+        self.ceil = pool.ceil_mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        extra = []
+        for n, k, s, p, d in zip(x.shape[2:], self.k, self.s, self.p, self.d, strict=True):
+            out = output_length(n, k, s, p, d, self.ceil)
+            extra.append(max(0, (out - 1) * s + d * (k - 1) + 1 - (n + 2 * p)))
+        x = nn.functional.pad(x, (self.p[1], self.p[1] + extra[1], self.p[0], self.p[0] + extra[0]))
+        weight = torch.full((x.shape[1], 1, *self.k), 1.0 / (self.k[0] * self.k[1]), dtype=x.dtype)
+        return nn.functional.conv2d(x, weight, stride=self.s, dilation=self.d, groups=x.shape[1])
+
+
+class GroupMean(nn.Module):
+    """A norm over each sample's groups of channels made a probe: its input plus the mean of its
+    group (the group's channels at every position), which every pixel of the group moves, as it
+    moves the norm's statistics, and which keeps positive values positive."""
+
+    def __init__(self, groups: int) -> None:
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c = x.shape[:2]
+        means = x.reshape(n, self.groups, -1).mean(-1).repeat_interleave(c // self.groups, 1)
+        return x + means.reshape(n, c, *[1] * (x.dim() - 2))
+
+
+def _pair(v: int | tuple[int, int]) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
 def positive(model: nn.Module) -> nn.Module:
     """The model made a probe of which pixels reach which: float64, eval, every parameter
     positive (scaled by its fan-in) so that a change of an input pixel is not cancelled on its
     way, and max pooling swapped for average pooling over the same windows (a max passes on
     one pixel of its window, so a raised pixel that does not become the maximum, as after a
-    non-monotonic local response norm, would go unseen), as tests/test_analysis.py does."""
+    non-monotonic local response norm, would go unseen), as tests/test_analysis.py does; a dilated
+    one, which AvgPool2d cannot be, by `WindowMean`, an adaptive one by adaptive averages. Norms
+    over each sample's own statistics become `GroupMean`: subtracting the mean makes values
+    negative, which a following ReLU would clip, hiding the pixels that reach them."""
     for name, module in list(model.named_modules()):
-        if isinstance(module, nn.MaxPool2d):
+        if isinstance(module, (nn.MaxPool2d, nn.AdaptiveMaxPool2d, nn.GroupNorm, nn.InstanceNorm2d)):
             parent, _, leaf = name.rpartition(".")
-            pool = nn.AvgPool2d(module.kernel_size, module.stride, module.padding, module.ceil_mode)
+            if isinstance(module, nn.GroupNorm):
+                pool = GroupMean(module.num_groups)
+            elif isinstance(module, nn.InstanceNorm2d):
+                pool = module if module.track_running_stats else GroupMean(module.num_features)
+            elif isinstance(module, nn.AdaptiveMaxPool2d):
+                pool = nn.AdaptiveAvgPool2d(module.output_size)
+            elif module.dilation not in (1, (1, 1)):
+                pool = WindowMean(module)
+            else:
+                pool = nn.AvgPool2d(module.kernel_size, module.stride, module.padding, module.ceil_mode)
             setattr(model.get_submodule(parent) if parent else model, leaf, pool)
     with torch.no_grad():
         generator = torch.Generator().manual_seed(0)

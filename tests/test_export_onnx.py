@@ -35,6 +35,12 @@ CASES = [
     ("3x16x16", "conv 3x3 8 pad=same dilation=2"),   # onnxruntime refused SAME_UPPER with dilation
     ("3x8x7", "conv 2x3 6 pad=same dilation=2"),     # odd padding total on one axis
     ("3x9x9", "conv 4x4 4 pad=same groups=1"),       # odd totals on both axes, no dilation
+    ("3x12x12", "adaptive_maxpool 7x7"),             # windows of two sizes: torch.onnx refuses it
+    ("3x10x9", "maxpool 3x3/2 dilation=2 ceil=true"),  # the last window skips the last row: -inf added
+    ("3x11x11", "maxpool 2x2/3 pad=1 dilation=3 ceil=true"),
+    ("3x6x6", "softplus beta=2 threshold=1"),        # ONNX's Softplus has no threshold
+    ("3x5x5", "instancenorm track_running_stats=true affine=true"),  # torch.onnx refused the running statistics
+    ("4x7x9", "lrn 3, instancenorm"),                # torch.onnx lost the channel count it makes a weight from
 ]
 
 

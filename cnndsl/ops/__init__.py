@@ -6,7 +6,7 @@ and the MAC conventions `PER_WEIGHT` and `PER_ELEMENT`. A plugin registers its o
 `cnndsl.register_ops` (cnndsl/lang/plugins.py), which validates them first.
 """
 
-from . import activations, generative, layers, merges, modern, windowed  # noqa: F401  (each module registers its ops)
+from . import activations, generative, layers, merges, modern, norms, windowed  # noqa: F401  (each module registers its ops)
 from .layers import IDENTITY, INPUT
 from .merges import CONCAT
 from .modern import LAYER_SCALE

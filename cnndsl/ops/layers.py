@@ -90,6 +90,13 @@ DROPOUT = Op(
     infer=lambda a, s: (s[0],), module=lambda nn, a, s: nn.Dropout(a["p"]),
     examples=(("dropout 0.3", (4, 3, 3)),),
 )
+DROPOUT2D = Op(
+    "dropout2d", Family.OTHER, "Drops whole channels with probability p while training (`nn.Dropout2d`).",
+    params=(Param("p", number(0.0, 1.0), 0.5, positional=True),),
+    # torch reads any other rank as something else (a flat batch as one sample's channels)
+    infer=lambda a, s: (spatial("dropout2d", s[0]),), module=lambda nn, a, s: nn.Dropout2d(a["p"]),
+    examples=(("dropout2d 0.3", (4, 3, 3)), ("dropout2d", (2, 5, 4))),
+)
 SOFTMAX = Op(
     "softmax", Family.ACT, "Softmax over channels (`nn.Softmax(dim=1)`).",
     infer=lambda a, s: (s[0],), module=lambda nn, a, s: nn.Softmax(dim=1),
@@ -127,7 +134,7 @@ INPUT = Op(
     examples=(("identity", (3, 4, 4)),),  # the input is a placeholder; it has no module
 )
 
-register(INPUT, BN, LRN, FC, FLATTEN, DROPOUT, SOFTMAX, IDENTITY, UPSAMPLE)
+register(INPUT, BN, LRN, FC, FLATTEN, DROPOUT, DROPOUT2D, SOFTMAX, IDENTITY, UPSAMPLE)
 
 
 # ---- import rules -------------------------------------------------------------------
@@ -169,6 +176,11 @@ def _import_dropout(m: Any, shape: Shape) -> Mapped:
 @import_call_rule("torch.nn.functional.dropout")
 def _dropout_call(args: tuple, kwargs: dict, shape: Shape) -> Called:
     return on_first([(DROPOUT.name, (("p", arg(args, kwargs, 1, "p", 0.5)),))], args)
+
+
+@import_rule("torch.nn.Dropout2d")
+def _import_dropout2d(m: Any, shape: Shape) -> Mapped:
+    return [(DROPOUT2D.name, (("p", m.p),))]
 
 
 @import_rule("torch.nn.Identity")

@@ -41,11 +41,13 @@ def same_conv(a: Attrs, shapes: list[Shape]) -> Forward | None:
 
 def _ceil_extra(a: Attrs, shape: Shape) -> list[int]:
     """Per axis, the input rows (columns) to add at the end for floor mode to give the windows
-    of PyTorch's ceil mode: the last one starts inside the input or its left padding."""
+    of PyTorch's ceil mode: the last one starts inside the input or its left padding. A dilated
+    window (maxpool `dilation=`) spans d(k-1)+1 rows."""
     extra = []
-    for n, k, s, p in zip(shape[1:], a["kernel"], a["stride"], a["pad"], strict=True):
-        out = window(n, k, s, p, 1, ceil=True)
-        extra.append(max(0, (out - 1) * s + k - (n + 2 * p)))
+    dilation = a.get("dilation", (1, 1))
+    for n, k, s, p, d in zip(shape[1:], a["kernel"], a["stride"], a["pad"], dilation, strict=True):
+        out = window(n, k, s, p, d, ceil=True)
+        extra.append(max(0, (out - 1) * s + d * (k - 1) + 1 - (n + 2 * p)))
     return extra
 
 
@@ -63,14 +65,19 @@ def ceil_maxpool(a: Attrs, shapes: list[Shape]) -> Forward | None:
     """`ceil=true` as floor mode over the input with its last row and column repeated at the
     end: every window that reaches them holds the originals, so its max is unchanged. ONNX's own
     ceil rule keeps windows that start in the right padding, which PyTorch and onnxruntime
-    drop: the file would declare a shape it does not compute (maxpool 1x1/2 on 12x12: 7x7, not 6x6)."""
+    drop: the file would declare a shape it does not compute (maxpool 1x1/2 on 12x12: 7x7, not 6x6).
+    A dilated window may skip the last row and reach its copy, so with dilation the rows added
+    are -inf, which no max takes (torch pads a max pool with -inf too): the last row clipped to
+    -inf, whose shape ONNX infers (a constant of the row's shape it would not)."""
     if not a["ceil"]:
         return None
     extra = _ceil_extra(a, shapes[0])
+    dilated = a["dilation"] != (1, 1)
 
     def forward(torch: Any, pool: Any, x: Any) -> Any:
-        x = _extend(torch, x, shapes[0], extra, lambda last: last)
-        return torch.nn.functional.max_pool2d(x, a["kernel"], a["stride"], a["pad"])
+        fill = (lambda last: last.clamp(max=float("-inf"))) if dilated else (lambda last: last)
+        x = _extend(torch, x, shapes[0], extra, fill)
+        return torch.nn.functional.max_pool2d(x, a["kernel"], a["stride"], a["pad"], a["dilation"])
     return forward
 
 
@@ -126,3 +133,51 @@ def adaptive_avgpool(a: Attrs, shapes: list[Shape]) -> Forward | None:
         mean_w = torch.tensor(cols, dtype=x.dtype).t()  # W x out_w
         return torch.matmul(torch.matmul(mean_h, x), mean_w)
     return forward
+
+
+def adaptive_maxpool(a: Attrs, shapes: list[Shape]) -> Forward | None:
+    """Adaptive max pooling with the windows written out: one sliding max pool when the windows
+    have one size and stride, else the max over each axis's windows in turn (a maximum over a
+    rectangle is the maximum over its rows of the maximum over its columns), as slices, ReduceMax
+    and Concat. torch.onnx refuses sizes that do not divide."""
+    windows = [_adaptive_windows(n, o) for n, o in zip(shapes[0][1:], a["size"], strict=True)]
+    sliding = [_as_sliding(w) for w in windows]
+    if all(sliding):
+        kernel, stride = zip(*sliding, strict=True)
+        return lambda torch, pool, x: torch.nn.functional.max_pool2d(x, kernel, stride)
+
+    def forward(torch: Any, pool: Any, x: Any) -> Any:
+        for axis, spans in ((2, windows[0]), (3, windows[1])):
+            x = torch.cat([x.narrow(axis, start, end - start).amax(axis, keepdim=True) for start, end in spans], axis)
+        return x
+    return forward
+
+
+def softplus_threshold(a: Attrs, shapes: list[Shape]) -> Forward | None:
+    """Softplus with its threshold written out: torch's softplus is x where beta x > threshold,
+    but torch.onnx exports ONNX's Softplus, which has no threshold. Kept at a threshold of 20
+    (torch's default) or more: there the two differ by less than exp(-20), below float32's
+    resolution of x."""
+    if a["threshold"] >= 20:
+        return None
+
+    def forward(torch: Any, module: Any, x: Any) -> Any:
+        smooth = torch.nn.functional.softplus(x, a["beta"], 1e9)  # exported as Softplus(beta x) / beta
+        return torch.where(x * a["beta"] > a["threshold"], x, smooth)
+    return forward
+
+
+def instancenorm(a: Attrs, shapes: list[Shape]) -> Forward | None:
+    """An instance norm with running statistics as what it computes in eval mode, a batch norm on
+    those statistics (BatchNormalization); torch.onnx refuses instance_norm with them. Without
+    them and without affine parameters, the norm with a scale of ones and a shift of zeros: for
+    want of a weight torch.onnx makes them itself from the channel count, which it loses after
+    some layers (lrn)."""
+    if a["track_running_stats"]:
+        return lambda torch, norm, x: torch.nn.functional.batch_norm(
+            x, norm.running_mean, norm.running_var, norm.weight, norm.bias, False, 0.0, norm.eps)
+    if a["affine"]:
+        return None
+    channels = shapes[0][0]
+    return lambda torch, norm, x: torch.nn.functional.instance_norm(
+        x, weight=torch.ones(channels, dtype=x.dtype), bias=torch.zeros(channels, dtype=x.dtype), eps=norm.eps)

@@ -1,7 +1,9 @@
 """The one window-size rule: how many positions a sliding window takes along one axis, exactly
 as PyTorch computes it. Every op that slides a window (conv, maxpool, avgpool) sizes its output
-with `output_length`, and the "drops pixels" warning and `cnndsl inputs` read it through them,
-so cnndsl accepts an input exactly when torch runs on it (tests/test_windows.py sweeps both)."""
+with `output_length`, a dilated one (conv's and maxpool's `dilation=`) by its span d(k-1)+1,
+and the "drops pixels" warning and `cnndsl inputs` read it through them, so cnndsl accepts an
+input exactly when torch runs on it (tests/test_windows.py and tests/test_ops_norms_activations.py
+sweep them)."""
 
 from __future__ import annotations
 

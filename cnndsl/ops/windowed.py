@@ -29,12 +29,6 @@ from .registry import (
 from .sliding import dropped, fitting_sizes, output_length
 
 
-def _kernel(a: Attrs) -> str:
-    k, s = a["kernel"], a["stride"]
-    text = dims(k) if k[0] != k[1] else f"{k[0]}x{k[0]}"
-    return text + (f"/{s[0]}" if s[0] == s[1] and s != (1, 1) else f"/{dims(s)}" if s != (1, 1) else "")
-
-
 def _sliding(a: Attrs, shape: Shape) -> tuple[tuple[float, ...], ...]:
     pad = a["pad"] if a["pad"] != "same" else tuple((k - 1) * d / 2 for k, d in
                                                      zip(a["kernel"], a.get("dilation", (1, 1)), strict=True))
@@ -147,25 +141,31 @@ def _pool_shape(op: str):  # noqa: ANN202
     return infer
 
 
-def _pool_params() -> tuple[Param, ...]:
+def _pool_params(dilated: bool) -> tuple[Param, ...]:
+    dilation = (Param("dilation", pair(1), (1, 1)),) if dilated else ()
     return (Param("kernel", pair(1), positional=True, stride=True), Param("stride", pair(1), None, note="= kernel"),
-            Param("pad", pair(0), (0, 0)), Param("ceil", boolean, False))
+            Param("pad", pair(0), (0, 0)), *dilation, Param("ceil", boolean, False))
 
 
 def _pool(name: str, torch_class: str, lowering_rule, examples: tuple) -> Op:  # noqa: ANN001 (a lowering)
-    """maxpool and avgpool: the same signature, shape rule and warnings, torch's class by name
-    (from this module's own table, never from user text)."""
+    """maxpool and avgpool: the same signature (maxpool's with `dilation`, as nn.MaxPool2d; the
+    dilated window sizes the output, widens the field and is labelled), shape rule and warnings,
+    torch's class by name (from this module's own table, never from user text)."""
+    dilated = name == "maxpool"
+
     def module(nn, a: Attrs, s: list[Shape]):  # noqa: ANN001, ANN202
-        return getattr(nn, torch_class)(a["kernel"], a["stride"], a["pad"], ceil_mode=a["ceil"])
-    kind = "Max" if name == "maxpool" else "Average"
+        extra = {"dilation": a["dilation"]} if dilated else {}
+        return getattr(nn, torch_class)(a["kernel"], a["stride"], a["pad"], ceil_mode=a["ceil"], **extra)
+    kind = "Max" if dilated else "Average"
     return Op(name, Family.POOL, f"{kind} pooling (`nn.{torch_class}`); the stride defaults to the kernel.",
-              params=_pool_params(), prepare=_pool_prepare, infer=_pool_shape(name), module=module,
+              params=_pool_params(dilated), prepare=_pool_prepare, infer=_pool_shape(name), module=module,
               warn=lambda a, s: [] if a["ceil"] else _window_warnings(a, s), examples=examples,
               window=_sliding, export_lowering=lowering_rule)
 
 
 MAXPOOL = _pool("maxpool", "MaxPool2d", lowering.ceil_maxpool,
-                (("maxpool 3x3/2 pad=1 ceil=true", (4, 10, 10)), ("maxpool 2", (3, 7, 7))))
+                (("maxpool 3x3/2 pad=1 ceil=true", (4, 10, 10)), ("maxpool 2", (3, 7, 7)),
+                 ("maxpool 3x3/2 dilation=2 ceil=true", (3, 10, 9)), ("maxpool 2x3/1 pad=1 dilation=2x3", (2, 8, 9))))
 AVGPOOL = _pool("avgpool", "AvgPool2d", lowering.ceil_avgpool,
                 (("avgpool 3/2 ceil=true", (4, 10, 10)), ("avgpool 2x2/1 pad=1", (3, 6, 6))))
 # one add per input element, as fvcore counts adaptive_avg_pool2d
@@ -181,21 +181,32 @@ GAP = Op(
 )
 
 
-def _adaptive_shape(a: Attrs, s: list[Shape]) -> tuple[Shape, ...]:
-    return ((spatial("adaptive_avgpool", s[0])[0], *a["size"]),)
+def _adaptive_shape(op: str):  # noqa: ANN202
+    def infer(a: Attrs, s: list[Shape]) -> tuple[Shape, ...]:
+        return ((spatial(op, s[0])[0], *a["size"]),)
+    return infer
 
 
 ADAPTIVE_AVGPOOL = Op(
     "adaptive_avgpool", Family.POOL, "Adaptive average pooling to C x size (`nn.AdaptiveAvgPool2d`).",
-    params=(Param("size", pair(1), positional=True, note="HxW"),), infer=_adaptive_shape,
+    params=(Param("size", pair(1), positional=True, note="HxW"),), infer=_adaptive_shape("adaptive_avgpool"),
     count_macs=lambda a, s, o: prod(s[0]), macs=PER_INPUT,
     module=lambda nn, a, s: nn.AdaptiveAvgPool2d(a["size"]),
     examples=(("adaptive_avgpool 2x3", (4, 9, 9)),),
     window=_adaptive,
     export_lowering=lowering.adaptive_avgpool,
 )
+# no MACs, as maxpool: a max is comparisons (fvcore counts none for either)
+ADAPTIVE_MAXPOOL = Op(
+    "adaptive_maxpool", Family.POOL, "Adaptive max pooling to C x size (`nn.AdaptiveMaxPool2d`).",
+    params=(Param("size", pair(1), positional=True, note="HxW"),), infer=_adaptive_shape("adaptive_maxpool"),
+    module=lambda nn, a, s: nn.AdaptiveMaxPool2d(a["size"]),
+    examples=(("adaptive_maxpool 2x3", (4, 9, 9)), ("adaptive_maxpool 5x4", (3, 7, 9))),
+    window=_adaptive,
+    export_lowering=lowering.adaptive_maxpool,
+)
 
-register(CONV, MAXPOOL, AVGPOOL, GAP, ADAPTIVE_AVGPOOL)
+register(CONV, MAXPOOL, AVGPOOL, GAP, ADAPTIVE_AVGPOOL, ADAPTIVE_MAXPOOL)
 
 
 # ---- import rules -------------------------------------------------------------------
@@ -218,11 +229,14 @@ def _import_conv(m: Any, shape: Shape) -> Mapped:
 
 def _pool_slots(op: Op, kernel: Any, stride: Any, pad: Any, ceil: bool, dilation: Any = 1,
                 count_include_pad: bool = True, divisor: Any = None) -> Mapped:
-    if canon(dilation) != 1 or not count_include_pad or divisor is not None:
-        raise UnmappedError("dilation, count_include_pad=False or divisor_override")
+    if not count_include_pad or divisor is not None:
+        raise UnmappedError("count_include_pad=False or divisor_override")
+    dilated = op is MAXPOOL
+    if canon(dilation) != 1 and not dilated:
+        raise UnmappedError("dilation")
     stride = kernel if stride is None or stride == [] else stride
-    return [(op.name, (("kernel", canon(kernel)), ("stride", canon(stride)), ("pad", canon(pad)),
-                       ("ceil", bool(ceil))))]
+    slots = (("kernel", canon(kernel)), ("stride", canon(stride)), ("pad", canon(pad)))
+    return [(op.name, (*slots, *((("dilation", canon(dilation)),) if dilated else ()), ("ceil", bool(ceil))))]
 
 
 def _import_pool(op: Op) -> ModuleRule:
@@ -268,6 +282,24 @@ def _import_adaptive(m: Any, shape: Shape) -> Mapped:
 @import_call_rule("torch.nn.functional.adaptive_avg_pool2d")
 def _adaptive_call(args: tuple, kwargs: dict, shape: Shape) -> Called:
     return on_first(_adaptive_slots(arg(args, kwargs, 1, "output_size")), args)
+
+
+def _adaptive_max_slots(size: Any, indices: bool) -> Mapped:
+    size = canon(size)
+    if indices or size is None or isinstance(size, tuple) and None in size:
+        raise UnmappedError("return_indices=True or an output size of None")
+    return [(ADAPTIVE_MAXPOOL.name, (("size", size),))]
+
+
+@import_rule("torch.nn.AdaptiveMaxPool2d")
+def _import_adaptive_max(m: Any, shape: Shape) -> Mapped:
+    return _adaptive_max_slots(m.output_size, m.return_indices)
+
+
+@import_call_rule("torch.nn.functional.adaptive_max_pool2d")
+def _adaptive_max_call(args: tuple, kwargs: dict, shape: Shape) -> Called:
+    return on_first(_adaptive_max_slots(arg(args, kwargs, 1, "output_size"), arg(args, kwargs, 2, "return_indices",
+                                                                                   False)), args)
 
 
 @import_call_rule("torch.Tensor.mean")
