@@ -116,6 +116,13 @@ class IRBuilder:
         outputs = list(outputs)
         names = list(output_names) if output_names is not None else [""] * len(outputs)
         self._graph.graph.update(name=name, params=params, outputs=outputs, output_names=names, sources=sources)
+        network = Network(self._graph)
+        for layer in network.layers():  # `inplace=true` is honoured only where it is safe (docs/language.md)
+            why = network.not_in_place(layer) if layer.attrs.get("inplace") is True else None
+            if why:
+                self.add_warning(Diagnostic(f"{layer.qualname} ({layer.label}) is computed out of place, "
+                                            f"not as `inplace=true` asks: {why}", layer.span, chain=layer.chain,
+                                            severity="warning"))
         if os.environ.get("CNNDSL_DEBUG"):  # debug mode, as for the CLI's tracebacks
             lint(self._graph)
-        return Network(self._graph)
+        return network
