@@ -22,7 +22,7 @@ from ..files import write_atomic
 from ..ir import Network
 from ..ops import dims, torch_layers
 from .fx_backend import compile_network
-from .onnx_export import CHECK_BATCH, INPUT_NAME, ATOL, OPSET, RTOL, check_input, onnx_model, output_names, run_onnx
+from .onnx_export import ATOL, CHECK_BATCH, INPUT_NAME, OPSET, RTOL, check_input, onnx_model, output_names, run_onnx
 
 FORMATS = ("onnx", "torchscript", "py")
 
