@@ -184,6 +184,17 @@ class Network:
             return f"its input, the output of '{producer.qualname}', is also read elsewhere ({readers} readers)"
         return None
 
+    def refused_inplace(self) -> list[tuple[Layer, str]]:
+        """Each layer written `inplace=true` that may not overwrite its input, with why (`not_in_place`)."""
+        found = []
+        for n, data in self.graph.nodes(data=True):
+            if data["attrs"].get("inplace") is True:
+                layer = self._layer(n)
+                why = self.not_in_place(layer)
+                if why:
+                    found.append((layer, why))
+        return found
+
     def layer(self, qualname: str) -> Layer:
         """The layer at a dotted path (`residual3.conv2`); KeyError if there is none."""
         for layer in self.layers():
