@@ -160,3 +160,17 @@ def test_inplace_is_applied_exactly_where_it_is_safe_and_check_says_where_not(bo
 
 def compiled_inplace(net: cnndsl.Network) -> bool:
     return cnndsl.compile(net).relu1.inplace
+
+
+@pytest.mark.parametrize("name", ["torch", "getattr"])
+def test_a_network_named_like_what_the_file_uses_gets_a_class_beside_it(tmp_path, name):
+    net = cnndsl.check_text(f"network {name} {{\n    input 2x3x3\n    layer_scale as 3\n    relu\n}}\n",
+                            net=name, file="t.cnn")
+    export(net, "py", tmp_path / "m.py")
+    result = subprocess.run([sys.executable, str(tmp_path / "m.py")], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout.split() == ["output", "(1,", "2,", "3,", "3)"], result.stderr
+    spec = importlib.util.spec_from_file_location("m", tmp_path / "m.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    x = torch.randn(2, 2, 3, 3)
+    torch.testing.assert_close(outputs(getattr(module, f"{name}_")().eval(), x), outputs(cnndsl.compile(net), x))

@@ -7,6 +7,7 @@ compiled model's own generated code.
 
 from __future__ import annotations
 
+import builtins
 import inspect
 import io
 import math
@@ -25,6 +26,8 @@ from .fx_backend import compile_network
 from .onnx_export import ATOL, CHECK_BATCH, INPUT_NAME, OPSET, RTOL, check_input, onnx_model, output_names, run_onnx
 
 FORMATS = ("onnx", "torchscript", "py")
+# the names the Python file's code reads: a network named so is exported as class `NAME_`
+SHADOWED = frozenset({"torch", "nn", "operator", *dir(builtins)})
 
 
 def _literal(value: object) -> str:
@@ -130,6 +133,8 @@ def to_python(net: Network, model: torch.fx.GraphModule) -> str:
     several outputs, in `output` order); its docstring lists the input and outputs, and run as
     a script it prints each output's shape."""
     cls = model.__class__.__name__
+    if cls in SHADOWED:  # a class named `torch` or `getattr` would hide what the file's code calls
+        cls += "_"
     names = output_names(net)
     doc = (f"{net.name}, exported by `cnndsl export --format py`; needs only torch.\n\n"
            f"Input: N x {dims(net.input_shape)}. Output{'s' if len(names) > 1 else ''} of forward"
