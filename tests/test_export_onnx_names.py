@@ -101,6 +101,21 @@ def test_adaptive_pooling_after_lrn_exports_from_the_command(tmp_path, tail):
     torch.testing.assert_close(run(tmp_path / "m.onnx", x)["output"], want)
 
 
+def test_lrn_takes_any_batch(tmp_path):
+    """The oracle's program: torch's LocalResponseNorm reshaped by the traced batch (2), so
+    onnxruntime refused the check's batch of 3; the lowering has no batch in it."""
+    net = cnndsl.check_text("network T {\n    input 1x1x1\n    t1 = conv 1 1\n    t6 = lrn 1 alpha=0 as 5\n"
+                            "    output t1\n    output t6\n}\n", net="T", file="t.cnn")
+    model = exported(net, tmp_path / "m.onnx")
+    for batch in (1, 5):
+        x = torch.randn(batch, 1, 1, 1)
+        with torch.no_grad():
+            want = model(x)
+        got = run(tmp_path / "m.onnx", x)
+        for name, w in zip(["t1", "t6"], want, strict=True):
+            torch.testing.assert_close(got[name], w)
+
+
 COLLIDING = """
 network T {
     input 3x4x4
