@@ -35,10 +35,10 @@ def _literal(value: object) -> str:
     booleans, None and tuples of them."""
     if isinstance(value, float) and not math.isfinite(value):
         return f"float({str(value)!r})"
-    if isinstance(value, (tuple, list)):
-        items = [_literal(v) for v in value]
-        return f"({items[0]},)" if isinstance(value, tuple) and len(items) == 1 else \
-            ("(" if isinstance(value, tuple) else "[") + ", ".join(items) + (")" if isinstance(value, tuple) else "]")
+    if isinstance(value, list):
+        return "[" + ", ".join(map(_literal, value)) + "]"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(map(_literal, value)) + (",)" if len(value) == 1 else ")")
     if value is None or isinstance(value, (bool, int, float, str)):
         return repr(value)
     raise TypeError(type(value).__name__)

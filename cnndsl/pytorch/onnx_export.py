@@ -49,8 +49,8 @@ def output_names(net: Network) -> list[str]:
         if name and name not in names and name != INPUT_NAME:
             names.append(name)
             continue
-        base, n = name or "output", 0
-        unique = base if not name else f"{base}_1"
+        base, n = name or "output", 1 if name else 0  # a repeated name takes a suffix from _1
+        unique = f"{base}_{n}" if n else base
         while unique in names or unique in taken:
             n += 1
             unique = f"{base}_{n}"
