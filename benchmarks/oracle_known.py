@@ -34,18 +34,5 @@ FOUND: dict[str, str] = {
                   "its own; the field is taken as the whole input",
     "rf_adaptive": "adaptive pooling that does not divide is approximated by even windows (docs/analysis.md); "
                    "the true windows start up to a pixel or two earlier",
-    "explicit_inplace": "`inplace=true` written on a layer whose input another layer also reads (directly or "
-                        "through an alias such as dropout) overwrites that input: `add { hardswish inplace=true "
-                        "| identity }` computes 2 hardswish(x), the exported Python file hardswish(x) + x",
-    "python_constructor": "`export --format py` writes layers from their repr, which drops settings "
-                          "(AvgPool2d ceil_mode, Hardswish inplace) or is not Python (padding=same)",
-    "python_parameter": "`export --format py` leaves out a layer_scale parameter at the network's top level",
-    "python_main": "the exported file's `__main__` fails: it calls a parameter's name instead of the class, "
-                   "runs one sample in training mode (batch norm refuses) or takes `.shape` of several outputs",
-    "onnx_check": "export's own check refuses outputs near 0 by relative difference",
-    "onnx_parameter_name": "a layer_scale named by a position (`as 3`) does not export to ONNX (\"Invalid "
-                           "name: '3'\")",
-    "onnx_adaptive_unknown_size": "adaptive pooling after lrn does not export (torch.onnx keeps no sizes after "
-                                  "LocalResponseNorm); `cnndsl export` reports an internal error",
 }
 TOLERATED = KNOWN.keys() | FOUND.keys()

@@ -112,10 +112,16 @@ class IRBuilder:
                sources: dict[str, str], output_names: Iterable[str] | None = None) -> Network:
         """The finished network (the builder is spent); `output_names` are the outputs' names in
         the source ("" for none, the default). When CNNDSL_DEBUG is set (to 1, as the tests do)
-        the graph is linted first: LintError if it breaks the schema."""
+        the graph is linted first: LintError if it breaks the schema. A layer written
+        `inplace=true` where it may not overwrite its input (`Network.not_in_place`) is warned about."""
         outputs = list(outputs)
         names = list(output_names) if output_names is not None else [""] * len(outputs)
         self._graph.graph.update(name=name, params=params, outputs=outputs, output_names=names, sources=sources)
+        network = Network(self._graph)
+        for layer, why in network.refused_inplace():  # honoured only where it is safe (docs/language.md)
+            self.add_warning(Diagnostic(f"{layer.qualname} ({layer.label}) is computed out of place, "
+                                        f"not as `inplace=true` asks: {why}", layer.span, chain=layer.chain,
+                                        severity="warning"))
         if os.environ.get("CNNDSL_DEBUG"):  # debug mode, as for the CLI's tracebacks
             lint(self._graph)
-        return Network(self._graph)
+        return network

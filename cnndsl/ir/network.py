@@ -163,6 +163,38 @@ class Network:
         """Every layer in topological (creation) order."""
         return (self._layer(n) for n in sorted(self.graph.nodes))
 
+    def not_in_place(self, layer: Layer) -> str | None:
+        """Why `layer` may not overwrite the tensor it reads, or None where it may: that tensor must be
+        a fresh output of an op whose backward does not need it (`Op.inplace_after`: conv, bn, fc, add,
+        concat, ...) that nothing else reads, neither another layer nor a network output. An alias
+        (identity, dropout, flatten) is a reader, so a shortcut through one counts. The torch backend
+        computes an activation in place exactly where this gives None, whatever `inplace` says."""
+        if len(layer.inputs) != 1:
+            return "it reads several tensors"
+        node, port = layer.inputs[0]
+        producer = self._layer(node)
+        if not producer.entry.inplace_after:
+            if producer.entry.is_input:
+                return "its input is the network input, the caller's tensor"
+            return (f"its input, the output of '{producer.qualname}' ({producer.label}), may be a view of "
+                    "another tensor or needed by that layer's backward")
+        readers = sum(self.graph.nodes[v]["inputs"].count((node, port)) for v in self.graph.successors(node))
+        readers += list(self.graph.graph["outputs"]).count((node, port))
+        if readers > 1:
+            return f"its input, the output of '{producer.qualname}', is also read elsewhere ({readers} readers)"
+        return None
+
+    def refused_inplace(self) -> list[tuple[Layer, str]]:
+        """Each layer written `inplace=true` that may not overwrite its input, with why (`not_in_place`)."""
+        found = []
+        for n, data in self.graph.nodes(data=True):
+            if data["attrs"].get("inplace") is True:
+                layer = self._layer(n)
+                why = self.not_in_place(layer)
+                if why:
+                    found.append((layer, why))
+        return found
+
     def layer(self, qualname: str) -> Layer:
         """The layer at a dotted path (`residual3.conv2`); KeyError if there is none."""
         for layer in self.layers():

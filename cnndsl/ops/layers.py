@@ -6,6 +6,7 @@ from __future__ import annotations
 from math import prod
 from typing import Any
 
+from . import lowering
 from .importing import Called, Mapped, UnmappedError, arg, import_call_rule, import_rule, on_first, unmapped
 from .registry import (
     PER_WEIGHT,
@@ -58,6 +59,7 @@ LRN = Op(
             Param("beta", number(0.0), 0.75), Param("k", number(0.0), 1.0)),
     infer=_lrn_shape, module=lambda nn, a, s: nn.LocalResponseNorm(a["size"], a["alpha"], a["beta"], a["k"]),
     examples=(("lrn 3 k=2", (6, 5, 5)),),
+    export_lowering=lowering.lrn,
 )
 
 # ---- fully connected and shape-only layers ---------------------------------------------

@@ -181,3 +181,22 @@ def instancenorm(a: Attrs, shapes: list[Shape]) -> Forward | None:
     channels = shapes[0][0]
     return lambda torch, norm, x: torch.nn.functional.instance_norm(
         x, weight=torch.ones(channels, dtype=x.dtype), bias=torch.zeros(channels, dtype=x.dtype), eps=norm.eps)
+
+
+def lrn(a: Attrs, shapes: list[Shape]) -> Forward | None:
+    """Local response normalisation of a CxHxW input, with the mean of squares over each window
+    of channels written as a 1x1 convolution by a constant band matrix (row c: 1/size over
+    channels c - size//2 .. c + (size-1)//2, those outside the input counted as zeros, as
+    PyTorch pads them), then x / (k + alpha * mean)^beta as torch computes it. PyTorch's own
+    form reshapes by the traced batch size (`view(N, 1, C, H, -1)`), which ONNX keeps as a
+    constant: the file refused any other batch, and nothing after it had a known size."""
+    if len(shapes[0]) != 3:
+        return None  # CxL: PyTorch's form for 3-D tensors needs no reshape
+    size, channels = a["size"], shapes[0][0]
+    band = [[[[1.0 / size]] if c - size // 2 <= j <= c + (size - 1) // 2 else [[0.0]] for j in range(channels)]
+            for c in range(channels)]
+
+    def forward(torch: Any, norm: Any, x: Any) -> Any:
+        mean = torch.nn.functional.conv2d(x * x, torch.tensor(band, dtype=x.dtype))
+        return x / (mean * a["alpha"] + a["k"]).pow(a["beta"])
+    return forward

@@ -7,8 +7,10 @@ compiled model's own generated code.
 
 from __future__ import annotations
 
+import builtins
 import inspect
 import io
+import math
 import os
 import warnings
 from pathlib import Path
@@ -21,26 +23,90 @@ from ..files import write_atomic
 from ..ir import Network
 from ..ops import dims, torch_layers
 from .fx_backend import compile_network
-from .onnx_export import CHECK_BATCH, INPUT_NAME, OPSET, TOLERANCE, check_input, onnx_model, output_names, run_onnx
+from .onnx_export import ATOL, CHECK_BATCH, INPUT_NAME, OPSET, RTOL, check_input, onnx_model, output_names, run_onnx
 
 FORMATS = ("onnx", "torchscript", "py", "pt2")
+# the names the Python file's code reads: a network named so is exported as class `NAME_`
+SHADOWED = frozenset({"torch", "nn", "operator", *dir(builtins)})
+
+
+def _literal(value: object) -> str:
+    """`value` as Python source: the constructor arguments torch keeps are numbers, strings,
+    booleans, None and tuples of them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"float({str(value)!r})"
+    if isinstance(value, list):
+        return "[" + ", ".join(map(_literal, value)) + "]"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(map(_literal, value)) + (",)" if len(value) == 1 else ")")
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return repr(value)
+    raise TypeError(type(value).__name__)
+
+
+def _arguments(module: nn.Module, loose: bool) -> dict[str, object]:
+    """The keyword arguments that rebuild `module`: each parameter of its class's constructor,
+    read back from the attribute torch keeps under the same name (`bias`: whether it has one),
+    where it is not the constructor's default (`loose`: nor what torch makes of it, `stride=1`
+    for (1, 1), which not every class does). KeyError for a parameter it does not keep."""
+    kwargs = {}
+    for name, param in inspect.signature(type(module).__init__).parameters.items():
+        if name in ("self", "device", "dtype") or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        if name == "bias":
+            value = module.bias is not None
+        elif hasattr(module, name):
+            value = getattr(module, name)
+        else:
+            raise KeyError(name)
+        default = param.default
+        if isinstance(value, tuple) and type(default) is int and loose:
+            default = (default,) * len(value)
+        if type(value) is not type(default) or value != default:
+            kwargs[name] = value
+    return kwargs
+
+
+def _settings(module: nn.Module) -> tuple[dict, list]:
+    """What makes two modules of one class compute alike: their settings (attributes that are
+    not tensors) and the names and shapes of their parameters and buffers."""
+    settings = {k: v for k, v in vars(module).items()
+                if not k.startswith("_") and k != "training" and not torch.is_tensor(v)}
+    tensors = [(k, tuple(v.shape)) for k, v in [*module.named_parameters(recurse=False),
+                                                *module.named_buffers(recurse=False)] if v is not None]
+    return settings, tensors
 
 
 def _constructor(module: nn.Module, qualname: str) -> str:
-    """`nn.Conv2d(3, 64, kernel_size=(7, 7), ...)`: torch's repr of a layer is its constructor call
-    (cnndsl's own layers, whose source goes into the file, print theirs the same way). CnnError for
-    any other module (a plugin op's, docs/plugins.md): its class lives in a module the file would need."""
-    text = repr(module)
-    padding = getattr(module, "padding", None)
-    if isinstance(padding, str):  # torch prints `padding=same`, a name; the constructor wants the string
-        text = text.replace(f"padding={padding}", f"padding={padding!r}")
-    if "\n" not in text and type(module) in torch_layers.CLASSES:
-        return text
-    if "\n" in text or getattr(nn, type(module).__name__, None) is not type(module):
-        raise CnnError(f"cannot export layer '{qualname}' as Python: its module {type(module).__name__} comes "
-                       f"from '{type(module).__module__}', not torch.nn, so the file would not stand alone",
+    """`nn.Conv2d(in_channels=3, out_channels=64, kernel_size=(7, 7), ...)`: the call that builds
+    `module` again with every argument that changes it. It is checked here: the class built with
+    these arguments (on the meta device, allocating nothing) has the same settings, parameters and
+    buffers. CnnError for a layer that cannot be written so, and for a module from elsewhere (a plugin
+    op's, docs/plugins.md): its class lives in a module the file would need."""
+    cls = type(module)
+    prefix = "" if cls in torch_layers.CLASSES else "nn."
+    if prefix and getattr(nn, cls.__name__, None) is not cls:
+        raise CnnError(f"cannot export layer '{qualname}' as Python: its module {cls.__name__} comes "
+                       f"from '{cls.__module__}', not torch.nn, so the file would not stand alone",
                        hint="a plugin op's layer exports with --format onnx or --format torchscript")
-    return f"nn.{text}"
+    try:
+        for loose in (True, False):  # the shorter call where it rebuilds the module, else every argument
+            kwargs = _arguments(module, loose)
+            with torch.device("meta"):
+                if _settings(cls(**kwargs)) == _settings(module):
+                    return f"{prefix}{cls.__name__}(" + ", ".join(f"{k}={_literal(v)}" for k, v in kwargs.items()) + ")"
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CnnError(f"cannot export {cls.__name__} as Python ({type(exc).__name__}: {exc})") from None
+    raise CnnError(f"cannot export {cls.__name__} as Python: its constructor does not rebuild it")
+
+
+def _parameter(p: nn.Parameter) -> str:
+    """A parameter a layer stores at its own name (layer_scale) as the compiled model creates it:
+    `nn.Parameter(torch.full((4, 1, 1), 1e-06))`, its one initial value."""
+    values = p.detach().flatten()
+    if values.numel() and bool((values == values[0]).all()):
+        return f"nn.Parameter(torch.full({_literal(tuple(p.shape))}, {_literal(values[0].item())}))"
+    return f"nn.Parameter(torch.zeros({_literal(tuple(p.shape))}))  # load the state_dict for its values"
 
 
 def _own_classes(model: nn.Module) -> list[str]:
@@ -70,6 +136,8 @@ def to_python(net: Network, model: torch.fx.GraphModule) -> str:
     several outputs, in `output` order); its docstring lists the input and outputs, and run as
     a script it prints each output's shape."""
     cls = model.__class__.__name__
+    if cls in SHADOWED:  # a class named `torch` or `getattr` would hide what the file's code calls
+        cls += "_"
     names = output_names(net)
     doc = (f"{net.name}, exported by `cnndsl export --format py`; needs only torch.\n\n"
            f"Input: N x {dims(net.input_shape)}. Output{'s' if len(names) > 1 else ''} of forward"
@@ -80,14 +148,11 @@ def to_python(net: Network, model: torch.fx.GraphModule) -> str:
              "from torch import nn", "", "", *(c + "\n\n" for c in _own_classes(model)),
              f"class {cls}(nn.Module):", "    def __init__(self) -> None:", "        super().__init__()"]
     for qualname, module in model.named_modules():
-        if not qualname:
-            continue
-        if type(module) is nn.Module:  # a block instance: a plain container, as in the compiled model
-            lines.append("        " + _assign(qualname, "nn.Module()"))
-        else:
-            lines.append("        " + _assign(qualname, _constructor(module, qualname)))
-        for name, p in module.named_parameters(recurse=False) if type(module) is nn.Module else ():
-            lines.append("        " + _assign(f"{qualname}.{name}", f"nn.Parameter(torch.empty({tuple(p.shape)}))"))
+        container = not qualname or type(module) is nn.Module  # the root, or a block instance
+        if qualname:
+            lines.append("        " + _assign(qualname, "nn.Module()" if container else _constructor(module, qualname)))
+        for name, p in module.named_parameters(recurse=False) if container else ():  # layer_scale's
+            lines.append("        " + _assign(f"{qualname}.{name}" if qualname else name, _parameter(p)))
     forward = model.code.strip("\n")
     lines += ["", *("    " + line if line.strip() else "" for line in forward.splitlines()), ""]
     outputs = "(outputs,)" if len(names) == 1 else "outputs"
@@ -109,10 +174,23 @@ def _signature(net: Network, onnx: bool) -> str:
     return f"forward(Nx{dims(net.input_shape)}) -> " + (f"({gives})" if len(outs) > 1 else gives)
 
 
+def _difference(got: torch.Tensor, want: torch.Tensor) -> tuple[float, float]:
+    """The largest |got - want| over one output, and what it may be: ATOL + RTOL x the largest
+    finite |want| (float32 rounding grows with the values' size; near 0 the absolute floor
+    decides). NaN and infinities must sit in the same places with the same signs (difference 0)."""
+    got, want = got.double(), want.double()
+    same = (got == want) | (got.isnan() & want.isnan())  # infinities and NaN where both have them
+    finite = want[want.isfinite()]
+    allowed = ATOL + RTOL * (finite.abs().max().item() if finite.numel() else 0.0)
+    if not bool((same | (got.isfinite() & want.isfinite())).all()):
+        return math.inf, allowed
+    return (got - want).abs().masked_fill(same, 0.0).max().item() if got.numel() else 0.0, allowed
+
+
 def compare(net: Network, model: nn.Module, got: list[torch.Tensor], runtime: str) -> float:
     """Check `got`, a runtime's outputs on `check_input(net)`, against the compiled model's:
-    every output must have cnndsl's shape and torch's values (within TOLERANCE). Returns the
-    largest relative difference; CnnError, naming the output and its layer, otherwise."""
+    every output must have cnndsl's shape and torch's values (see `_difference`). Returns the
+    largest difference; CnnError, naming the output and its layer, otherwise."""
     with torch.no_grad():
         want = model(check_input(net))
     want = list(want) if isinstance(want, tuple) else [want]
@@ -126,10 +204,10 @@ def compare(net: Network, model: nn.Module, got: list[torch.Tensor], runtime: st
         if tuple(g.shape) != expected or tuple(w.shape) != expected:
             raise CnnError(f"output '{name}' (layer '{ref.layer.qualname}') is {dims(tuple(g.shape))} in {runtime} "
                            f"and {dims(tuple(w.shape))} in torch, but cnndsl computed {dims(expected)}", **where)
-        diff = (g.float() - w).abs().max().item() / max(w.abs().max().item(), 1e-12)
-        if not diff <= TOLERANCE:  # also NaN
+        diff, allowed = _difference(g, w)
+        if not diff <= allowed:
             raise CnnError(f"{runtime} disagrees with torch on output '{name}' (layer '{ref.layer.qualname}'): "
-                           f"relative difference {diff:.1e}", **where)
+                           f"difference {diff:.1e}, more than the {allowed:.1e} allowed", **where)
         worst = max(worst, diff)
     return worst
 
@@ -150,7 +228,7 @@ def _torchscript(net: Network, model: fx.GraphModule) -> tuple[bytes, str]:
             raise CnnError(f"TorchScript cannot take network '{net.name}': {reason}",
                            hint="export it with --format onnx or --format py") from None
     diff = compare(net, model, list(got) if isinstance(got, tuple) else [got], "the saved TorchScript")
-    return buffer.getvalue(), f"; loaded back, it agrees with torch (relative difference {diff:.1e})"
+    return buffer.getvalue(), f"; loaded back, it agrees with torch (largest difference {diff:.1e})"
 
 
 def _onnx(net: Network, model: fx.GraphModule, run: bool) -> tuple[bytes, str]:
@@ -160,7 +238,7 @@ def _onnx(net: Network, model: fx.GraphModule, run: bool) -> tuple[bytes, str]:
     if got is None:
         return data, " (onnxruntime is not installed: not run)" if run else ""
     diff = compare(net, model, got, "onnxruntime")
-    return data, f"; onnxruntime agrees with torch on every output (largest relative difference {diff:.1e})"
+    return data, f"; onnxruntime agrees with torch on every output (largest difference {diff:.1e})"
 
 
 def _pt2(net: Network, model: fx.GraphModule) -> tuple[bytes, str]:

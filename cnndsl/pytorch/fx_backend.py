@@ -51,16 +51,19 @@ def _install(root: nn.Module, path: tuple[str, ...], module: nn.Module | nn.Para
         parent.add_module(path[-1], module)
 
 
-def _inplace_activations(steps: list[Step], root: nn.Module, values: dict[int, fx.Proxy]) -> None:
-    """Let an activation overwrite its input when nothing else reads it and the producer's
-    backward does not need it (conv/bn/fc/add/concat; see Op.inplace_after). The fx users of
-    the producer count every reader, also through `identity` aliases and network outputs."""
+def _inplace_activations(net: Network, steps: list[Step], root: nn.Module, values: dict[int, fx.Proxy],
+                         allowed: bool) -> None:
+    """Let an activation overwrite its input exactly where that is safe (`Network.not_in_place`:
+    a fresh conv/bn/fc/add/concat output nothing else reads; the fx users of the producer are
+    counted too), whether or not the program wrote `inplace=true`: where it is not safe, an
+    `inplace=true` is not honoured (check warns), since overwriting a tensor another layer reads
+    changes what the network computes. `allowed=False` keeps every activation out of place."""
     for step in steps:
-        if "inplace" not in {p.name for p in step.entry.params} or len(step.inputs) != 1:
+        if "inplace" not in {p.name for p in step.entry.params}:
             continue
-        producer = step.inputs[0].layer
-        if producer.entry.inplace_after and len(values[producer.id].node.users) == 1:
-            root.get_submodule(step.layer.qualname).inplace = True
+        safe = allowed and net.not_in_place(step.layer) is None
+        safe = safe and len(values[step.inputs[0].layer.id].node.users) == 1
+        root.get_submodule(step.layer.qualname).inplace = safe
 
 
 def compile_network(net: Network, max_bytes: int | None = None, inplace: bool = True) -> fx.GraphModule:
@@ -112,8 +115,7 @@ def compile_network(net: Network, max_bytes: int | None = None, inplace: bool = 
     outs = [read(ref).node for ref in net.outputs]
     graph.output(outs[0] if len(outs) == 1 else tuple(outs))
     graph.lint()
-    if inplace:
-        _inplace_activations(steps, root, values)
+    _inplace_activations(net, steps, root, values, inplace)
     name = net.name if net.name.isidentifier() else "Network"
     return fx.GraphModule(root, graph, class_name=name)
 

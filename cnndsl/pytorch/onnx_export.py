@@ -30,19 +30,30 @@ from ..ops import dims
 OPSET = 17            # widely deployed (onnxruntime >= 1.11, TensorRT >= 8.6); pinned, not torch's default
 INPUT_NAME = "input"
 TRACE_BATCH, CHECK_BATCH = 2, 3  # checked on another batch size than traced: the batch axis must be dynamic
-TOLERANCE = 1e-4      # largest |onnxruntime - torch| relative to the largest |torch|, per output
+# a runtime's output agrees with torch's where every |runtime - torch| <= ATOL + RTOL x the output's
+# largest |torch|: float32 rounding, which grows with the values, plus a floor for outputs near 0
+# (docs/export.md)
+RTOL, ATOL = 1e-4, 1e-5
 
 
 def output_names(net: Network) -> list[str]:
-    """The outputs' names in files: the network's `output` names, else `output`, `output_1`, ...;
-    a name used twice gets a suffix (`a`, `a_1`)."""
-    wanted = [name or ("output" if i == 0 else f"output_{i}") for i, name in enumerate(net.output_names)]
+    """The outputs' names in files: the network's `output` names, else `output`, `output_1`, ...
+    A name the spec gives is kept; one it does not (an unnamed output, a name used twice, which
+    gets a suffix: `a`, `a_1`) is never another output's, the input's (`input`) nor a layer's
+    name, so that no name in the file reads as something it is not: `e1_1` is never the second
+    `e1` output when the network has a layer `e1_1` (nor the layer_scale parameter there)."""
+    given = set(net.output_names) - {""}
+    taken = given | {INPUT_NAME} | {layer.qualname for layer in net.layers()}
     names: list[str] = []
-    for name in wanted:
-        unique, n = name, 0
-        while unique in names or unique == INPUT_NAME:
+    for name in net.output_names:
+        if name and name not in names and name != INPUT_NAME:
+            names.append(name)
+            continue
+        base, n = name or "output", 1 if name else 0  # a repeated name takes a suffix from _1
+        unique = f"{base}_{n}" if n else base
+        while unique in names or unique in taken:
             n += 1
-            unique = f"{name}_{n}"
+            unique = f"{base}_{n}"
         names.append(unique)
     return names
 
@@ -77,7 +88,23 @@ def lowered_for_export(net: Network, model: fx.GraphModule) -> fx.GraphModule:
             path = step.layer.path
             parent = copied.get_submodule(".".join(path[:-1]))
             setattr(parent, path[-1], _Lowered(getattr(parent, path[-1]), forward))
+    _rename_numbered_parameters(copied)
     return copied
+
+
+def _rename_numbered_parameters(copied: fx.GraphModule) -> None:
+    """A parameter at the top level named by a number (`layer_scale as 3`) moves to `_3` (`__3`
+    where that is taken): TorchScript, which torch.onnx traces through, refuses a value named by
+    a number ("Invalid name: '3'"), and the initializer takes the parameter's name."""
+    for node in copied.graph.nodes:
+        if node.op == "get_attr" and node.target.isdigit():
+            name = "_" + node.target
+            while hasattr(copied, name):
+                name = "_" + name
+            copied.register_parameter(name, getattr(copied, node.target))
+            delattr(copied, node.target)
+            node.target = name
+    copied.recompile()
 
 
 @contextlib.contextmanager
