@@ -20,15 +20,6 @@ class Finding:
 KNOWN: dict[str, str] = {}  # every kind listed here before has its fix merged
 # found by this oracle, reported with minimal programs in docs/performance.md, not fixed yet
 FOUND: dict[str, str] = {
-    "rf_broadcast_merge": "a merge with a broadcast gate (squeeze-and-excitation) takes the gate's field, "
-                          "misplaced for every output pixel but the first",
-    "rf_bilinear": "bilinear upsampling reads two input pixels; its field says one",
-    "rf_last_axis": "linear and layernorm on a CxHxW input act along W; the field does not widen",
-    "rf_permute": "after permute the field still reads the tensor's axes as C, H, W",
-    "rf_upsample": "nearest upsampling's output pixel i reads input floor(i / scale); the field centres it at "
-                   "i / scale, pixels off once an earlier stride multiplies the offset",
-    "rf_adaptive": "adaptive pooling that does not divide is approximated by even windows (docs/analysis.md); "
-                   "the true windows start up to a pixel or two earlier",
     "explicit_inplace": "`inplace=true` written on a layer whose input another layer also reads (directly or "
                         "through an alias such as dropout) overwrites that input: `add { hardswish inplace=true "
                         "| identity }` computes 2 hardswish(x), the exported Python file hardswish(x) + x",
