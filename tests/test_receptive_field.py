@@ -82,6 +82,8 @@ CASES = {
     "residual": ("conv 3x3 2 pad=1, add { identity | conv 3x3/1 2 pad=2 dilation=2 }", "1x8x8"),
     "concat and grouped channels": ("concat { conv 5x5 2 pad=2 | conv 1x1 2 }, conv 1x1 2 groups=2", "1x7x7"),
     "lrn and softmax": ("conv 3x3 4, lrn 3, softmax", "1x7x7"),
+    "split keeps its branch": ("x = concat { conv 3x3 2 pad=1 | conv 1x1 2 }\n    (a, b) = x -> split 2\n"
+                               "    c = b -> relu\n    d = add(a, c)\n    output d", "1x6x6"),
     "channel shuffle": ("concat { conv 3x3 2 pad=1 | identity }, channel_shuffle 3, permute (1, 0, 2)",
                         "4x5x5"),
 }
@@ -95,8 +97,11 @@ def test_every_pixels_field_is_what_the_gradient_reaches(body, shape):
 def test_summary_reports_the_largest_field_and_the_jump():
     net = cnndsl.check_text("network Net {\n    input 1x16x16\n    conv 3x3/2 2 pad=1, conv 3x3 2 pad=1\n"
                             "    mul { identity | gap }\n}\n")
-    conv, gate = [r for r in analyse(net).rows if r.op in ("conv", "mul")][1:]
-    model = measured(net, net.layers()[2])
-    widest = max(hi - lo + 1 for row in model for pixel in row if pixel for lo, hi in pixel)
-    assert conv.rf == (widest, widest) and conv.jump == (2, 2)
-    assert gate.rf == (16, 16) and gate.jump == (2, 2)  # the gate reads the whole input
+    rows = {r.name: r for r in analyse(net).rows}
+    for layer in net.layers():
+        if layer.op in ("conv", "mul"):
+            field = measured(net, layer)
+            widest = [max(p[axis][1] - p[axis][0] + 1 for row in field for p in row if p) for axis in (0, 1)]
+            assert rows[layer.qualname].rf == tuple(widest), layer.qualname
+    assert rows["mul1"].rf == net.input_shape[1:]  # the gate reads the whole input
+    assert rows["conv2"].jump == rows["mul1"].jump == (2, 2)  # the first conv's stride

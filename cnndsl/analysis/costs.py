@@ -13,7 +13,7 @@ from math import prod
 from ..errors import CnnError
 from ..ir import Block, Network
 from ..ops import Family
-from .fields import Field, field_of
+from .fields import Field, fields
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
 SPLIT = (Family.CONV, Family.FC)  # families with a group of their own in the summary's split
@@ -155,12 +155,13 @@ def analyse(net: Network, batch: int = 1, dtype: str = "float32") -> Summary:
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise CnnError(f"batch must be a positive integer, got {batch!r}")
     size = DTYPE_BYTES[dtype]
-    rows, fields = [], {}
-    for step in net.walk():
+    steps = list(net.walk())
+    field_of = fields(steps)
+    rows = []
+    for step in steps:
         layer, op = step.layer, step.entry
-        fields[layer.id] = field_of(step, fields)
         memory = batch * size * sum(prod(s) for s in layer.shapes)
         rows.append(Row(layer.qualname, layer.op, layer.label, len(layer.block_path), layer.shape,
                         step.params, op.count_macs(layer.attrs, step.input_shapes, layer.shapes),
-                        memory, memory if op.stores_output else 0, fields[layer.id], op.family))
+                        memory, memory if op.stores_output else 0, field_of[layer.id], op.family))
     return Summary(net.name, net.input_shape, batch, dtype, rows, net.blocks)

@@ -31,11 +31,7 @@ class Term(NamedTuple):
     source: int
     los: tuple[int, ...]
     his: tuple[int, ...]
-
-    @property
-    def full(self) -> bool:
-        """Whether every index reads some input pixel."""
-        return max(self.los) < EMPTY[0]
+    full: bool  # every index reads some input pixel
 
 
 class Alive(NamedTuple):
@@ -64,7 +60,8 @@ class Field:
     def of_input(shape: tuple[int, int, int]) -> Field:
         """The network input: each pixel reads itself."""
         rows, cols = tuple(range(shape[1])), tuple(range(shape[2]))
-        return Field(shape, (Part(Alive(0, None), Term(1, rows, rows), Term(2, cols, cols)),), (1.0, 1.0, 1.0))
+        part = Part(Alive(0, None), Term(1, rows, rows, True), Term(2, cols, cols, True))
+        return Field(shape, (part,), (1.0, 1.0, 1.0))
 
     def pixel(self, i: int, j: int) -> tuple[Span | None, Span | None]:
         """The input rows and columns (inclusive, lo..hi) output pixel (i, j) reads, over all its
@@ -118,10 +115,11 @@ def _hull(terms: list[Term]) -> list[Span]:
 def _through(term: Term, o: int, reads: Reads) -> Term:
     """Output axis `o`, reading `reads` of the axis `term` indexes: the hull of what each reads."""
     if reads.kind == "same":
-        return Term(o, term.los, term.his)
+        return term if term.source == o else Term(o, term.los, term.his, term.full)
     if reads.kind == "whole":
         n = len(reads.spans())
-        return Term(o, (min(term.los),) * n, (max(term.his),) * n)
+        lo = min(term.los)
+        return Term(o, (lo,) * n, (max(term.his),) * n, lo < EMPTY[0])
     los, his, cache = [], [], {}
     for span in reads.spans():
         got = cache.get(span)
@@ -130,18 +128,19 @@ def _through(term: Term, o: int, reads: Reads) -> Term:
             got = cache[span] = (min(term.los[a:b + 1]), max(term.his[a:b + 1])) if a <= b else EMPTY
         los.append(got[0])
         his.append(got[1])
-    return Term(o, tuple(los), tuple(his))
+    return Term(o, tuple(los), tuple(his), max(los) < EMPTY[0])
 
 
-def _alive_through(alive: Alive, o: int, reads: Reads, n_in: int) -> Alive:
+def _alive_through(alive: Alive, o: int, reads: Reads, n_in: int, n_out: int) -> Alive:
     """The output indices along axis `o` that read an index `alive` feeds."""
     if reads.kind == "same":
-        return Alive(o, alive.ranges)
+        return alive if alive.source == o else Alive(o, alive.ranges)
     if reads.kind == "whole":
         return Alive(o, None if alive.ranges is None or alive.ranges else ())
     if reads.kind == "shift":
         runs = ((0, n_in),) if alive.ranges is None else alive.ranges
-        return Alive(o, tuple((a + reads.shift, b + reads.shift) for a, b in runs))
+        runs = ((max(a + reads.shift, 0), min(b + reads.shift, n_out)) for a, b in runs)
+        return Alive(o, tuple((a, b) for a, b in runs if a < b))
     fed = [True] * n_in if alive.ranges is None else [False] * n_in
     for a, b in alive.ranges or ():
         fed[a:b] = [True] * (b - a)
@@ -161,36 +160,49 @@ def _alive_through(alive: Alive, o: int, reads: Reads, n_in: int) -> Alive:
     return Alive(o, tuple(runs))
 
 
-def _carry(part: Part, rule: tuple[Reads, ...], in_shape: tuple[int, ...]) -> Part | None:
-    """One part through one input's rule (its Reads per output axis, a permutation of the input's
-    axes); None where it feeds no output element."""
-    reader = {r.axis: o for o, r in enumerate(rule)}
-    o = reader[part.alive.source]
-    alive = _alive_through(part.alive, o, rule[o], in_shape[part.alive.source])
-    if alive.ranges == ():
-        return None
-    rows, cols = ((reader[t.source], t) for t in (part.rows, part.cols))
-    return Part(alive, _through(rows[1], rows[0], rule[rows[0]]), _through(cols[1], cols[0], rule[cols[0]]))
+def _carry(parts: tuple[Part, ...], rule: tuple[Reads, ...], in_shape: tuple[int, ...],
+           out_shape: tuple[int, ...]) -> list[Part]:
+    """The parts of one input through its rule (its Reads per output axis, a permutation of the
+    input's axes), less those that feed no output element."""
+    reader = {r.axis: o for o, r in enumerate(rule)}  # input axis -> the output axis reading it
+    out = []
+    for part in parts:
+        o = reader[part.alive.source]
+        alive = _alive_through(part.alive, o, rule[o], in_shape[part.alive.source], out_shape[o])
+        if alive.ranges != ():
+            r, c = reader[part.rows.source], reader[part.cols.source]
+            out.append(Part(alive, _through(part.rows, r, rule[r]), _through(part.cols, c, rule[c])))
+    return out
 
 
-def _merged(parts: list[Part]) -> tuple[Part, ...]:
-    """Parts that feed every element and read something everywhere, along the same axes, are one
-    part (their hull is exact); so are parts with equal terms (their alive indices joined)."""
+def _key(p: Part) -> tuple[int, ...]:
+    """The identity of a part's terms (the tuples are alive while the parts are)."""
+    return p.alive.source, p.rows.source, p.cols.source, id(p.rows.los), id(p.rows.his), id(p.cols.los), \
+        id(p.cols.his)
+
+
+def _merged(parts: list[Part], channels_apart: bool) -> tuple[Part, ...]:
+    """Parts that read something at every index, along the same axes, are one part (their hull is
+    exact) when they feed every element, or feed some and no later layer `channels_apart`; so are
+    parts with equal terms (their alive indices joined)."""
     groups: dict[tuple, list[Part]] = {}
     rest: list[Part] = []
     for p in parts:
-        if p.alive.ranges is None and p.rows.full and p.cols.full:
+        if (p.alive.ranges is None or not channels_apart) and p.rows.full and p.cols.full:
             groups.setdefault((p.alive.source, p.rows.source, p.cols.source), []).append(p)
         else:
             rest.append(p)
     out = []
     for ps in groups.values():
         rows, cols = _hull([p.rows for p in ps]), _hull([p.cols for p in ps])
-        out.append(Part(ps[0].alive, Term(ps[0].rows.source, *map(tuple, zip(*rows, strict=True))),
-                        Term(ps[0].cols.source, *map(tuple, zip(*cols, strict=True)))))
-    index = {(q.rows, q.cols, q.alive.source): k for k, q in enumerate(out)}
+        alive = Alive(ps[0].alive.source, None) if len(ps) > 1 or not channels_apart else ps[0].alive
+        out.append(Part(alive, Term(ps[0].rows.source, *map(tuple, zip(*rows, strict=True)), True),
+                        Term(ps[0].cols.source, *map(tuple, zip(*cols, strict=True)), True)) if len(ps) > 1 else
+                   ps[0]._replace(alive=alive))
+    # parts carried unchanged from one tensor share their terms' tuples: those are the same part
+    index = {_key(q): k for k, q in enumerate(out)}
     for p in rest:
-        key = (p.rows, p.cols, p.alive.source)
+        key = _key(p)
         if key not in index:
             index[key] = len(out)
             out.append(p)
@@ -200,20 +212,60 @@ def _merged(parts: list[Part]) -> tuple[Part, ...]:
     return tuple(out)
 
 
-def field_of(step: Step, fields: dict[int, Field | None]) -> Field | None:
-    """The field of `step`'s layer from those of the layers it reads (`fields`, by layer id); None
-    once the tensor is not C×H×W."""
+def _rules(step: Step) -> list[tuple[tuple[Reads, ...], ...]] | None:
+    """Each output port's rule (per input, its Reads per output axis); None unless the layer reads
+    and writes C×H×W tensors."""
     layer, entry = step.layer, step.entry
-    if not step.inputs:
-        return Field.of_input(layer.shape) if len(layer.shape) == 3 else None
-    ins = [fields[ref.layer.id] for ref in step.inputs]
-    if len(layer.shape) != 3 or any(f is None for f in ins):
+    shapes = list(step.input_shapes)
+    if not shapes or any(len(s) != 3 for s in (*shapes, *layer.shapes)):
         return None
-    shapes, out = list(step.input_shapes), layer.shape
-    rules = entry.reach(layer.attrs, shapes, out) if entry.reach else elementwise(shapes, out)
-    parts = [p for field, rule, shape in zip(ins, rules, shapes, strict=True) for part in field.parts
-             if (p := _carry(part, rule, shape)) is not None]
+    return [entry.reach(layer.attrs, shapes, out, port) if entry.reach else elementwise(shapes, out)
+            for port, out in enumerate(layer.shapes)]
+
+
+def _apart(step: Step, rules: list[tuple[tuple[Reads, ...], ...]]) -> bool:
+    """Whether a layer can tell its input's channels apart, so that a part feeding some channels differs
+    from one feeding others, even over all channels: it moves the channel axis (permute), or some
+    channel is read by no output of the layer (split)."""
+    for rule, shape in ((r, s) for port in rules for r, s in zip(port, step.input_shapes, strict=True)):
+        if rule[0].axis != 0 or any(r.axis == 0 for r in rule[1:]):
+            return True
+        if rule[0].kind in ("same", "whole") or rule[0].kind == "shift" and rule[0].shift >= 0:
+            continue
+        read = [False] * shape[0]
+        for a, b in rule[0].spans():
+            read[a:b + 1] = [True] * (b - a + 1) if a <= b else []
+        if not all(read):
+            return True
+    return False
+
+
+def fields(steps: list[Step]) -> dict[int, Field | None]:
+    """The field of each layer (its first output), by layer id, from the network's steps in
+    topological order; None where the tensor is not C×H×W."""
+    rules = {step.layer.id: _rules(step) for step in steps}
+    channels_apart = any(_apart(step, r) for step in steps if (r := rules[step.layer.id]) is not None)
+    done: dict[tuple[int, int], Field | None] = {}
+    for step in steps:
+        layer = step.layer
+        for port, out in enumerate(layer.shapes):
+            done[layer.id, port] = _field(step, rules[layer.id], port, out, done, channels_apart)
+    return {step.layer.id: done[step.layer.id, 0] for step in steps}
+
+
+def _field(step: Step, rules: list | None, port: int, out: tuple[int, ...],
+           done: dict[tuple[int, int], Field | None], channels_apart: bool) -> Field | None:
+    """The field of output `port` of `step`'s layer from those of the tensors it reads (`done`)."""
+    if not step.inputs:
+        return Field.of_input(out) if len(out) == 3 else None
+    ins = [done[ref.layer.id, ref.port] for ref in step.inputs]
+    if rules is None or any(f is None for f in ins):
+        return None
+    shapes, rule = list(step.input_shapes), rules[port]
     # jump: from the first branch of the output's size along each axis (not a broadcast gate)
     main = next((k for k, s in enumerate(shapes) if s == out), 0)
-    jumps = tuple(ins[main].jumps[r.axis] * r.stride for r in rules[main])
-    return Field(out, _merged(parts) if len(parts) > 1 else tuple(parts), jumps)
+    jumps = tuple(ins[main].jumps[r.axis] * r.stride for r in rule[main])
+    if len(ins) == 1 and all(r.kind == "same" and r.axis == o for o, r in enumerate(rule[0])):
+        return Field(out, ins[0].parts, jumps)  # element-wise: the field passes on (bn, relu)
+    parts = [p for field, r, shape in zip(ins, rule, shapes, strict=True) for p in _carry(field.parts, r, shape, out)]
+    return Field(out, _merged(parts, channels_apart), jumps)

@@ -41,7 +41,7 @@ def _broadcast(a: Attrs, shapes: list[Shape]) -> tuple[Shape, ...]:
     return (tuple(out),)
 
 
-def _concat_reach(a: Attrs, shapes: list[Shape], out: Shape) -> tuple[tuple[reach.Reads, ...], ...]:
+def _concat_reach(a: Attrs, shapes: list[Shape], out: Shape, port: int) -> tuple[tuple[reach.Reads, ...], ...]:
     """Each branch gives its own channels of the output and nothing to the others."""
     offsets = [sum(s[0] for s in shapes[:b]) for b in range(len(shapes))]
 
@@ -74,6 +74,9 @@ SPLIT = Op("split", Family.RESHAPE, "Splits the channels into equal parts, sever
            "(`torch.tensor_split(dim=1)`).",
            params=(Param("parts", integer(2), 2, positional=True),), infer=_split_shape,
            outputs=lambda a: a["parts"], stores_output=False,
+           # output `port` holds input channels port * n .. (port + 1) * n - 1
+           reach=lambda a, s, o, port: (reach.replace_axis(reach.elementwise(s, o)[0], 0, reach.shifted(
+               0, s[0][0], o[0], -port * o[0])),),
            function=lambda torch, xs, a: torch.tensor_split(xs[0], a["parts"], 1),
            examples=(("(a, b, c) = split 3\noutput c\noutput a", (6, 4, 4)),))
 

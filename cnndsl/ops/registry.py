@@ -103,8 +103,9 @@ class Op:
     `out * in/groups * kh * kw`, plus `out` with a bias, as nn.Conv2d's weight and bias; buffers are not
     counted). `count_macs(attrs, in_shapes, out_shapes)` is multiply-accumulates per sample, and `macs`
     says in words how (one per weight per output position for conv, fc and linear, bias not counted, as
-    fvcore counts them; docs/analysis.md lists all). `reach(attrs, in_shapes, out_shape)` gives, per input,
-    what each output axis reads of it, exactly (one `reach.Reads` per output axis; cnndsl/ops/reach.py).
+    fvcore counts them; docs/analysis.md lists all). `reach(attrs, in_shapes, out_shape, port)` gives, per
+    input, what each axis of output `port` reads of it, exactly (one `reach.Reads` per output axis;
+    cnndsl/ops/reach.py).
     The other fields are described where they are declared.
     """
 
@@ -142,10 +143,10 @@ class Op:
     # a fresh output tensor whose backward does not need it: an activation that is its only
     # reader may overwrite it in place (the backend then sets `inplace=True`, as torchvision does)
     inplace_after: bool = False
-    # receptive field of a CxHxW output: per input, one `reach.Reads` per output axis (C, H, W),
+    # receptive field of CxHxW output `port`: per input, one `reach.Reads` per output axis (C, H, W),
     # the input indices each output index reads; None is `reach.elementwise` (activations,
     # per-channel norms, add, mul with broadcasting)
-    reach: Callable[[Attrs, list[Shape], Shape], tuple[tuple[Reads, ...], ...]] | None = None
+    reach: Callable[[Attrs, list[Shape], Shape, int], tuple[tuple[Reads, ...], ...]] | None = None
     # whether autograd keeps a tensor the size of the output (views such as flatten do not)
     stores_output: bool = True
     # diagrams draw a box per layer (merges a small round node showing `glyph`); an op that is

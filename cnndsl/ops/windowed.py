@@ -36,7 +36,7 @@ def _kernel(a: Attrs) -> str:
     return text + (f"/{s[0]}" if s[0] == s[1] and s != (1, 1) else f"/{dims(s)}" if s != (1, 1) else "")
 
 
-def _sliding_reach(a: Attrs, shapes: list[Shape], out: Shape) -> tuple[tuple[Reads, ...], ...]:
+def _sliding_reach(a: Attrs, shapes: list[Shape], out: Shape, port: int) -> tuple[tuple[Reads, ...], ...]:
     """Each spatial axis a window (torch's `padding="same"` pads (k - 1) d // 2 before); conv's
     channels by group (every input channel of the output channel's group), a pool's one to one."""
     dil = a.get("dilation", (1, 1))
@@ -55,12 +55,12 @@ def _channels(a: Attrs, n_in: int, n_out: int) -> Reads:
     return reach.table(0, lambda: [((o // per_out) * per_in, (o // per_out + 1) * per_in - 1) for o in range(n_out)])
 
 
-def _whole(a: Attrs, shapes: list[Shape], out: Shape) -> tuple[tuple[Reads, ...], ...]:
+def _whole(a: Attrs, shapes: list[Shape], out: Shape, port: int) -> tuple[tuple[Reads, ...], ...]:
     """Global pooling: one window over the whole input."""
     return ((reach.same(0, out[0]), *(reach.whole(i, shapes[0][i], out[i]) for i in (1, 2))),)
 
 
-def _adaptive(a: Attrs, shapes: list[Shape], out: Shape) -> tuple[tuple[Reads, ...], ...]:
+def _adaptive(a: Attrs, shapes: list[Shape], out: Shape, port: int) -> tuple[tuple[Reads, ...], ...]:
     return ((reach.same(0, out[0]), *(reach.adaptive(i, shapes[0][i], out[i]) for i in (1, 2))),)
 
 
