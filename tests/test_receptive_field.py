@@ -19,13 +19,14 @@ torch.set_default_dtype(torch.float32)
 
 def measured(net, layer) -> list[list[tuple[tuple[int, int], tuple[int, int]] | None]]:  # noqa: ANN001
     """Per output pixel of `layer`: the first and last input row and column where the gradient of
-    the pixel (summed over channels) is non-zero, with positive weights and inputs (max pooling
+    the pixel (summed over channels) is not zero (beyond rounding), with positive weights and inputs (max pooling
     averaged over the same windows, so that no input pixel is hidden); None where none is."""
     model = positive(cnndsl.compile(net.with_outputs([Ref(layer)])))
     _, h, w = layer.shape
     x = (torch.rand(1, *net.input_shape, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) + 0.5)
     jac = torch.autograd.functional.jacobian(lambda t: model(t)[0].sum(0), x)  # (h, w, 1, C, H, W)
-    reach = jac.abs().sum(dim=(2, 3)) > 0
+    size = jac.abs().sum(dim=(2, 3))
+    reach = size > 1e-12 * size.max()  # beyond rounding (a norm over one element has a gradient of 1e-17)
     out = []
     for i in range(h):
         row = []
@@ -81,6 +82,9 @@ CASES = {
     "ceil mode": ("maxpool 3x3/2 pad=1 ceil=true, avgpool 2 ceil=true", "1x10x9"),
     "residual": ("conv 3x3 2 pad=1, add { identity | conv 3x3/1 2 pad=2 dilation=2 }", "1x8x8"),
     "concat and grouped channels": ("concat { conv 5x5 2 pad=2 | conv 1x1 2 }, conv 1x1 2 groups=2", "1x7x7"),
+    "a constant norm beside a live branch": ("maxpool 1/2 ceil=true, mul { identity | layernorm, maxpool 1/2 }",
+                                            "1x3x1"),
+    "softmax over one channel": ("conv 3x3 1, add { softmax | conv 1x1 1 }", "1x6x6"),
     "lrn and softmax": ("conv 3x3 4, lrn 3, softmax", "1x7x7"),
     "split keeps its branch": ("x = concat { conv 3x3 2 pad=1 | conv 1x1 2 }\n    (a, b) = x -> split 2\n"
                                "    c = b -> relu\n    d = add(a, c)\n    output d", "1x6x6"),

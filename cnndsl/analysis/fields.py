@@ -76,6 +76,8 @@ class Field:
     @property
     def size(self) -> tuple[int, int]:
         """The largest field over the layer's output pixels, (rows, columns) in input pixels."""
+        if not self.parts:
+            return 0, 0
         plain = all(p.rows.source == 1 and p.cols.source == 2 and p.alive.source == 0 and p.rows.full
                     and p.cols.full for p in self.parts)
         if plain:  # rows depend on i alone and columns on j alone
@@ -171,7 +173,9 @@ def _carry(parts: tuple[Part, ...], rule: tuple[Reads, ...], in_shape: tuple[int
         alive = _alive_through(part.alive, o, rule[o], in_shape[part.alive.source], out_shape[o])
         if alive.ranges != ():
             r, c = reader[part.rows.source], reader[part.cols.source]
-            out.append(Part(alive, _through(part.rows, r, rule[r]), _through(part.cols, c, rule[c])))
+            rows, cols = _through(part.rows, r, rule[r]), _through(part.cols, c, rule[c])
+            if min(rows.los) < EMPTY[0] and min(cols.los) < EMPTY[0]:  # else it reaches no output pixel
+                out.append(Part(alive, rows, cols))
     return out
 
 

@@ -97,7 +97,7 @@ DROPOUT = Op(
 SOFTMAX = Op(
     "softmax", Family.ACT, "Softmax over channels (`nn.Softmax(dim=1)`).",
     infer=lambda a, s: (s[0],), module=lambda nn, a, s: nn.Softmax(dim=1),
-    reach=lambda a, s, o, port: (reach.replace_axis(reach.elementwise(s, o)[0], 0, reach.whole(0, o[0], o[0])),),
+    reach=lambda a, s, o, port: (reach.replace_axis(reach.elementwise(s, o)[0], 0, reach.normalised(0, o[0])),),
     examples=(("softmax", (5,)),),
 )
 IDENTITY = Op(

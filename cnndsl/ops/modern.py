@@ -111,9 +111,11 @@ def _last_axis(op: str, s: Shape) -> int:
     return s[-1]
 
 
-def _along_last(s: list[Shape], o: Shape) -> tuple[tuple[reach.Reads, ...], ...]:
-    """layernorm and linear act along the last axis: each output element reads all of it."""
-    return (reach.replace_axis(reach.elementwise(s, o)[0], len(o) - 1, reach.whole(len(o) - 1, s[0][-1], o[-1])),)
+def _along_last(s: list[Shape], o: Shape, norm: bool = False) -> tuple[tuple[reach.Reads, ...], ...]:
+    """layernorm (`norm`) and linear act along the last axis: each output element reads all of it."""
+    last = len(o) - 1
+    along = reach.normalised(last, o[-1]) if norm else reach.whole(last, s[0][-1], o[-1])
+    return (reach.replace_axis(reach.elementwise(s, o)[0], last, along),)
 
 
 LAYERNORM = Op(
@@ -122,7 +124,7 @@ LAYERNORM = Op(
     params=(Param("eps", number(0.0), 1e-5),), infer=lambda a, s: (_last_axis("layernorm", s[0]) and s[0],),
     count_params=lambda a, s: 2 * s[0][-1], count_macs=lambda a, s, o: prod(s[0]), macs=PER_ELEMENT,
     module=lambda nn, a, s: nn.LayerNorm(s[0][-1], eps=a["eps"]),
-    reach=lambda a, s, o, port: _along_last(s, o),
+    reach=lambda a, s, o, port: _along_last(s, o, norm=True),
     examples=(("layernorm eps=1e-6", (4, 3, 5)), ("layernorm", (6,))),
 )
 LAYERNORM2D = Op(
@@ -131,7 +133,7 @@ LAYERNORM2D = Op(
     params=(Param("eps", number(0.0), 1e-5),), infer=lambda a, s: (spatial("layernorm2d", s[0]),),
     count_params=lambda a, s: 2 * s[0][0], count_macs=lambda a, s, o: prod(s[0]), macs=PER_ELEMENT,
     module=lambda nn, a, s: _torch_layers().LayerNorm2d(s[0][0], eps=a["eps"]),
-    reach=lambda a, s, o, port: (reach.replace_axis(reach.elementwise(s, o)[0], 0, reach.whole(0, o[0], o[0])),),
+    reach=lambda a, s, o, port: (reach.replace_axis(reach.elementwise(s, o)[0], 0, reach.normalised(0, o[0])),),
     examples=(("layernorm2d eps=1e-6", (4, 3, 5)),),
 )
 LINEAR = Op(

@@ -50,6 +50,12 @@ def whole(axis: int, n_in: int, n_out: int) -> Reads:
     return Reads(axis, lambda: [(0, n_in - 1)] * n_out, kind="whole")
 
 
+def normalised(axis: int, n: int) -> Reads:
+    """Normalisation over the axis (softmax, layer norm): every index reads the whole axis, and
+    none of it when the axis has one index (the output is then a constant: 1, or the bias)."""
+    return whole(axis, n, n) if n > 1 else Reads(axis, lambda: [NOTHING])
+
+
 def shifted(axis: int, n_in: int, n_out: int, shift: int) -> Reads:
     """Output index i reads input index i - shift, and nothing outside the input (the channels of
     one branch of a concat)."""
