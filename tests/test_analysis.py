@@ -129,7 +129,7 @@ def test_json_format_is_the_documented_one():
     documented = (ARCH.parent / "docs" / "summary-json.md").read_text()
     for key in [*doc, *doc["layers"][0], *doc["totals"], *doc["training_memory"]["adam"]]:
         assert f"`{key}`" in documented, f"{key} is not documented"
-    assert doc["format"] == "cnndsl-summary" and doc["version"] == 1
+    assert doc["format"] == "cnndsl-summary" and doc["version"] == 2
     assert doc["totals"]["params"] == sum(layer["params"] for layer in doc["layers"]) == 61_706
 
 

@@ -61,7 +61,7 @@ class Field:
         """The network input: each pixel reads itself."""
         rows, cols = tuple(range(shape[1])), tuple(range(shape[2]))
         part = Part(Alive(0, None), Term(1, rows, rows, True), Term(2, cols, cols, True))
-        return Field(shape, (part,), (1.0, 1.0, 1.0))
+        return Field(shape, (part,), (1, 1, 1))
 
     def pixel(self, i: int, j: int) -> tuple[Span | None, Span | None]:
         """The input rows and columns (inclusive, lo..hi) output pixel (i, j) reads, over all its

@@ -26,7 +26,7 @@ class Reads(NamedTuple):
 
     axis: int
     spans: Callable[[], list[Span]]
-    stride: float = 1.0
+    stride: float = 1
     # how `spans` reads, where the analysis has a shortcut: "same" (index i reads i), "whole"
     # (every index reads the whole input axis), "shift" (index i reads i - shift, none outside
     # the input: a concat branch's channels), "" any other
