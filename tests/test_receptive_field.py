@@ -69,6 +69,8 @@ CASES = {
     "linear along W": ("linear 2", "1x3x5"),
     "linear after a stride": ("conv 3x3/2 3, linear 4, conv 3x3 2 pad=1", "2x11x11"),
     "layernorm along W": ("conv 3x3 2, layernorm", "1x7x6"),
+    "layernorm before a relu": ("layernorm, layer_scale 0.75, relu6, maxpool 2x3 pad=1 ceil=true, silu, linear 1",
+                                "1x9x7"),
     "permute": ("conv 3x3 2 pad=1, permute (1, 2, 0)", "1x5x5"),
     "permute and back": ("conv 3x1/2 3, permute (2, 0, 1), conv 3x3 4 pad=1, permute (1, 2, 0)", "3x9x8"),
     "channels last": ("conv 2x2/2 4, permute (1, 2, 0), layernorm, linear 8, permute (2, 0, 1), conv 3x3 4",
