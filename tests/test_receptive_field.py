@@ -47,11 +47,16 @@ def fields_equal_gradients(body: str, shape: str) -> None:
         field = rows[layer.qualname].field
         if not layer.inputs or field is None:
             continue
-        for i, row in enumerate(measured(net, layer)):
+        got = measured(net, layer)
+        for i, row in enumerate(got):
             for j, want in enumerate(row):
                 if want is not None:
                     assert field.pixel(i, j) == want, (layer.qualname, layer.label, i, j)
                     checked += 1
+        # the summary's rf: the widest field over the pixels, per axis
+        widest = tuple(max((p[a][1] - p[a][0] + 1 for row in got for p in row if p), default=0) for a in (0, 1))
+        if any(widest):
+            assert rows[layer.qualname].rf == widest, (layer.qualname, layer.label)
     assert checked
 
 

@@ -78,11 +78,12 @@ class Field:
         """The largest field over the layer's output pixels, (rows, columns) in input pixels."""
         if not self.parts:
             return 0, 0
-        plain = all(p.rows.source == 1 and p.cols.source == 2 and p.alive.source == 0 and p.rows.full
-                    and p.cols.full for p in self.parts)
-        if plain:  # rows depend on i alone and columns on j alone
-            return tuple(max(hi - lo + 1 for lo, hi in _hull([getattr(p, axis) for p in self.parts]))
-                         for axis in ("rows", "cols"))
+        # the usual case: every part reads everywhere and feeds every pixel, its rows indexed by one
+        # tensor axis and its columns by another, the same for all parts: each axis on its own
+        plain = len({(p.rows.source, p.cols.source) for p in self.parts}) == 1 and all(
+            p.rows.full and p.cols.full and (p.alive.ranges is None or p.alive.source == 0) for p in self.parts)
+        if plain:
+            return tuple(_widest([getattr(p, axis) for p in self.parts]) for axis in ("rows", "cols"))
         _, h, w = self.shape
         spans = [self.pixel(i, j) for i in range(h) for j in range(w)]
         return tuple(max((s[a][1] - s[a][0] + 1 for s in spans if s[a]), default=0) for a in (0, 1))
@@ -92,6 +93,14 @@ class Field:
         """Input pixels between neighbouring output pixels along H and W: the product of the strides
         (1/scale for upsampling, in/out for adaptive pooling) along the input axis each reads."""
         return self.jumps[1], self.jumps[2]
+
+
+def _widest(terms: list[Term]) -> int:
+    """The widest hull of the terms at one index (over all indices when they index the channels)."""
+    spans = _hull(terms)
+    if terms[0].source == 0:
+        return max(hi for _, hi in spans) - min(lo for lo, _ in spans) + 1
+    return max(hi - lo + 1 for lo, hi in spans)
 
 
 def _at(term: Term, i: int, j: int) -> Span:
