@@ -13,6 +13,8 @@ import cnndsl
 from benchmarks.oracle_torch import positive
 from cnndsl.analysis import analyse
 from cnndsl.ir import Ref
+from cnndsl.ops import REGISTRY
+from cnndsl.ops.reach import from_window
 
 torch.set_default_dtype(torch.float32)
 
@@ -116,3 +118,14 @@ def test_summary_reports_the_largest_field_and_the_jump():
             assert rows[layer.qualname].rf == tuple(widest), layer.qualname
     assert rows["mul1"].rf == net.input_shape[1:]  # the gate reads the whole input
     assert rows["conv2"].jump == rows["mul1"].jump == (2, 2)  # the first conv's stride
+
+
+def test_the_older_window_rule_of_plugins_reads_as_the_window():
+    """A plugin op written against the older `window` rule ((k, s, d, p) per spatial axis) reads
+    as a conv with that window does."""
+    conv = REGISTRY["conv"]
+    attrs = {"kernel": (3, 5), "stride": (2, 1), "pad": (1, 2), "dilation": (1, 2), "groups": 1}
+    shape, out = (3, 9, 11), (3, 5, 7)
+    older = from_window(((3, 2, 1, 1), (5, 1, 2, 2)), [shape], out)
+    rule = conv.reach(attrs, [shape], out, 0)
+    assert [[r.spans() for r in axes[1:]] for axes in older] == [[r.spans() for r in axes[1:]] for axes in rule]

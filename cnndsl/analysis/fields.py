@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from ..ir import Step
-from ..ops.reach import Reads, Span, elementwise
+from ..ops.reach import Reads, Span, elementwise, from_window
 
 EMPTY = (2 ** 62, -(2 ** 62))  # an interval that reads nothing: the identity of min and max
 Ranges = tuple[tuple[int, int], ...]  # [start, stop) runs of indices
@@ -232,6 +232,9 @@ def _rules(step: Step) -> list[tuple[tuple[Reads, ...], ...]] | None:
     shapes = list(step.input_shapes)
     if not shapes or any(len(s) != 3 for s in (*shapes, *layer.shapes)):
         return None
+    if entry.reach is None and entry.window is not None:  # a plugin's rule in the older form
+        windows = entry.window(layer.attrs, shapes[0])
+        return [from_window(windows, shapes, out) for out in layer.shapes]
     return [entry.reach(layer.attrs, shapes, out, port) if entry.reach else elementwise(shapes, out)
             for port, out in enumerate(layer.shapes)]
 

@@ -141,6 +141,22 @@ def elementwise(in_shapes: list, out_shape: tuple) -> tuple[tuple[Reads, ...], .
     return tuple(tuple(one(a, s[a], out_shape[a]) for a in range(len(out_shape))) for s in in_shapes)
 
 
+def from_window(windows: tuple[tuple[float, ...], ...], in_shapes: list,
+                out_shape: tuple) -> tuple[tuple[Reads, ...], ...]:
+    """The rule of an op that gives the older `window` form, ((k, s, d, p), (k, s, d, p)): each
+    spatial axis of every input a window (the whole axis where a value is not a whole number), the
+    channels element-wise."""
+    rules = []
+    for rule, shape in zip(elementwise(in_shapes, out_shape), in_shapes, strict=True):
+        axes = []
+        for axis, (k, s, d, p) in zip((1, 2), windows, strict=True):
+            whole_numbers = all(float(v).is_integer() for v in (k, s, d)) and k >= 1 and s >= 1 and d >= 1
+            axes.append(window(axis, shape[axis], out_shape[axis], int(k), int(s), int(d), floor(p)) if whole_numbers
+                        else whole(axis, shape[axis], out_shape[axis]))
+        rules.append((rule[0], *axes))
+    return tuple(rules)
+
+
 def replace_axis(rule: tuple[Reads, ...], axis: int, reads: Reads) -> tuple[Reads, ...]:
     """`rule` (one input's Reads per output axis) with output axis `axis` reading as `reads`."""
     return tuple(reads if a == axis else r for a, r in enumerate(rule))

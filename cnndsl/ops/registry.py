@@ -147,6 +147,10 @@ class Op:
     # the input indices each output index reads; None is `reach.elementwise` (activations,
     # per-channel norms, add, mul with broadcasting)
     reach: Callable[[Attrs, list[Shape], Shape, int], tuple[tuple[Reads, ...], ...]] | None = None
+    # the older form of the rule, kept for plugins written against it: a sliding window per
+    # spatial axis, ((k, s, d, p), (k, s, d, p)) with p the padding before; used where `reach`
+    # is None (`reach.from_window`)
+    window: Callable[[Attrs, Shape], tuple[tuple[float, ...], ...]] | None = None
     # whether autograd keeps a tensor the size of the output (views such as flatten do not)
     stores_output: bool = True
     # diagrams draw a box per layer (merges a small round node showing `glyph`); an op that is
