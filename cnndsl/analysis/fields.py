@@ -42,6 +42,9 @@ class Alive(NamedTuple):
 
 
 class Part(NamedTuple):
+    """One way the input reaches the layer: element (c, i, j) reads `rows` at its index times `cols`
+    at its index, where `alive` holds its index and both read something."""
+
     alive: Alive
     rows: Term
     cols: Term
