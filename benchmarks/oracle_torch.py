@@ -11,6 +11,7 @@ tensors.
 
 from __future__ import annotations
 
+import math
 import operator
 from dataclasses import dataclass, field
 
@@ -206,7 +207,8 @@ def _pair(v: int | tuple[int, int]) -> tuple[int, int]:
 def positive(model: nn.Module) -> nn.Module:
     """The model made a probe of which pixels reach which: float64, eval, every parameter
     positive (scaled by its fan-in) so that a change of an input pixel is not cancelled on its
-    way, and max pooling swapped for average pooling over the same windows (a max passes on
+    way, layer norms' outputs kept positive (their centred values would vanish behind a relu), and
+    max pooling swapped for average pooling over the same windows (a max passes on
     one pixel of its window, so a raised pixel that does not become the maximum, as after a
     non-monotonic local response norm, would go unseen), as tests/test_analysis.py does; a dilated
     one, which AvgPool2d cannot be, by `WindowMean`, an adaptive one by adaptive averages. Norms
@@ -231,6 +233,13 @@ def positive(model: nn.Module) -> nn.Module:
         for p in model.parameters():
             fan_in = p[0].numel() if p.dim() > 1 else 1
             p.copy_((torch.rand(p.shape, generator=generator) + 0.5) / fan_in)
+        for module in model.modules():
+            if isinstance(module, nn.LayerNorm) and module.elementwise_affine and module.bias is not None:
+                # a normalised value lies within +-sqrt(n): a scale under 1.5/sqrt(n) and a bias of 2 keep
+                # the output in [0.5, 3.5], where no later relu or relu6 hides a change
+                root = math.prod(module.normalized_shape) ** 0.5
+                module.weight.div_(root)
+                module.bias.fill_(2.0)
     return model.double().eval()
 
 

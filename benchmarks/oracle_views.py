@@ -2,16 +2,12 @@
 function per kind: receptive fields (`rf`), `cnndsl diff` (`diff`) and `draw --full`
 (`diagram`). How each comparison is made sound:
 
-- rf: the field of every C×H×W layer, for its centre and corner output pixels, against the
-  input pixels that change that output pixel when raised (benchmarks/oracle_torch.py `reached`,
-  on a float64 copy with positive weights: gates such as squeeze-and-excitation reach the whole
-  input). The static field is an interval of width `size` around `start + i * jump`; where it
-  has fractional ends (pad=same with an even kernel, adaptive pooling, upsampling, which the
-  analysis approximates: docs/analysis.md) either neighbouring pixel counts. An end beyond the
-  input is not compared (the windows there read padding, and a field with gaps, as after a
-  1x1/3 pool, then ends earlier); an output pixel no input pixel changes (softmax over one
-  channel is constant) is not compared; only the first layer that differs is reported (the ones
-  after it inherit the difference).
+- rf: the field of every output pixel of every C×H×W layer (its first and last input row and
+  column, `Field.pixel`) equals the input pixels that change that output pixel when raised
+  (benchmarks/oracle_torch.py `reached`, on a float64 copy with positive weights: gates such as
+  squeeze-and-excitation reach the whole input), exactly. An output pixel no input pixel
+  changes (softmax over one channel is constant) is not compared; only the first layer that
+  differs is reported (the ones after it inherit the difference).
 - diff: the program with one argument changed must name the changed layer, and only layers it
   reaches (its descendants) may differ.
 - diagram: `draw --full`'s edges (its DOT, boxes by tooltip) equal the fx graph's data edges
@@ -21,7 +17,6 @@ function per kind: receptive fields (`rf`), `cnndsl diff` (`diff`) and `draw --f
 
 from __future__ import annotations
 
-import math
 import re
 from collections import Counter
 
@@ -40,18 +35,6 @@ from cnndsl.ir import Network, Ref
 # ---- receptive fields --------------------------------------------------------------------
 
 
-def _ends(field, index: int, n: int) -> tuple[set[int] | None, set[int] | None]:  # noqa: ANN001 (a costs.Field)
-    """The input pixels the static field of output pixel `index` may start and end at (both
-    neighbours of a fractional end); None for an end beyond the input (0..n-1), where windows
-    may read padding, so the measured field may end anywhere inside."""
-    centre = field.start + index * field.jump
-    ends = []
-    for v in (centre - (field.size - 1) / 2, centre + (field.size - 1) / 2):
-        near = {math.floor(v + 1e-9), math.ceil(v - 1e-9)}
-        ends.append(near if all(0 <= e <= n - 1 for e in near) else None)
-    return ends[0], ends[1]
-
-
 def rf(case: Case) -> list[Finding]:
     """Every C×H×W layer's receptive field equals the input pixels that reach it."""
     net = case.net
@@ -66,44 +49,28 @@ def rf(case: Case) -> list[Finding]:
     for layer, hit in zip(layers, hits, strict=True):
         field = rows[layer.qualname].field
         _, h, w = layer.shape
-        for i, j in sorted({(h // 2, w // 2), (0, 0), (h - 1, w - 1)}):
-            seen = hit[:, :, i, j]
-            if not seen.any():
-                continue
-            for axis, index in enumerate((i, j)):
-                along = seen.any(dim=1 - axis).nonzero().flatten()
-                lows, highs = _ends(field[axis], index, net.input_shape[1 + axis])
-                got = (along.min().item(), along.max().item())
-                if lows is not None and got[0] not in lows or highs is not None and got[1] not in highs:
-                    want = "..".join("/".join(map(str, sorted(e))) if e else "edge" for e in (lows, highs))
-                    lines = ("rows", "columns")[axis]
-                    return [Finding(rf_kind(net, layer), f"{layer.qualname} ({layer.label}) pixel ({i}, {j}): cnndsl "
-                                                         f"{lines} {want}, torch {got[0]}..{got[1]}")]
+        for i in range(h):
+            for j in range(w):
+                seen = hit[:, :, i, j]
+                if not seen.any():
+                    continue
+                got = tuple((along.min().item(), along.max().item()) for along in
+                            (seen.any(dim=1 - axis).nonzero().flatten() for axis in (0, 1)))
+                want = field.pixel(i, j)
+                if want != got:
+                    shown = ", ".join("none" if s is None else f"{s[0]}..{s[1]}" for s in want)
+                    torch_rows, torch_cols = (f"{lo}..{hi}" for lo, hi in got)
+                    return [Finding(rf_kind(net, layer), f"{layer.qualname} ({layer.label}) pixel ({i}, {j}): "
+                                    f"cnndsl rows, columns {shown}, torch {torch_rows}, {torch_cols}")]
     return []
 
 
 def rf_kind(net: Network, layer) -> str:  # noqa: ANN001 (a Layer)
-    """Which of the receptive-field differences this oracle found (and reported) explains a
-    finding at `layer`, from it and the layers before it; `rf` for none of them."""
+    """Which receptive-field difference this oracle found (and reported) explains a finding at
+    `layer`, from it and the layers before it; `rf` for none."""
     ids = nx.ancestors(net.graph, layer.id) | {layer.id}
-    seen = [ll for ll in net.layers() if ll.id in ids]
-    if any(ll.attrs.get("mode") == "bilinear" for ll in seen):
-        return "rf_bilinear"
-    if any(ll.op == "permute" for ll in seen):
-        return "rf_permute"
-    if any(ll.op in ("linear", "layernorm") and len(ll.input_shapes[0]) == 3 for ll in seen):
-        return "rf_last_axis"
-    if any(ll.entry.merge and len({s[1:] for s in ll.input_shapes}) > 1 for ll in seen):
-        return "rf_broadcast_merge"
-    if any(ll.op in ("conv_transpose", "pixel_shuffle") for ll in seen):
-        return "rf_transposed"
-    if any(ll.op == "reshape" and len(ll.input_shapes[0]) == 3 for ll in seen):
+    if any(ll.op == "reshape" and len(ll.input_shapes[0]) == 3 for ll in net.layers() if ll.id in ids):
         return "rf_reshape"
-    if any(ll.op == "upsample" for ll in seen):
-        return "rf_upsample"
-    if any(isinstance(ll.attrs.get("size"), tuple) and any(n % o for n, o in zip(
-            ll.input_shapes[0][1:], ll.attrs["size"], strict=False)) for ll in seen):
-        return "rf_adaptive"
     return "rf"
 
 

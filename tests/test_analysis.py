@@ -101,12 +101,10 @@ def test_receptive_field_matches_the_gradient(file, name):
     _, h, w = end.shape
     out[0, 0, h // 2, w // 2].backward()
     nonzero = x.grad[0].abs().sum(0) > 0
-    for axis, (n, i) in enumerate(((net.input_shape[1], h // 2), (net.input_shape[2], w // 2))):
-        field = rows[end.qualname].field[axis]
-        centre = field.start + i * field.jump
-        low, high = max(0, centre - (field.size - 1) / 2), min(n - 1, centre + (field.size - 1) / 2)
+    spans = rows[end.qualname].field.pixel(h // 2, w // 2)
+    for axis in (0, 1):
         hit = nonzero.any(dim=1 - axis).nonzero().flatten()
-        assert (hit.min().item(), hit.max().item()) == (round(low), round(high)), (name, axis, field)
+        assert (hit.min().item(), hit.max().item()) == spans[axis], (name, axis, spans)
 
 
 def test_depth_folds_blocks_and_keeps_totals():
@@ -135,7 +133,7 @@ def test_json_format_is_the_documented_one():
     documented = (ARCH.parent / "docs" / "summary-json.md").read_text()
     for key in [*doc, *doc["layers"][0], *doc["totals"], *doc["training_memory"]["adam"]]:
         assert f"`{key}`" in documented, f"{key} is not documented"
-    assert doc["format"] == "cnndsl-summary" and doc["version"] == 1
+    assert doc["format"] == "cnndsl-summary" and doc["version"] == 2
     assert doc["totals"]["params"] == sum(layer["params"] for layer in doc["layers"]) == 61_706
 
 

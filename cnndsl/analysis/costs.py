@@ -11,32 +11,13 @@ from dataclasses import dataclass, field, replace
 from math import prod
 
 from ..errors import CnnError
-from ..ir import Block, Network, Step
+from ..ir import Block, Network
 from ..ops import Family
+from .fields import Field, fields
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
 SPLIT = (Family.CONV, Family.FC)  # families with a group of their own in the summary's split
 REST = "other"  # the group of every other family
-
-
-@dataclass(frozen=True)
-class Field:
-    """Receptive field along one axis: size, jump (stride in input pixels) and the centre of
-    the first output unit's field, in input coordinates (Araujo et al., Distill 2019)."""
-
-    size: float = 1
-    jump: float = 1
-    start: float = 0
-
-    def through(self, k: float, s: float, d: float, p: float) -> Field:
-        """The field after a layer that slides a window of kernel `k`, stride `s`, dilation `d` and padding
-        `p` (per side) along this axis: size `r + (k - 1) d j`, jump `j s`, start `start + ((k - 1) d / 2
-        - p) j`. This is Araujo, Norris and Sim's closed form (r0 = 1 + sum of (k_l - 1) times the product
-        of the strides before layer l, with a dilated kernel spanning d (k - 1) + 1; the field's centre
-        from their u0 and v0), accumulated layer by layer ("Computing Receptive Fields of Convolutional
-        Neural Networks", Distill 2019). Values may be fractional (adaptive pooling, upsampling)."""
-        return Field(self.size + (k - 1) * d * self.jump, self.jump * s,
-                     self.start + ((k - 1) * d / 2 - p) * self.jump)
 
 
 @dataclass(frozen=True)
@@ -47,7 +28,8 @@ class Row:
     `macs` multiply-accumulates per sample, by the op's rule and convention (`Op.macs`); `memory` bytes
     of the output activations for the whole batch (batch × elements × bytes of the dtype); `kept` the
     bytes of those autograd keeps for backward (0 for views such as flatten); `field` the receptive
-    field per spatial axis (H, W), None once the tensor is flat; `family` the op's family
+    field (`fields.Field`: the input pixels each output pixel reads), None once the tensor is not
+    C×H×W; `family` the op's family
     (`Family.BLOCK` for a folded block instance).
     """
 
@@ -60,19 +42,22 @@ class Row:
     macs: int
     memory: int          # bytes of output activations for the batch
     kept: int            # bytes autograd keeps for backward (0 for views)
-    field: tuple[Field, Field] | None  # None once the tensor is flat
+    field: Field | None  # None once the tensor is not CxHxW
     family: Family
 
     @property
     def rf(self) -> tuple[int, int] | None:
-        """The receptive field's size (height, width) in input pixels, rounded; None once the tensor is flat."""
-        return None if self.field is None else (round(self.field[0].size), round(self.field[1].size))
+        """The receptive field's size (rows, columns): the most input pixels any output pixel of the layer reads
+        along each axis, counted from its first to its last (the input holds no others: a field is clipped to
+        it); None once the tensor is not C×H×W."""
+        return None if self.field is None else self.field.size
 
     @property
     def jump(self) -> tuple[float, float] | None:
         """The jump per axis (height, width): input pixels between neighbouring output units, the product of
-        the strides so far; None once the tensor is flat."""
-        return None if self.field is None else (self.field[0].jump, self.field[1].jump)
+        the strides so far (1/scale for upsampling, in/out for adaptive pooling); None once the tensor is not
+        C×H×W."""
+        return None if self.field is None else self.field.jump
 
 
 @dataclass
@@ -150,20 +135,6 @@ class Summary:
         return rows
 
 
-def _field(step: Step, fields: dict[int, tuple[Field, Field] | None]) -> tuple[Field, Field] | None:
-    """The layer's receptive field from those of the layers it reads (`fields`, by layer id)."""
-    if not step.inputs:
-        return (Field(), Field())
-    ins = [fields[ref.layer.id] for ref in step.inputs]
-    if len(step.layer.shape) != 3 or any(f is None for f in ins):
-        return None
-    widest = max(ins, key=lambda f: f[0].size * f[1].size)  # merges: the widest branch
-    if step.entry.window is None:
-        return widest
-    windows = step.entry.window(step.layer.attrs, step.input_shapes[0])
-    return tuple(f.through(*w) for f, w in zip(widest, windows, strict=True))
-
-
 def analyse(net: Network, batch: int = 1, dtype: str = "float32") -> Summary:
     """Per-layer numbers for a checked network: one `Row` per layer, in topological order. Nothing runs: no
     torch, no forward pass.
@@ -173,7 +144,8 @@ def analyse(net: Network, batch: int = 1, dtype: str = "float32") -> Summary:
     op's registry rule and convention (`Op.macs`): conv, fc and linear one per weight per output
     position with the bias not counted, as fvcore counts them; docs/analysis.md lists every op's;
     `memory` bytes of each layer's output for `batch` samples of `dtype` (its size in `DTYPE_BYTES`);
-    the receptive field and jump in input pixels (Araujo et al., Distill 2019; see `Field`).
+    the receptive field: the exact input pixels every output pixel reads (`fields.Field`), summarised
+    as the largest field and the jump in input pixels.
 
     Raises CnnError for a `dtype` not in `DTYPE_BYTES` or a `batch` below 1; the network itself was
     checked when it was built.
@@ -183,12 +155,13 @@ def analyse(net: Network, batch: int = 1, dtype: str = "float32") -> Summary:
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise CnnError(f"batch must be a positive integer, got {batch!r}")
     size = DTYPE_BYTES[dtype]
-    rows, fields = [], {}
-    for step in net.walk():
+    steps = list(net.walk())
+    field_of = fields(steps)
+    rows = []
+    for step in steps:
         layer, op = step.layer, step.entry
-        fields[layer.id] = _field(step, fields)
         memory = batch * size * sum(prod(s) for s in layer.shapes)
         rows.append(Row(layer.qualname, layer.op, layer.label, len(layer.block_path), layer.shape,
                         step.params, op.count_macs(layer.attrs, step.input_shapes, layer.shapes),
-                        memory, memory if op.stores_output else 0, fields[layer.id], op.family))
+                        memory, memory if op.stores_output else 0, field_of[layer.id], op.family))
     return Summary(net.name, net.input_shape, batch, dtype, rows, net.blocks)

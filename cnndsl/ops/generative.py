@@ -8,6 +8,7 @@ from __future__ import annotations
 from math import prod
 from typing import Any
 
+from . import reach
 from .importing import Mapped, UnmappedError, canon, import_rule
 from .registry import (
     ArgError,
@@ -24,7 +25,56 @@ from .registry import (
     register,
     spatial,
 )
-from .windowed import check_groups  # also registers conv before conv_transpose (the op table's order)
+from .windowed import check_groups, group_channels  # also registers conv before conv_transpose (the table's order)
+
+
+def _transposed_reads(axis: int, n_in: int, n_out: int, k: int, s: int, p: int, d: int) -> reach.Reads:
+    """Output index o of a transposed convolution reads the inputs i with o = i s - p + t d for a tap t
+    of the kernel (each input scatters its kernel to i s - p + t d): from the first to the last such i
+    inside the input, nothing where there is none."""
+    def spans() -> list[reach.Span]:
+        out = []
+        for o in range(n_out):
+            starts = (o + p - t * d for t in range(k))  # i s for the input i that tap t would come from
+            hits = [x // s for x in starts if x % s == 0 and 0 <= x < n_in * s]
+            out.append((min(hits), max(hits)) if hits else reach.NOTHING)
+        return out
+    return reach.table(axis, spans)
+
+
+def _conv_transpose_reach(a: Attrs, shapes: list[Shape], out: Shape, port: int) -> tuple[tuple[reach.Reads, ...], ...]:
+    axes = [_transposed_reads(i + 1, shapes[0][i + 1], out[i + 1], a["kernel"][i], a["stride"][i], a["pad"][i],
+                              a["dilation"][i]) for i in range(2)]
+    return ((group_channels(a, shapes[0][0], out[0]), *axes),)
+
+
+def _shuffle_reach(a: Attrs, shapes: list[Shape], out: Shape, port: int) -> tuple[tuple[reach.Reads, ...], ...]:
+    """pixel_shuffle r: output (c, h, w) reads input channel c r r + (h mod r) r + (w mod r) at (h // r, w // r);
+    per axis, the r r channels of c and the row and column h // r, w // r."""
+    r = a["factor"]
+    spatial_axes = [reach.table(i, lambda n=out[i]: [(o // r, o // r) for o in range(n)]) for i in (1, 2)]
+    return ((reach.table(0, lambda: [(c * r * r, c * r * r + r * r - 1) for c in range(out[0])]), *spatial_axes),)
+
+
+def _unshuffle_reach(a: Attrs, shapes: list[Shape], out: Shape, port: int) -> tuple[tuple[reach.Reads, ...], ...]:
+    """pixel_unshuffle r: output (c', h, w) reads input channel c' // (r r) in rows h r .. h r + r - 1 and columns
+    w r .. w r + r - 1 (the row and column within them set by c', so the union over c' is the whole block)."""
+    r = a["factor"]
+    spatial_axes = [reach.window(i, shapes[0][i], out[i], r, r, 1, 0) for i in (1, 2)]
+    return ((reach.table(0, lambda: [(c // (r * r), c // (r * r)) for c in range(out[0])]), *spatial_axes),)
+
+
+def _crop_reach(a: Attrs, shapes: list[Shape], out: Shape, port: int) -> tuple[tuple[reach.Reads, ...], ...]:
+    """center_crop: output index i reads input i + offset, nothing where zeros were added."""
+    offsets = crop_offsets(a, shapes[0])
+    return ((reach.same(0, out[0]), *(reach.shifted(i, shapes[0][i], out[i], -offsets[i - 1]) for i in (1, 2))),)
+
+
+def _reshape_reach(a: Attrs, shapes: list[Shape], out: Shape, port: int) -> tuple[tuple[reach.Reads, ...], ...]:
+    """An output element of a reshape reads the input element at its flat position; an output pixel's
+    elements come from rows and columns of their own, taken as the whole input (an over-approximation,
+    docs/analysis.md)."""
+    return ((reach.whole(0, shapes[0][0], out[0]), *(reach.whole(i, shapes[0][i], out[i]) for i in (1, 2))),)
 
 # ---- conv_transpose -------------------------------------------------------------------
 
@@ -55,19 +105,6 @@ def _conv_transpose_params(a: Attrs, shapes: list[Shape]) -> int:
 def _conv_transpose_macs(a: Attrs, shapes: list[Shape], outs: tuple[Shape, ...]) -> int:
     # every input pixel is multiplied by every weight once (fvcore's conv_flop_jit, torch's flop counter)
     return prod(shapes[0][1:]) * _conv_transpose_params({**a, "bias": False}, shapes)
-
-
-def _conv_transpose_window(a: Attrs, shape: Shape) -> tuple[tuple[float, ...], ...]:
-    """Output pixel o reads the inputs i with i*s = o + p - d*t for the kernel's taps t: those from
-    ceil((o + p - d(k-1)) / s) to floor((o + p) / s), about (d(k-1) + 1) / s of them (at least one),
-    centred on (o + p - d(k-1)/2) / s. As a window on the input: that many inputs, stride 1/s, and
-    the padding that puts output 0's centre there. The true ends are rounded to whole inputs (as
-    nearest upsampling's), so the field is an approximation (docs/analysis.md)."""
-    windows = []
-    for k, s, p, d in zip(a["kernel"], a["stride"], a["pad"], a["dilation"], strict=True):
-        span = max(1.0, (d * (k - 1) + 1) / s)
-        windows.append((span, 1 / s, 1, (span - 1) / 2 - (p - d * (k - 1) / 2) / s))
-    return tuple(windows)
 
 
 def _conv_transpose_module(nn, a: Attrs, shapes: list[Shape]):  # noqa: ANN001, ANN202
@@ -117,7 +154,7 @@ CONV_TRANSPOSE = Op(
               ("conv_transpose 3x3/2 4 pad=1 output_pad=1 groups=2", (4, 5, 5)),
               ("conv_transpose 2x3 3 pad=1x0 dilation=2 output_pad=1", (2, 3, 4))),
     inplace_after=True,
-    window=_conv_transpose_window,
+    reach=_conv_transpose_reach,
     export_lowering=_output_pad_lowering,
 )
 
@@ -146,8 +183,7 @@ PIXEL_SHUFFLE = Op(
     params=(Param("factor", integer(1), positional=True),), infer=_pixel_shuffle_shape,
     module=lambda nn, a, s: nn.PixelShuffle(a["factor"]),
     examples=(("pixel_shuffle 2", (8, 3, 4)),),
-    # output pixel o reads input o // r: centred on the r outputs it feeds (as nearest upsampling)
-    window=lambda a, s: ((1, 1 / a["factor"], 1, (a["factor"] - 1) / (2 * a["factor"])),) * 2,
+    reach=_shuffle_reach,
 )
 PIXEL_UNSHUFFLE = Op(
     "pixel_unshuffle", Family.RESHAPE,
@@ -155,7 +191,7 @@ PIXEL_UNSHUFFLE = Op(
     params=(Param("factor", integer(1), positional=True),), infer=_pixel_unshuffle_shape,
     module=lambda nn, a, s: nn.PixelUnshuffle(a["factor"]),
     examples=(("pixel_unshuffle 2", (3, 4, 6)),),
-    window=lambda a, s: ((a["factor"], a["factor"], 1, 0),) * 2,  # an r x r/r window, read into channels
+    reach=_unshuffle_reach,
 )
 
 # ---- reshape --------------------------------------------------------------------------
@@ -185,8 +221,7 @@ RESHAPE = Op(
     infer=_reshape_shape, label=lambda a: f"reshape {dims(a['shape'])}",
     function=lambda torch, xs, a: xs[0].flatten(1).unflatten(1, a["shape"]),
     stores_output=False,
-    # an output pixel of a CxHxW -> C'xH'xW' reshape gathers elements from anywhere: the whole input
-    window=lambda a, s: tuple((n, 1, 1, 0) for n in s[1:]) if len(s) == 3 else ((1, 1, 1, 0),) * 2,
+    reach=_reshape_reach,
     examples=(("reshape 4x2x3", (24,)), ("reshape 6x2x2", (3, 2, 4)), ("reshape 12", (3, 2, 2)),
               ("reshape 3x1x1", (3,))),
 )
@@ -221,7 +256,7 @@ CROP = Op(
     module=_crop_module,
     examples=(("center_crop 3x3", (2, 7, 7)), ("center_crop 2x5", (3, 5, 8)), ("center_crop 4x4", (1, 9, 9)),
               ("center_crop 8x3", (2, 5, 6))),
-    window=lambda a, s: tuple((1, 1, 1, -o) for o in crop_offsets(a, s)),
+    reach=_crop_reach,
 )
 
 register(CONV_TRANSPOSE, PIXEL_SHUFFLE, PIXEL_UNSHUFFLE, RESHAPE, CROP)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from math import prod
 from typing import Any
 
-from . import lowering
+from . import lowering, reach
 from .importing import Called, Mapped, UnmappedError, arg, import_call_rule, import_rule, on_first, unmapped
 from .registry import (
     PER_WEIGHT,
@@ -58,6 +58,9 @@ LRN = Op(
     params=(Param("size", integer(1), positional=True), Param("alpha", number(0.0), 1e-4),
             Param("beta", number(0.0), 0.75), Param("k", number(0.0), 1.0)),
     infer=_lrn_shape, module=lambda nn, a, s: nn.LocalResponseNorm(a["size"], a["alpha"], a["beta"], a["k"]),
+    # each channel's sum of squares over channels c - size // 2 .. c + (size - 1) // 2 (torch's padding)
+    reach=lambda a, s, o, port: reach.elementwise(s, o) if len(o) != 3 else (reach.replace_axis(
+        reach.elementwise(s, o)[0], 0, reach.window(0, o[0], o[0], a["size"], 1, 1, a["size"] // 2)),),
     examples=(("lrn 3 k=2", (6, 5, 5)),),
     export_lowering=lowering.lrn,
 )
@@ -102,6 +105,7 @@ DROPOUT2D = Op(
 SOFTMAX = Op(
     "softmax", Family.ACT, "Softmax over channels (`nn.Softmax(dim=1)`).",
     infer=lambda a, s: (s[0],), module=lambda nn, a, s: nn.Softmax(dim=1),
+    reach=lambda a, s, o, port: (reach.replace_axis(reach.elementwise(s, o)[0], 0, reach.normalised(0, o[0])),),
     examples=(("softmax", (5,)),),
 )
 IDENTITY = Op(
@@ -125,7 +129,8 @@ UPSAMPLE = Op(
     module=lambda nn, a, s: nn.Upsample(scale_factor=a["scale"], mode=a["mode"],
                                         **({"align_corners": False} if a["mode"] == "bilinear" else {})),
     examples=(("upsample 2", (3, 4, 4)), ("upsample 2 mode=bilinear", (3, 4, 5))),
-    window=lambda a, s: ((1, 1 / a['scale'], 1, 0),) * 2,
+    reach=lambda a, s, o, port: ((reach.same(0, o[0]), *((reach.bilinear if a["mode"] == "bilinear" else reach.nearest)(
+        i, s[0][i], o[i], a["scale"]) for i in (1, 2))),),
     count_macs=lambda a, s, o: prod(o[0]) * (4 if a['mode'] == 'bilinear' else 1),
     macs="one per output element, four for bilinear (as fvcore)",
 )

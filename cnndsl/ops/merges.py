@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import operator
 
+from . import reach
 from .importing import Called, UnmappedError, arg, import_call_rule
 from .registry import Attrs, Family, Op, Param, Shape, ShapeError, dims, integer, register
 
@@ -40,9 +41,17 @@ def _broadcast(a: Attrs, shapes: list[Shape]) -> tuple[Shape, ...]:
     return (tuple(out),)
 
 
+def _concat_reach(a: Attrs, shapes: list[Shape], out: Shape, port: int) -> tuple[tuple[reach.Reads, ...], ...]:
+    """Each branch gives its own channels of the output and nothing to the others."""
+    offsets = [sum(s[0] for s in shapes[:b]) for b in range(len(shapes))]
+
+    return tuple(reach.replace_axis(rule, 0, reach.shifted(0, shapes[b][0], out[0], offsets[b]))
+                 for b, rule in enumerate(reach.elementwise(shapes, out)))
+
+
 CONCAT = Op("concat", Family.MERGE, "Concatenates its branches along the channel axis (`torch.cat(dim=1)`).",
             infer=_concat_shape, merge=True, inplace_after=True, glyph="concat",
-            function=lambda torch, xs, a: torch.cat(xs, 1),
+            function=lambda torch, xs, a: torch.cat(xs, 1), reach=_concat_reach,
             examples=(("concat { identity | conv 1x1 3 }", (4, 5, 5)), ("concat { identity | fc 3 }", (6,))))
 ADD = Op("add", Family.MERGE, "Adds its branches (`+`); their shapes must be equal.", infer=_add_shape, merge=True,
          inplace_after=True, glyph="+", passes_one=True,
@@ -65,6 +74,9 @@ SPLIT = Op("split", Family.RESHAPE, "Splits the channels into equal parts, sever
            "(`torch.tensor_split(dim=1)`).",
            params=(Param("parts", integer(2), 2, positional=True),), infer=_split_shape,
            outputs=lambda a: a["parts"], stores_output=False,
+           # output `port` holds input channels port * n .. (port + 1) * n - 1
+           reach=lambda a, s, o, port: (reach.replace_axis(reach.elementwise(s, o)[0], 0, reach.shifted(
+               0, s[0][0], o[0], -port * o[0])),),
            function=lambda torch, xs, a: torch.tensor_split(xs[0], a["parts"], 1),
            examples=(("(a, b, c) = split 3\noutput c\noutput a", (6, 4, 4)),))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from math import prod
 from typing import Any
 
+from . import reach
 from .importing import Called, Mapped, ModuleRule, UnmappedError, arg, import_call_rule, import_rule, on_first
 from .layers import FC
 from .registry import (
@@ -51,6 +52,8 @@ CHANNEL_SHUFFLE = Op(
     params=(Param("groups", integer(1), positional=True),), infer=_shuffle_shape,
     # as torchvision's channel_shuffle (view, transpose, view): unlike nn.ChannelShuffle it exports to ONNX
     function=lambda torch, xs, a: xs[0].unflatten(1, (a["groups"], -1)).transpose(1, 2).flatten(1, 2),
+    reach=lambda a, s, o, port: (reach.replace_axis(reach.elementwise(s, o)[0], 0, reach.table(0, lambda: [
+        ((c % a["groups"]) * (o[0] // a["groups"]) + c // a["groups"],) * 2 for c in range(o[0])])),),
     examples=(("channel_shuffle 2", (4, 3, 3)),),
 )
 
@@ -96,6 +99,7 @@ PERMUTE = Op(
     "Reorders the sample's axes (the batch stays first): `permute (1, 2, 0)` makes CxHxW channels-last.",
     params=(Param("order", _order, positional=True, note="e.g. `(1, 2, 0)`"),), infer=_permute_shape,
     function=lambda torch, xs, a: xs[0].permute(0, *(i + 1 for i in a["order"])),
+    reach=lambda a, s, o, port: (tuple(reach.same(a["order"][i], o[i]) for i in range(len(o))),),
     stores_output=False,
     examples=(("permute (1, 2, 0)", (4, 3, 5)),),
 )
@@ -107,12 +111,20 @@ def _last_axis(op: str, s: Shape) -> int:
     return s[-1]
 
 
+def _along_last(s: list[Shape], o: Shape, norm: bool = False) -> tuple[tuple[reach.Reads, ...], ...]:
+    """layernorm (`norm`) and linear act along the last axis: each output element reads all of it."""
+    last = len(o) - 1
+    along = reach.normalised(last, o[-1]) if norm else reach.whole(last, s[0][-1], o[-1])
+    return (reach.replace_axis(reach.elementwise(s, o)[0], last, along),)
+
+
 LAYERNORM = Op(
     "layernorm", Family.NORM,
     "Layer normalisation over the last axis (`nn.LayerNorm`); with `permute` for channels-last.",
     params=(Param("eps", number(0.0), 1e-5),), infer=lambda a, s: (_last_axis("layernorm", s[0]) and s[0],),
     count_params=lambda a, s: 2 * s[0][-1], count_macs=lambda a, s, o: prod(s[0]), macs=PER_ELEMENT,
     module=lambda nn, a, s: nn.LayerNorm(s[0][-1], eps=a["eps"]),
+    reach=lambda a, s, o, port: _along_last(s, o, norm=True),
     examples=(("layernorm eps=1e-6", (4, 3, 5)), ("layernorm", (6,))),
 )
 LAYERNORM2D = Op(
@@ -121,6 +133,7 @@ LAYERNORM2D = Op(
     params=(Param("eps", number(0.0), 1e-5),), infer=lambda a, s: (spatial("layernorm2d", s[0]),),
     count_params=lambda a, s: 2 * s[0][0], count_macs=lambda a, s, o: prod(s[0]), macs=PER_ELEMENT,
     module=lambda nn, a, s: _torch_layers().LayerNorm2d(s[0][0], eps=a["eps"]),
+    reach=lambda a, s, o, port: (reach.replace_axis(reach.elementwise(s, o)[0], 0, reach.normalised(0, o[0])),),
     examples=(("layernorm2d eps=1e-6", (4, 3, 5)),),
 )
 LINEAR = Op(
@@ -131,6 +144,7 @@ LINEAR = Op(
     count_params=lambda a, s: s[0][-1] * a["out"] + (a["out"] if a["bias"] else 0),
     count_macs=lambda a, s, o: prod(s[0]) * a["out"], macs=PER_WEIGHT,
     module=lambda nn, a, s: nn.Linear(s[0][-1], a["out"], a["bias"]),
+    reach=lambda a, s, o, port: _along_last(s, o),
     examples=(("permute (1, 2, 0), linear 6", (4, 3, 5)), ("linear 3 bias=false", (5,))),
     inplace_after=True,
 )

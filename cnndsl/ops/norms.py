@@ -4,26 +4,44 @@ import those layers as them.
 
 Their statistics span every position of a channel (or group), so each output pixel depends on
 every pixel of its input, in eval mode too (unlike `bn`, whose running statistics make it
-element-wise there): the receptive-field window widens to the whole input (`_global_window`).
+element-wise there): each output pixel's receptive field is the whole input plane (`_statistics_reach`).
 An instance norm with running statistics uses them in eval mode, and is element-wise there.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from math import prod
 from typing import Any
 
-from . import lowering
+from . import lowering, reach
 from .importing import Mapped, UnmappedError, import_rule
 from .registry import PER_ELEMENT, Attrs, Family, Op, Param, Shape, ShapeError, boolean, dims, integer, number, register
 from .registry import spatial as spatial_shape
 
 
-def _global_window(a: Attrs, shape: Shape) -> tuple[tuple[float, ...], ...]:
-    """A window that reaches every pixel of an n-pixel axis from any output pixel, centred on it:
-    kernel 2n-1, stride 1, padding n-1 (the output keeps its size)."""
-    return tuple((2 * n - 1, 1, 1, n - 1) for n in shape[1:])
+def _statistics_reach(channels: Callable[[int], reach.Span], shapes: list[Shape], out: Shape,
+                      elements: int) -> tuple[tuple[reach.Reads, ...], ...]:
+    """A norm whose statistics span the whole plane (in eval mode too): every output pixel reads every input
+    pixel of the channels `channels(c)` its statistics cover; nothing where those hold one element
+    (`elements`), whose normalised value is a constant (the bias)."""
+    if elements == 1:
+        return (tuple(reach.Reads(i, lambda n=out[i]: [reach.NOTHING] * n) for i in (0, 1, 2)),)
+    return ((reach.table(0, lambda: [channels(c) for c in range(out[0])]),
+             *(reach.whole(i, shapes[0][i], out[i]) for i in (1, 2))),)
 
+
+def _groupnorm_reach(a: Attrs, shapes: list[Shape], out: Shape, port: int) -> tuple[tuple[reach.Reads, ...], ...]:
+    per = shapes[0][0] // a["groups"]
+    return _statistics_reach(lambda c: (c // per * per, c // per * per + per - 1), shapes, out,
+                             per * shapes[0][1] * shapes[0][2])
+
+
+def _instancenorm_reach(a: Attrs, shapes: list[Shape], out: Shape,
+                        port: int) -> tuple[tuple[reach.Reads, ...], ...]:
+    if a["track_running_stats"]:  # eval mode normalises with the running statistics: element-wise
+        return reach.elementwise(shapes, out)
+    return _statistics_reach(lambda c: (c, c), shapes, out, shapes[0][1] * shapes[0][2])
 
 def _groupnorm_shape(a: Attrs, s: list[Shape]) -> tuple[Shape, ...]:
     if not s[0]:
@@ -52,7 +70,7 @@ GROUPNORM = Op(
     count_macs=lambda a, s, o: prod(s[0]), macs=PER_ELEMENT,
     module=lambda nn, a, s: nn.GroupNorm(a["groups"], s[0][0], a["eps"], a["affine"]),
     examples=(("groupnorm 2", (6, 4, 4)), ("groupnorm 3 eps=1e-3 affine=false", (6, 5, 3)), ("groupnorm 2", (4,))),
-    window=_global_window,
+    reach=_groupnorm_reach,
     inplace_after=True,
 )
 
@@ -84,7 +102,7 @@ INSTANCENORM = Op(
                                               a["track_running_stats"]),
     examples=(("instancenorm", (3, 4, 5)), ("instancenorm affine=true eps=1e-3", (4, 3, 3)),
               ("instancenorm track_running_stats=true momentum=0.2", (2, 5, 5))),
-    window=lambda a, s: ((1, 1, 1, 0),) * 2 if a["track_running_stats"] else _global_window(a, s),
+    reach=_instancenorm_reach,
     export_lowering=lowering.instancenorm,
     inplace_after=True,
 )

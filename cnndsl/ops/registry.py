@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .reach import Reads
+
 Shape = tuple[int, ...]
 Attrs = dict[str, Any]
 
@@ -101,8 +103,9 @@ class Op:
     `out * in/groups * kh * kw`, plus `out` with a bias, as nn.Conv2d's weight and bias; buffers are not
     counted). `count_macs(attrs, in_shapes, out_shapes)` is multiply-accumulates per sample, and `macs`
     says in words how (one per weight per output position for conv, fc and linear, bias not counted, as
-    fvcore counts them; docs/analysis.md lists all). `window(attrs, in_shape)` gives the receptive-field
-    window (kernel, stride, dilation, padding) per spatial axis for ops that move or widen the field.
+    fvcore counts them; docs/analysis.md lists all). `reach(attrs, in_shapes, out_shape, port)` gives, per
+    input, what each axis of output `port` reads of it, exactly (one `reach.Reads` per output axis;
+    cnndsl/ops/reach.py).
     The other fields are described where they are declared.
     """
 
@@ -140,8 +143,13 @@ class Op:
     # a fresh output tensor whose backward does not need it: an activation that is its only
     # reader may overwrite it in place (the backend then sets `inplace=True`, as torchvision does)
     inplace_after: bool = False
-    # receptive field: the sliding window per spatial axis, ((k, s, d, p), (k, s, d, p)), for ops
-    # that move or widen the field; None passes the field through (activations, norms, merges)
+    # receptive field of CxHxW output `port`: per input, one `reach.Reads` per output axis (C, H, W),
+    # the input indices each output index reads; None is `reach.elementwise` (activations,
+    # per-channel norms, add, mul with broadcasting)
+    reach: Callable[[Attrs, list[Shape], Shape, int], tuple[tuple[Reads, ...], ...]] | None = None
+    # the older form of the rule, kept for plugins written against it: a sliding window per
+    # spatial axis, ((k, s, d, p), (k, s, d, p)) with p the padding before; used where `reach`
+    # is None (`reach.from_window`)
     window: Callable[[Attrs, Shape], tuple[tuple[float, ...], ...]] | None = None
     # whether autograd keeps a tensor the size of the output (views such as flatten do not)
     stores_output: bool = True

@@ -7,9 +7,10 @@ import functools
 from math import prod
 from typing import Any
 
-from . import lowering
+from . import lowering, reach
 from .importing import Called, Mapped, ModuleRule, UnmappedError, arg, canon, import_call_rule, import_rule, on_first
 from .layers import FLATTEN
+from .reach import Reads
 from .registry import (
     PER_WEIGHT,
     Attrs,
@@ -29,21 +30,33 @@ from .registry import (
 from .sliding import dropped, fitting_sizes, output_length
 
 
-def _sliding(a: Attrs, shape: Shape) -> tuple[tuple[float, ...], ...]:
-    pad = a["pad"] if a["pad"] != "same" else tuple((k - 1) * d / 2 for k, d in
-                                                     zip(a["kernel"], a.get("dilation", (1, 1)), strict=True))
+def _sliding_reach(a: Attrs, shapes: list[Shape], out: Shape, port: int) -> tuple[tuple[Reads, ...], ...]:
+    """Each spatial axis a window (torch's `padding="same"` pads (k - 1) d // 2 before); conv's
+    channels by group (every input channel of the output channel's group), a pool's one to one."""
     dil = a.get("dilation", (1, 1))
-    return tuple((a["kernel"][i], a["stride"][i], dil[i], pad[i]) for i in range(2))
+    left = [(k - 1) * d // 2 for k, d in zip(a["kernel"], dil, strict=True)] if a["pad"] == "same" else a["pad"]
+    axes = [reach.window(i + 1, shapes[0][i + 1], out[i + 1], a["kernel"][i], a["stride"][i], dil[i], left[i])
+            for i in range(2)]
+    return ((group_channels(a, shapes[0][0], out[0]), *axes),)
 
 
-def _whole(a: Attrs, shape: Shape) -> tuple[tuple[float, ...], ...]:
+def group_channels(a: Attrs, n_in: int, n_out: int) -> Reads:
+    """A convolution's channels: output channel o reads every input channel of its group (a pool's: its own)."""
+    if "groups" not in a:
+        return reach.same(0, n_out)
+    if a["groups"] == 1:
+        return reach.whole(0, n_in, n_out)
+    per_in, per_out = n_in // a["groups"], n_out // a["groups"]
+    return reach.table(0, lambda: [((o // per_out) * per_in, (o // per_out + 1) * per_in - 1) for o in range(n_out)])
+
+
+def _whole(a: Attrs, shapes: list[Shape], out: Shape, port: int) -> tuple[tuple[Reads, ...], ...]:
     """Global pooling: one window over the whole input."""
-    return tuple((n, 1, 1, 0) for n in shape[1:])
+    return ((reach.same(0, out[0]), *(reach.whole(i, shapes[0][i], out[i]) for i in (1, 2))),)
 
 
-def _adaptive(a: Attrs, shape: Shape) -> tuple[tuple[float, ...], ...]:
-    # PyTorch's adaptive windows span ceil(n / out) inputs, starting every n / out
-    return tuple((-(-n // o), n / o, 1, 0) for n, o in zip(shape[1:], a["size"], strict=True))
+def _adaptive(a: Attrs, shapes: list[Shape], out: Shape, port: int) -> tuple[tuple[Reads, ...], ...]:
+    return ((reach.same(0, out[0]), *(reach.adaptive(i, shapes[0][i], out[i]) for i in (1, 2))),)
 
 
 def _window_warnings(a: Attrs, shapes: list[Shape]) -> list[str]:
@@ -116,7 +129,7 @@ CONV = Op(
     warn=_window_warnings,
     examples=(("conv 3x3/2 8 pad=1 groups=2 bias=false", (4, 9, 9)), ("conv 2x3 6 pad=same dilation=2", (3, 8, 7))),
     inplace_after=True,
-    window=_sliding,
+    reach=_sliding_reach,
     export_lowering=lowering.same_conv,
 )
 
@@ -160,7 +173,7 @@ def _pool(name: str, torch_class: str, lowering_rule, examples: tuple) -> Op:  #
     return Op(name, Family.POOL, f"{kind} pooling (`nn.{torch_class}`); the stride defaults to the kernel.",
               params=_pool_params(dilated), prepare=_pool_prepare, infer=_pool_shape(name), module=module,
               warn=lambda a, s: [] if a["ceil"] else _window_warnings(a, s), examples=examples,
-              window=_sliding, export_lowering=lowering_rule)
+              reach=_sliding_reach, export_lowering=lowering_rule)
 
 
 MAXPOOL = _pool("maxpool", "MaxPool2d", lowering.ceil_maxpool,
@@ -177,7 +190,7 @@ GAP = Op(
     count_macs=lambda a, s, o: prod(s[0]), macs=PER_INPUT,
     module=lambda nn, a, s: nn.AdaptiveAvgPool2d(1),
     examples=(("gap", (4, 5, 5)),),
-    window=_whole,
+    reach=_whole,
 )
 
 
@@ -193,7 +206,7 @@ ADAPTIVE_AVGPOOL = Op(
     count_macs=lambda a, s, o: prod(s[0]), macs=PER_INPUT,
     module=lambda nn, a, s: nn.AdaptiveAvgPool2d(a["size"]),
     examples=(("adaptive_avgpool 2x3", (4, 9, 9)),),
-    window=_adaptive,
+    reach=_adaptive,
     export_lowering=lowering.adaptive_avgpool,
 )
 # no MACs, as maxpool: a max is comparisons (fvcore counts none for either)
@@ -202,7 +215,7 @@ ADAPTIVE_MAXPOOL = Op(
     params=(Param("size", pair(1), positional=True, note="HxW"),), infer=_adaptive_shape("adaptive_maxpool"),
     module=lambda nn, a, s: nn.AdaptiveMaxPool2d(a["size"]),
     examples=(("adaptive_maxpool 2x3", (4, 9, 9)), ("adaptive_maxpool 5x4", (3, 7, 9))),
-    window=_adaptive,
+    reach=_adaptive,
     export_lowering=lowering.adaptive_maxpool,
 )
 
