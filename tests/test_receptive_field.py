@@ -99,6 +99,19 @@ CASES = {
                                "    c = b -> relu\n    d = add(a, c)\n    output d", "1x6x6"),
     "channel shuffle": ("concat { conv 3x3 2 pad=1 | identity }, channel_shuffle 3, permute (1, 0, 2)",
                         "4x5x5"),
+    # the ops of generators, U-Net and the newer norms and pools
+    "conv_transpose": ("conv 3x3/2 2, conv_transpose 3x3/2 2 pad=1 output_pad=1", "1x11x9"),
+    "conv_transpose dilated and grouped": ("conv_transpose 3x2/3 4 dilation=2x3 pad=2x1 groups=2", "2x5x6"),
+    "conv_transpose 4x4/2 after a stride": ("avgpool 2, conv_transpose 4x4/2 2 pad=1", "1x8x10"),
+    "pixel_shuffle": ("conv 3x3/2 8 pad=1, pixel_shuffle 2, conv 3x3 2", "1x9x8"),
+    "pixel_unshuffle": ("conv 3x3 2 pad=1, pixel_unshuffle 3", "1x9x6"),
+    "center_crop": ("conv 3x3 2, center_crop 3x4", "1x9x9"),
+    "center_crop that pads": ("maxpool 2, center_crop 6x3", "1x6x8"),
+    "groupnorm": ("conv 3x3/2 4, groupnorm 2", "1x9x9"),
+    "instancenorm": ("conv 1x1 2, instancenorm, conv 3x3 2", "1x7x6"),
+    "instancenorm with running statistics": ("conv 3x3 2, instancenorm track_running_stats=true", "1x7x6"),
+    "dilated maxpool": ("maxpool 3x3/2 dilation=2 pad=1 ceil=true", "1x11x10"),
+    "adaptive maxpool": ("conv 3x3/2 2, adaptive_maxpool 3x2", "1x15x11"),
 }
 
 
