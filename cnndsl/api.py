@@ -56,31 +56,35 @@ def check_text(text: str, net: str | None = None, input: Shape | None = None, fi
 
 
 def load(path: PathLike, net: str | None = None, input: Shape | None = None, max_bytes: int | None = None,
-         **params: object) -> torch.fx.GraphModule:
+         seed: int | None = None, **params: object) -> torch.fx.GraphModule:
     """Check a network (as `check`) and compile it to a trainable `torch.fx.GraphModule`; imports torch.
 
     Shapes in the spec are per sample; the model takes a batch: a float tensor of shape (N, C, H, W) for
     a declared C×H×W input. Its submodules and state_dict keys are the layers' paths in the spec
-    (`residual3.conv2.weight`), and its parameters are initialised by torch's default initialisers.
+    (`residual3.conv2.weight`), and its parameters are initialised as the layers' `init` says, else by
+    torch's default initialisers.
 
     Args: `path`, `net`, `input` and the parameter keywords as `check`; `max_bytes` is the memory the
     parameters may take, 4 bytes each (float32); the default is the memory available now (Linux's
-    MemAvailable).
+    MemAvailable); `seed`, as in `compile`.
 
     Raises: CnnError for everything `check` refuses; for a network whose parameters would not fit in
     `max_bytes`, refused before anything is allocated; for an `as` name that cannot name a torch
     submodule (a Python keyword or an attribute of `torch.nn.Module`).
     """
-    return compile(check(path, net, input, **params), max_bytes)
+    return compile(check(path, net, input, **params), max_bytes, seed)
 
 
-def compile(network: Network, max_bytes: int | None = None) -> torch.fx.GraphModule:  # noqa: A001
+def compile(network: Network, max_bytes: int | None = None,  # noqa: A001
+            seed: int | None = None) -> torch.fx.GraphModule:
     """Compile an already checked network (from `check` or `check_text`) to a trainable
     `torch.fx.GraphModule`; imports torch.
 
     The model takes a batch (N, *network.input_shape), shapes being per sample in the network; its
-    submodules and state_dict keys are the layers' paths, its parameters initialised by torch's default
-    initialisers. `max_bytes` as in `load`. Raises CnnError for a network whose float32 parameters (4
+    submodules and state_dict keys are the layers' paths, its parameters initialised as the layers' `init`
+    says, else by torch's default initialisers. `max_bytes` as in `load`. With a `seed` (an int) the
+    initial parameters are the same on every call (torch's global generator is seeded for the build and
+    restored after it); without one they come from torch's global generator as it stands. Raises CnnError for a network whose float32 parameters (4
     bytes each) exceed `max_bytes` (default: the memory available now), before anything is allocated,
     and for an `as` name that cannot name a torch submodule.
     """
@@ -89,7 +93,15 @@ def compile(network: Network, max_bytes: int | None = None) -> torch.fx.GraphMod
     if not isinstance(network, Network):
         raise CnnError(f"compile takes a checked Network (from cnndsl.check), got {type(network).__name__}",
                        hint="for a file, cnndsl.load(path, net=...) checks and compiles it")
-    return compile_network(network, max_bytes)
+    if seed is None:
+        return compile_network(network, max_bytes)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise CnnError(f"seed must be an integer, got {type(seed).__name__}")
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return compile_network(network, max_bytes)
 
 
 def networks(path: PathLike) -> dict[str, dict[str, str | None]]:
