@@ -21,6 +21,7 @@ from ..files import write_atomic
 from ..ir import Network
 from ..ops import dims, torch_layers
 from .fx_backend import compile_network
+from .initialise import init_lines
 from .onnx_export import CHECK_BATCH, INPUT_NAME, OPSET, TOLERANCE, check_input, onnx_model, output_names, run_onnx
 
 FORMATS = ("onnx", "torchscript", "py")
@@ -76,6 +77,7 @@ def to_python(net: Network, model: torch.fx.GraphModule) -> str:
              "", "import operator  # noqa: F401 (the generated forward may use it)", "", "import torch",
              "from torch import nn", "", "", *(c + "\n\n" for c in _own_classes(model)),
              f"class {cls}(nn.Module):", "    def __init__(self) -> None:", "        super().__init__()"]
+    layers = {layer.qualname: layer for layer in net.layers()}
     for qualname, module in model.named_modules():
         if not qualname:
             continue
@@ -83,6 +85,9 @@ def to_python(net: Network, model: torch.fx.GraphModule) -> str:
             lines.append("        " + _assign(qualname, "nn.Module()"))
         else:
             lines.append("        " + _assign(qualname, _constructor(module)))
+            layer = layers.get(qualname)
+            if layer is not None:  # its `init`, as the compiled model applied it
+                lines += ["        " + code for code in init_lines(module, layer.entry, layer.init, _reference(qualname))]
         for name, p in module.named_parameters(recurse=False) if type(module) is nn.Module else ():
             lines.append("        " + _assign(f"{qualname}.{name}", f"nn.Parameter(torch.empty({tuple(p.shape)}))"))
     forward = model.code.strip("\n")

@@ -8,7 +8,7 @@ convolution with `bias=false`, batch norm with `affine=false`) is left out.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -18,23 +18,14 @@ from ..ops import Op
 from ..ops.inits import Init, LayerInit
 
 
-def _constant(tensor: torch.Tensor, val: float) -> torch.Tensor:
-    return nn.init.constant_(tensor, val)
-
-
-def _trunc_normal(tensor: torch.Tensor, std: float, a: float, b: float, mean: float) -> torch.Tensor:
-    # torch's a and b are absolute bounds, as torchvision's GoogLeNet passes them (a=-2, b=2 with std 0.01)
-    return nn.init.trunc_normal_(tensor, mean=mean, std=std, a=a, b=b)
-
-
 # the language's initialiser -> the torch.nn.init function that applies it (`default` applies nothing)
 TORCH_INITS: dict[str, Callable[..., Any]] = {
     "zeros": nn.init.zeros_,
     "ones": nn.init.ones_,
-    "constant": _constant,
+    "constant": nn.init.constant_,
     "normal": nn.init.normal_,
     "uniform": nn.init.uniform_,
-    "trunc_normal": _trunc_normal,
+    "trunc_normal": nn.init.trunc_normal_,  # a and b are absolute bounds, as torchvision passes them
     "xavier_uniform": nn.init.xavier_uniform_,
     "xavier_normal": nn.init.xavier_normal_,
     "kaiming_uniform": nn.init.kaiming_uniform_,
@@ -61,3 +52,23 @@ def initialise(module: nn.Module, op: Op, init: LayerInit | None) -> None:
         tensor = getattr(module, name, None)
         if isinstance(tensor, torch.Tensor):
             apply_init(tensor, part)
+
+
+def init_code(tensor: str, init: Init) -> str | None:
+    """The Python statement that applies `init` to the tensor the expression `tensor` names
+    (`nn.init.kaiming_normal_(self.conv1.weight, a=0.0, mode='fan_out', nonlinearity='relu')`); None for
+    `default`."""
+    if init.name == "default":
+        return None
+    args = "".join(f", {k}={v!r}" for k, v in init.args)
+    return f"nn.init.{TORCH_INITS[init.name].__name__}({tensor}{args})"
+
+
+def init_lines(module: nn.Module, op: Op, init: LayerInit | None, reference: str) -> Iterator[str]:
+    """The statements that initialise a built layer as `initialise` does, its module named by `reference`."""
+    if init is None:
+        return
+    for name, part in zip(op.init_params, (init.weight, init.bias), strict=True):
+        code = init_code(f"{reference}.{name}", part)
+        if code is not None and isinstance(getattr(module, name, None), torch.Tensor):
+            yield code
