@@ -322,8 +322,10 @@ def call_builtin(call: ast.Call, scope: Scope) -> object:
     if call.kwargs and not symbols:
         raise CnnError(f"{call.func}() takes no keyword arguments", call.kwargs[0].span)
 
-    def value(expr: ast.Expr) -> object:
-        if isinstance(expr, ast.Name) and expr.id in symbols and not scope.has(expr.id):
+    words: tuple[str, ...] = getattr(fn, "words", ())  # its keywords that take words: any bare one is a word
+
+    def value(expr: ast.Expr, keyword: str | None = None) -> object:
+        if isinstance(expr, ast.Name) and (expr.id in symbols or keyword in words) and not scope.has(expr.id):
             return expr.id
         return evaluate(expr, scope)
     args = tuple(value(a) for a in call.args)
@@ -331,7 +333,7 @@ def call_builtin(call: ast.Call, scope: Scope) -> object:
     for k in call.kwargs:
         if k.name in kwargs:
             raise CnnError(f"{call.func}() {k.name} is given twice", k.span)
-        kwargs[k.name] = value(k.value)
+        kwargs[k.name] = value(k.value, k.name)
     try:
         return _check_int(fn(*args, **kwargs), call.span)
     except (TypeError, ValueError, OverflowError) as exc:

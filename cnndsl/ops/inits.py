@@ -133,6 +133,7 @@ def _constructor(name: str) -> Callable[..., Init]:
         return make(name, *args, **kwargs)
     construct.init_name = name  # type: ignore[attr-defined]
     construct.symbols = MODES + NONLINEARITIES  # type: ignore[attr-defined]  (bare words taken literally)
+    construct.words = ("mode", "nonlinearity")  # type: ignore[attr-defined]  (keywords whose values are words)
     construct.__name__ = name
     return construct
 

@@ -100,7 +100,7 @@ def compile_network(net: Network, max_bytes: int | None = None, inplace: bool = 
         elif op.module is not None:
             _check_names(layer)
             module = op.module(nn, layer.attrs, in_shapes)
-            initialise(module, op, layer.init)
+            initialise(module, layer)
             _install(root, layer.path, module)
             node = graph.create_node("call_module", layer.qualname, (inputs[0].node,), name=_node_name(layer))
             values[layer.id] = fx.Proxy(node, tracer)

@@ -14,9 +14,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..errors import CnnError
+from ..ir import Layer
 from ..ops import Op
 from ..ops.inits import Init, LayerInit
-
 
 # the language's initialiser -> the torch.nn.init function that applies it (`default` applies nothing)
 TORCH_INITS: dict[str, Callable[..., Any]] = {
@@ -43,15 +44,23 @@ def apply_init(tensor: torch.Tensor, init: Init) -> None:
         TORCH_INITS[init.name](tensor, **init.kwargs)
 
 
-def initialise(module: nn.Module, op: Op, init: LayerInit | None) -> None:
-    """Apply a layer's init to its module: the weight's to `op.init_params[0]`, the bias's to the second,
-    where the module has them."""
-    if init is None:
+def initialise(module: nn.Module, layer: Layer) -> None:
+    """Apply a layer's init to its built module: the weight's to its op's `init_params[0]`, the bias's to the
+    second, where the module has them. CnnError at the layer for an initialiser torch refuses on that tensor
+    (`xavier_uniform` needs two dimensions: not a bias or a batch norm's gamma)."""
+    if layer.init is None:
         return
-    for name, part in zip(op.init_params, (init.weight, init.bias), strict=True):
+    for name, part in zip(layer.entry.init_params, (layer.init.weight, layer.init.bias), strict=True):
         tensor = getattr(module, name, None)
-        if isinstance(tensor, torch.Tensor):
+        if not isinstance(tensor, torch.Tensor):
+            continue
+        try:
             apply_init(tensor, part)
+        except (ValueError, RuntimeError) as exc:
+            raise CnnError(f"{layer.qualname} ({layer.label}): {part} cannot initialise its {name} of shape "
+                           f"{tuple(tensor.shape)}: {exc}", layer.span,
+                           "xavier, kaiming and orthogonal need a weight of two or more dimensions", layer.chain) \
+                from None
 
 
 def init_code(tensor: str, init: Init) -> str | None:
