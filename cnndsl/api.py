@@ -83,10 +83,11 @@ def compile(network: Network, max_bytes: int | None = None,  # noqa: A001
     The model takes a batch (N, *network.input_shape), shapes being per sample in the network; its
     submodules and state_dict keys are the layers' paths, its parameters initialised as the layers' `init`
     says, else by torch's default initialisers. `max_bytes` as in `load`. With a `seed` (an int) the
-    initial parameters are the same on every call (torch's global generator is seeded for the build and
-    restored after it); without one they come from torch's global generator as it stands. Raises CnnError for a network whose float32 parameters (4
-    bytes each) exceed `max_bytes` (default: the memory available now), before anything is allocated,
-    and for an `as` name that cannot name a torch submodule.
+    initial parameters are the same on every call (torch's global generator is seeded for the build
+    and restored after it); without one they come from torch's global generator as it stands. Raises
+    CnnError for a network whose float32 parameters (4 bytes each) exceed `max_bytes` (default: the
+    memory available now), before anything is allocated, for an `as` name that cannot name a torch
+    submodule, for an initialiser torch refuses on a layer's tensor, and for a seed that is not an int.
     """
     from .pytorch.fx_backend import compile_network
 

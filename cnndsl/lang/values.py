@@ -73,7 +73,8 @@ def type_name(value: object) -> str:
         return "bool"
     if isinstance(value, TensorRef):
         return "tensor"
-    return {int: "int", float: "float", tuple: "tuple", str: "string", Init: "initialiser"}.get(type(value), type(value).__name__)
+    names = {int: "int", float: "float", tuple: "tuple", str: "string", Init: "initialiser"}
+    return names.get(type(value), type(value).__name__)
 
 
 def show(value: object, width: int = 200) -> str:

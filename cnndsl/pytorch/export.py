@@ -87,7 +87,8 @@ def to_python(net: Network, model: torch.fx.GraphModule) -> str:
             lines.append("        " + _assign(qualname, _constructor(module)))
             layer = layers.get(qualname)
             if layer is not None:  # its `init`, as the compiled model applied it
-                lines += ["        " + code for code in init_lines(module, layer.entry, layer.init, _reference(qualname))]
+                codes = init_lines(module, layer.entry, layer.init, _reference(qualname))
+                lines += ["        " + code for code in codes]
         for name, p in module.named_parameters(recurse=False) if type(module) is nn.Module else ():
             lines.append("        " + _assign(f"{qualname}.{name}", f"nn.Parameter(torch.empty({tuple(p.shape)}))"))
     forward = model.code.strip("\n")
