@@ -121,3 +121,33 @@ def test_zero_init_residual_zeroes_each_blocks_last_batch_norm():
         zero = [k for k, v in ref.state_dict().items() if k.endswith(".weight") and v.ndim == 1 and not v.any()]
         assert len(zero) == (8 if name == "resnet18" else 16)
         _compare_models(ref, model)
+
+
+def test_every_recognised_family_statement_checks():
+    from cnndsl.importer.inits import TORCHVISION
+
+    for statement in TORCHVISION.values():
+        network = cnndsl.check_text(f"network N {{\n    input 3x8x8\n    {statement}\n    conv 3x3 4, bn, gap, "
+                                    "flatten, fc 2\n}\n")
+        assert network.layer("conv1").init is not None, statement  # every family sets its convolutions
+
+
+IMPORTED = [pytest.param("resnet18", 64), pytest.param("mobilenet_v3_small", 64, marks=pytest.mark.slow),
+            pytest.param("convnext_tiny", 64, marks=pytest.mark.slow),
+            pytest.param("mnasnet0_5", 64, marks=pytest.mark.slow)]
+
+
+@pytest.mark.parametrize("name,size", IMPORTED)
+def test_imported_torchvision_models_initialise_as_torchvision(name, size):
+    import warnings
+
+    import torchvision
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.manual_seed(0)
+        ref = torchvision.models.get_model(name, weights=None).eval()
+    text = cnndsl.import_module(ref, torch.randn(2, 3, size, size), name=name, verify=False)
+    assert "\n    init " in text
+    model = cnndsl.compile(cnndsl.check_text(text), seed=1)
+    assert _compare_models(ref, model) > 0
