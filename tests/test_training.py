@@ -195,6 +195,8 @@ def test_lenet_bn_reaches_85_percent_in_three_epochs_with_the_defaults(tmp_path:
 
 @needs_fmnist
 def test_amp_and_channels_last_train_on_the_cpu(tmp_path: Path):
+    # 16 steps: after 4 the batch norms' running statistics (momentum 0.1) are still too far from the
+    # data's for the test set, and whether it beats chance then depends on the seed
     rows = train(ARCH / "lenet.cnn", net="LeNetBN", progress=False,
-                 options=Options(epochs=1, subset=1024, amp=True, channels_last=True, device="cpu", out=str(tmp_path)))
+                 options=Options(epochs=1, subset=4096, amp=True, channels_last=True, device="cpu", out=str(tmp_path)))
     assert len(rows) == 1 and rows[0]["train_loss"] == rows[0]["train_loss"] and rows[0]["test_acc"] > 0.1
