@@ -78,14 +78,11 @@ def init_value(value: object, span: Span, what: str) -> LayerInit:
 
 
 def bind_init(op: Op, layer: ast.Layer, scope: Scope) -> LayerInit | None:
-    """The layer's own `init=` (None without one); CnnError when the op has no parameters to initialise or the
-    value is not an initialiser or a (weight, bias) pair."""
+    """The layer's own `init=` (None without one; `bind_layer` refuses it on an op without parameters);
+    CnnError when the value is not an initialiser or a (weight, bias) pair."""
     for kw in layer.kwargs:
-        if kw.name != "init" or any(p.name == "init" for p in op.params):
-            continue
-        if not op.initialisable:
-            raise CnnError(f"{op.name} has no parameters to initialise", kw.span)
-        return init_value(evaluate(kw.value, scope), kw.span, f"{op.name} init")
+        if _is_init(op, kw.name):
+            return init_value(evaluate(kw.value, scope), kw.span, f"{op.name} init")
     return None
 
 
