@@ -89,6 +89,7 @@ def test_every_op_with_parameters_takes_init_and_no_other():
     ("    conv 3x3 4 init=normal(sd=1)", "has no argument 'sd'"),
     ("    conv 3x3 4 init=normal(std=1, std=2)", "given twice"),
     ("    conv 3x3 4 init=xavier", "undefined name 'xavier'"),
+    ("    conv 3x3 4 init=zeros init=ones", "conv init is given twice"),
 ])
 def test_bad_inits_are_located_errors(text, message):
     with pytest.raises(CnnError, match=message) as info:

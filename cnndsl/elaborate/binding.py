@@ -80,10 +80,10 @@ def init_value(value: object, span: Span, what: str) -> LayerInit:
 def bind_init(op: Op, layer: ast.Layer, scope: Scope) -> LayerInit | None:
     """The layer's own `init=` (None without one; `bind_layer` refuses it on an op without parameters);
     CnnError when the value is not an initialiser or a (weight, bias) pair."""
-    for kw in layer.kwargs:
-        if _is_init(op, kw.name):
-            return init_value(evaluate(kw.value, scope), kw.span, f"{op.name} init")
-    return None
+    given = [kw for kw in layer.kwargs if _is_init(op, kw.name)]
+    if len(given) > 1:
+        raise CnnError(f"{op.name} init is given twice", given[1].span)
+    return init_value(evaluate(given[0].value, scope), given[0].span, f"{op.name} init") if given else None
 
 
 def init_key(key: str, span: Span) -> str:
