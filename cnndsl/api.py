@@ -80,19 +80,20 @@ def check_text(text: str, net: str | None = None, input: Shape | None = None, fi
 
 
 def load(path: PathLike, net: str | None = None, input: Shape | None = None, max_bytes: int | None = None,
-         weights: PathLike | None = None, plugins: Plugins = None, **params: object) -> torch.fx.GraphModule:
+         weights: PathLike | None = None, plugins: Plugins = None, seed: int | None = None,
+         **params: object) -> torch.fx.GraphModule:
     """Check a network (as `check`) and compile it to a trainable `torch.fx.GraphModule`; imports torch.
 
     Shapes in the spec are per sample; the model takes a batch: a float tensor of shape (N, C, H, W) for
     a declared C×H×W input. Its submodules and state_dict keys are the layers' paths in the spec
-    (`residual3.conv2.weight`), and its parameters are initialised by torch's default initialisers,
-    or loaded from `weights`.
+    (`residual3.conv2.weight`), and its parameters are initialised as the layers' `init` says, else by
+    torch's default initialisers, or loaded from `weights`.
 
     Args: `path`, `net`, `input`, `plugins` and the parameter keywords as `check`; `max_bytes` is the
     memory the parameters may take, 4 bytes each (float32); the default is the memory available now (Linux's
-    MemAvailable); `weights` a run folder (`cnndsl train --out DIR`: its model.pt, the best epoch's
-    state_dict) or a state_dict file, read with `torch.load(weights_only=True)`. The model is in training
-    mode; call `.eval()` to classify. It takes inputs normalised as training did (docs/deploy.md).
+    MemAvailable); `seed`, as in `compile`; `weights` a run folder (`cnndsl train --out DIR`: its model.pt,
+    the best epoch's weights) or a state_dict file, read with `torch.load(weights_only=True)`. The model is
+    in training mode; call `.eval()` to classify. It takes inputs normalised as training did (docs/deploy.md).
 
     Raises: CnnError for everything `check` refuses; for a network whose parameters would not fit in
     `max_bytes`, refused before anything is allocated; for an `as` name that cannot name a torch
@@ -100,7 +101,7 @@ def load(path: PathLike, net: str | None = None, input: Shape | None = None, max
     damaged, not a state_dict, or of another network (naming the first keys or shapes that differ).
     """
     network = check(path, net, input, plugins=plugins, **params)
-    model = compile(network, max_bytes)
+    model = compile(network, max_bytes, seed)
     if weights is not None:
         from .pytorch.trained import load_weights
 
@@ -131,22 +132,34 @@ def export(path: PathLike, format: str, output: PathLike, net: str | None = None
     return write(network, format, output, model=trained_model(network, weights, preprocess))
 
 
-def compile(network: Network, max_bytes: int | None = None) -> torch.fx.GraphModule:  # noqa: A001
+def compile(network: Network, max_bytes: int | None = None,  # noqa: A001
+            seed: int | None = None) -> torch.fx.GraphModule:
     """Compile an already checked network (from `check` or `check_text`) to a trainable
     `torch.fx.GraphModule`; imports torch.
 
     The model takes a batch (N, *network.input_shape), shapes being per sample in the network; its
-    submodules and state_dict keys are the layers' paths, its parameters initialised by torch's default
-    initialisers. `max_bytes` as in `load`. Raises CnnError for a network whose float32 parameters (4
-    bytes each) exceed `max_bytes` (default: the memory available now), before anything is allocated,
-    and for an `as` name that cannot name a torch submodule.
+    submodules and state_dict keys are the layers' paths, its parameters initialised as the layers' `init`
+    says, else by torch's default initialisers. `max_bytes` as in `load`. With a `seed` (an int) the
+    initial parameters are the same on every call (torch's global generator is seeded for the build
+    and restored after it); without one they come from torch's global generator as it stands. Raises
+    CnnError for a network whose float32 parameters (4 bytes each) exceed `max_bytes` (default: the
+    memory available now), before anything is allocated, for an `as` name that cannot name a torch
+    submodule, for an initialiser torch refuses on a layer's tensor, and for a seed that is not an int.
     """
     from .pytorch.fx_backend import compile_network
 
     if not isinstance(network, Network):
         raise CnnError(f"compile takes a checked Network (from cnndsl.check), got {type(network).__name__}",
                        hint="for a file, cnndsl.load(path, net=...) checks and compiles it")
-    return compile_network(network, max_bytes)
+    if seed is None:
+        return compile_network(network, max_bytes)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise CnnError(f"seed must be an integer, got {type(seed).__name__}")
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return compile_network(network, max_bytes)
 
 
 def networks(path: PathLike) -> dict[str, dict[str, str | None]]:

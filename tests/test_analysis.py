@@ -112,7 +112,7 @@ def test_depth_folds_blocks_and_keeps_totals():
     folded = s.at_depth(0)
     assert [r.name for r in folded if r.op == "block"] == [f"resnet_stage{i}" for i in range(1, 5)]
     assert sum(r.params for r in folded) == s.params and sum(r.macs for r in folded) == s.macs
-    assert folded[5].label == "resnet_stage(3, 64, 1, deep=true)" and folded[5].shape == (256, 56, 56)
+    assert folded[5].label == "resnet_stage(3, 64, 1, deep=true, zero_init=false)" and folded[5].shape == (256, 56, 56)
 
 
 def test_batch_dtype_and_training_memory():

@@ -45,16 +45,17 @@ def reference_logits(run: Path, images: torch.Tensor) -> torch.Tensor:
     pixels = datasets.load_idx_dataset("fashion-mnist", "train").images[:SUBSET].float().div(255)
     model = cnndsl.load(LENET, net="LeNetBN", weights=run).eval()
     with torch.no_grad():
-        return model((images.float() / 255 - pixels.mean().item()) / pixels.std().item())
+        mean, std = (v.view(1, -1, 1, 1) for v in (pixels.mean(dim=(0, 2, 3)), pixels.std(dim=(0, 2, 3))))
+        return model((images.float() / 255 - mean) / std)
 
 
 @needs_fmnist
 def test_run_json_records_the_preprocessing_training_used(run: Path):
-    prep = json.loads((run / "run.json").read_text())["preprocess"]
+    prep = json.loads((run / "run.json").read_text())["preprocessing"]
     pixels = datasets.load_idx_dataset("fashion-mnist", "train").images[:SUBSET].float().div(255)
-    assert prep["mean"] == [pixels.mean().item()] and prep["std"] == [pixels.std().item()]
-    assert (prep["data"], prep["channels"], prep["height"], prep["width"], prep["resize"]) == \
-        ("fashion-mnist", 1, 28, 28, None)
+    assert prep["mean"] == pixels.mean(dim=(0, 2, 3)).tolist() and prep["std"] == pixels.std(dim=(0, 2, 3)).tolist()
+    assert (prep["dataset"], prep["image"], prep["input"], prep["resize"]) == ("fashion-mnist", [1, 28, 28],
+                                                                               [1, 28, 28], None)
     assert len(prep["classes"]) == 10 and prep["classes"][9] == "Ankle boot"
 
 
@@ -98,7 +99,7 @@ def test_predict_classifies_images_of_any_size_and_names_bad_files(run: Path, te
     assert f"cannot read image '{tmp_path / 'text.png'}'" in err
     result = json.loads(out)
     assert [r["image"] for r in result] == [str(grey), str(rgb)]
-    classes = json.loads((run / "run.json").read_text())["preprocess"]["classes"]
+    classes = json.loads((run / "run.json").read_text())["preprocessing"]["classes"]
     probs = reference_logits(run, images[:1]).softmax(1)[0]
     want = probs.topk(3)
     assert [c["class"] for c in result[0]["top"]] == [classes[i] for i in want.indices]
@@ -185,15 +186,15 @@ TINY = "network Tiny(classes=2) {\n    input 3x8x8\n    conv 3x3 4 pad=1, bn, re
 
 
 def fake_run(tmp_path: Path, **preprocess: object) -> tuple[Path, Path]:
-    """A run folder for TINY made by hand: its weights, and run.json with `preprocess`."""
+    """A run folder for TINY made by hand: its weights, and run.json with `preprocessing`."""
     spec, run = tmp_path / "tiny.cnn", tmp_path / "run"
     spec.write_text(TINY)
     run.mkdir()
     torch.manual_seed(0)
     torch.save(cnndsl.load(spec).state_dict(), run / "model.pt")
-    prep = {"data": "folder", "classes": ["a", "b"], "channels": 3, "height": 8, "width": 8, "resize": None,
-            "mean": [0.5] * 3, "std": [0.25] * 3, **preprocess}
-    (run / "run.json").write_text(json.dumps({"preprocess": prep}))
+    prep = {"data": "folder", "dataset": "folder", "classes": ["a", "b"], "image": [3, 8, 8], "input": [3, 8, 8],
+            "resize": None, "resize_mode": None, "scale": 255, "mean": [0.5] * 3, "std": [0.25] * 3, **preprocess}
+    (run / "run.json").write_text(json.dumps({"preprocessing": prep}))
     return spec, run
 
 
@@ -212,7 +213,7 @@ def test_per_channel_normalisation_is_baked_into_onnx(tmp_path: Path):
 
 
 def test_a_resized_run_cannot_be_baked_but_says_why(tmp_path: Path):
-    spec, run = fake_run(tmp_path, height=4, width=4, resize=8)
+    spec, run = fake_run(tmp_path, image=[3, 4, 4], resize=8)
     with pytest.raises(cnndsl.CnnError, match="--preprocess cannot bake --resize 8: network 'Tiny' takes 3x8x8"):
         cnndsl.export(spec, "py", tmp_path / "t.py", weights=run, preprocess=True)
     assert not (tmp_path / "t.py").exists()

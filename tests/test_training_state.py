@@ -54,7 +54,7 @@ def options(job: Path, out: Path, **changes: object) -> Options:
 def results(out: Path) -> tuple[list[dict], dict, dict]:
     """(metrics without timings, the best weights, the last checkpoint's weights) of a run."""
     rows = [{k: v for k, v in row.items() if k not in TIMING} for row in json.loads((out / "metrics.json").read_text())]
-    best = torch.load(out / "model.pt", weights_only=True)
+    best = torch.load(out / "model.pt", weights_only=True)["model"]
     last = torch.load(out / "checkpoint.pt", weights_only=True)["model"]
     return rows, best, last
 

@@ -44,6 +44,7 @@ class Row:
     kept: int            # bytes autograd keeps for backward (0 for views)
     field: Field | None  # None once the tensor is not CxHxW
     family: Family
+    init: str | None = None  # the layer's `init` as the language writes it; None for PyTorch's default
 
     @property
     def rf(self) -> tuple[int, int] | None:
@@ -126,7 +127,7 @@ class Summary:
             if key not in index:
                 index[key] = len(rows)
                 label = self.blocks[key].call if key in self.blocks else key[-1]
-                rows.append(replace(r, name=".".join(key), op="block", label=label,
+                rows.append(replace(r, name=".".join(key), op="block", label=label, init=None,
                                     depth=depth, params=0, macs=0, memory=0, kept=0, family=Family.BLOCK))
             i = index[key]
             rows[i] = replace(rows[i], shape=r.shape, field=r.field, params=rows[i].params + r.params,
@@ -163,5 +164,6 @@ def analyse(net: Network, batch: int = 1, dtype: str = "float32") -> Summary:
         memory = batch * size * sum(prod(s) for s in layer.shapes)
         rows.append(Row(layer.qualname, layer.op, layer.label, len(layer.block_path), layer.shape,
                         step.params, op.count_macs(layer.attrs, step.input_shapes, layer.shapes),
-                        memory, memory if op.stores_output else 0, field_of[layer.id], op.family))
+                        memory, memory if op.stores_output else 0, field_of[layer.id], op.family,
+                        None if layer.init is None else str(layer.init)))
     return Summary(net.name, net.input_shape, batch, dtype, rows, net.blocks)

@@ -128,7 +128,7 @@ def to_json(s: Summary, depth: int | None = None) -> str:
     layers = [{"name": r.name, "op": r.op, "label": r.label, "depth": r.depth, "output": list(r.shape),
                "params": r.params, "macs": r.macs, "memory_bytes": r.memory,
                "receptive_field": None if r.rf is None else list(r.rf),
-               "jump": None if r.jump is None else list(r.jump)} for r in _rows(s, depth)]
+               "jump": None if r.jump is None else list(r.jump), "init": r.init} for r in _rows(s, depth)]
     doc = {"format": "cnndsl-summary", "version": 2, "network": s.network, "input": list(s.input_shape),
            "batch": s.batch, "dtype": s.dtype, "bytes_per_element": DTYPE_BYTES[s.dtype], "layers": layers,
            "totals": {"params": s.params, "macs": s.macs, "memory_bytes": s.memory},

@@ -5,8 +5,9 @@ from __future__ import annotations
 from ..errors import CnnError, Span, suggest
 from ..lang import syntax as ast
 from ..lang.values import Scope, evaluate, show, type_name
-from ..ops import REGISTRY, ArgError, Op, Param
+from ..ops import REGISTRY, ArgError, Family, Op, Param
 from ..ops.aliases import meaning_hint
+from ..ops.inits import LayerInit, layer_init
 
 
 def _value(expr: ast.Expr, scope: Scope, symbols: tuple[str, ...]) -> object:
@@ -50,6 +51,8 @@ def bind_layer(op: Op, layer: ast.Layer, scope: Scope) -> dict:
                                "write arithmetic in parentheses: (a / b)")
             attrs["stride"] = _convert(op, by_name["stride"], evaluate(arg.stride, scope), arg.stride.span)
     for kw in layer.kwargs:
+        if _is_init(op, kw.name):
+            continue  # bound by bind_init
         param = by_name.get(kw.name)
         if param is None:
             raise CnnError(f"{op.name} has no argument '{kw.name}'", kw.span,
@@ -64,6 +67,38 @@ def bind_layer(op: Op, layer: ast.Layer, scope: Scope) -> dict:
                 raise CnnError(f"{op.name} needs {param.name}", layer.span, f"signature: {op.signature()}")
             attrs[param.name] = param.default
     return op.prepare(attrs) if op.prepare else attrs
+
+
+def _is_init(op: Op, keyword: str) -> bool:
+    """Whether `keyword` is the initialisation every op with parameters takes (not an argument of its own)."""
+    return keyword == "init" and op.initialisable and all(p.name != "init" for p in op.params)
+
+
+def init_value(value: object, span: Span, what: str) -> LayerInit:
+    """A language value as a layer's init; CnnError at `span` naming `what` when it is not one."""
+    try:
+        return layer_init(value)
+    except ValueError as exc:
+        raise CnnError(f"{what} must be {exc}, got {type_name(value)} {show(value)}", span) from None
+
+
+def bind_init(op: Op, layer: ast.Layer, scope: Scope) -> LayerInit | None:
+    """The layer's own `init=` (None without one; `bind_layer` refuses it on an op without parameters);
+    CnnError when the value is not an initialiser or a (weight, bias) pair."""
+    given = [kw for kw in layer.kwargs if _is_init(op, kw.name)]
+    if len(given) > 1:
+        raise CnnError(f"{op.name} init is given twice", given[1].span)
+    return init_value(evaluate(given[0].value, scope), given[0].span, f"{op.name} init") if given else None
+
+
+def init_key(key: str, span: Span) -> str:
+    """An `init` statement's key: an op with parameters or a family name; CnnError for anything else."""
+    families = {f.value for f in Family}
+    if key in families or (key in REGISTRY and REGISTRY[key].initialisable):
+        return key
+    keys = {name for name, op in REGISTRY.items() if op.initialisable} | families
+    raise CnnError(f"'{key}' is no op with parameters and no family of ops", span,
+                   suggest(key, keys) or "write an op (`conv`, `fc`, `bn`) or a family (`norm`)")
 
 
 def bind_block(block: ast.BlockDef, call: ast.Call, caller: Scope, definition: Scope) -> dict[str, object]:

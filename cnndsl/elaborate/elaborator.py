@@ -18,7 +18,8 @@ from ..lang.source import Program
 from ..lang.values import BUILTINS, Scope, TensorRef, evaluate, show, truth
 from ..ops import INPUT, REGISTRY, Shape, ShapeError, dims
 from ..ops.aliases import meaning_hint
-from .binding import bind_block, bind_layer, op_named
+from ..ops.inits import LayerInit
+from .binding import bind_block, bind_init, bind_layer, init_key, init_value, op_named
 from .budget import Budget
 from .frames import Frame, Limits, Multi, name_of, unpack
 
@@ -46,7 +47,7 @@ class Elaborator:
 
     # ---- graph construction
     def add_node(self, op: str, attrs: dict, inputs: list[TensorRef], frame: Frame, name: str,
-                 span: Span) -> int:
+                 span: Span, init: LayerInit | None = None) -> int:
         """Add a layer of op `op` reading `inputs`; returns its node id. Its output shapes (per sample) come
         from the op's shape rule and its warnings are recorded. Raises CnnError for a shape rule's error, an
         output dimension below 1, a tensor past the limits, or more than `max_layers` layers."""
@@ -62,8 +63,10 @@ class Elaborator:
             raise CnnError(f"`{entry.describe(attrs)}` leaves no output on a {' and '.join(map(dims, in_shapes))} "
                            f"input ({', '.join(map(dims, shapes))})", span, chain=frame.chain)
         self.budget.tensors(op, shapes, span, frame.chain)
+        if init is None and entry.initialisable:  # the `init` statements' default: the op's, else its family's
+            init = frame.inits.get(op) or frame.inits.get(entry.family.value)
         n = self.ir.add_layer(op, (*frame.path, name), attrs, [(t.node, t.port) for t in inputs], shapes, span,
-                              frame.chain)
+                              frame.chain, init)
         for message in entry.warn(attrs, in_shapes):
             who = ".".join((*frame.path, name))
             self.ir.add_warning(Diagnostic(f"{who} ({entry.describe(attrs)}) {message}", span,
@@ -116,6 +119,11 @@ class Elaborator:
                 return cur
             case ast.Input():
                 return self.input(stmt, scope, frame, cur)
+            case ast.InitDefaults(rules=rules):
+                for rule in rules:
+                    key = init_key(rule.key, rule.span)
+                    frame.inits[key] = init_value(evaluate(rule.value, scope), rule.value.span, f"init {key}")
+                return cur
             case ast.Output(name=name, span=span):
                 if not frame.is_network:
                     raise CnnError("`output` belongs in a network, not in a block", span)
@@ -218,9 +226,10 @@ class Elaborator:
         if op.merge:
             raise CnnError(f"`{op.name}` joins branches: {op.name} {{ a | b }} or {op.name}(x, y)", layer.span)
         attrs = bind_layer(op, layer, scope)
+        init = bind_init(op, layer, scope)
         source = self.flowing(cur, layer.span, f"`{layer.op}`", frame)
         name = frame.claim(op.name, name_of(layer.alias, scope, layer.span), layer.span)
-        n = self.add_node(op.name, attrs, [source], frame, name, layer.span)
+        n = self.add_node(op.name, attrs, [source], frame, name, layer.span, init)
         count = op.outputs(attrs)
         return Multi(n, count) if count > 1 else TensorRef(n)
 
@@ -286,7 +295,8 @@ class Elaborator:
             inner_scope.values["in_shape"] = self.shape(cur)
             inner_scope.values["in_channels"] = self.shape(cur)[0]
         name = frame.claim(block.name, name_of(alias, scope, call.span), call.span)
-        inner = Frame((*frame.path, name), (*frame.chain, (block.name, call.func_span)), False)
+        inner = Frame((*frame.path, name), (*frame.chain, (block.name, call.func_span)), False,
+                      inits=dict(frame.inits))
         text = f"{block.name}(" + ", ".join([show(v) for v in list(args.values())[:len(call.args)]] +
                                             [f"{k.name}={show(args[k.name])}" for k in call.kwargs]) + ")"
         self.ir.add_block(inner.path, block.name, text, call.span, inner.chain)

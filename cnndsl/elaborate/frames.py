@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, fields
 from ..errors import CallChain, CnnError, Span
 from ..lang import syntax as ast
 from ..lang.values import Scope, show
+from ..ops.inits import LayerInit
 
 _FIELD = re.compile(r"\{([^{}]*)\}")
 
@@ -81,6 +82,9 @@ class Frame:
     is_network: bool
     counters: Counter = field(default_factory=Counter)
     names: dict[str, Span] = field(default_factory=dict)
+    # the `init` statements' defaults in force: an op or family name -> its layers' init; a block
+    # instance starts with a copy of its caller's
+    inits: dict[str, LayerInit] = field(default_factory=dict)
 
     def claim(self, base: str, alias: str | None, span: Span) -> str:
         """`as` names are taken as given; others are `op1, op2, ...` per block instance."""

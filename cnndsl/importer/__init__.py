@@ -47,6 +47,7 @@ def import_module(module: Any, example_input: Any, name: str | None = None, veri
     relative).
     """
     from .blocks import structure
+    from .inits import init_statement
     from .text import write
     from .trace import trace
 
@@ -60,8 +61,10 @@ def import_module(module: Any, example_input: Any, name: str | None = None, veri
         if _unused_state(gm, module):  # auxiliary heads run only in training (GoogLeNet, Inception v3)
             copy = copy_module(module).train()  # a copy: a training-mode pass updates batch-norm statistics
             gm, graph = trace(copy, example_input, name)
-        text = write(structure(graph, name), f"{name}: imported from {type(module).__module__}."
-                     f"{type(module).__qualname__} by `cnndsl import`")
+        init = init_statement(module)  # torchvision's initialisation, where the family's is recognised
+        header = (f"{name}: imported from {type(module).__module__}.{type(module).__qualname__} by `cnndsl import`"
+                  + ("\ninitialised as its constructor initialises it" if init else ""))
+        text = write(structure(graph, name), header, init)
         if verify:
             verify_text(text, module, example_input)
     finally:

@@ -38,7 +38,7 @@ REQUIRED = object()
 # parameter names for an op's slots, as a person would write them
 _HINTS = {"out": "c", "kernel": "k", "start": "start", "stop": "n"}
 RESERVED = set(REGISTRY) | set(BUILTINS) | set(keyword.kwlist) | {
-    "block", "network", "input", "output", "repeat", "let", "as", "import", "true", "false", "in_channels",
+    "block", "network", "input", "output", "repeat", "let", "init", "as", "import", "true", "false", "in_channels",
     "in_shape", "i", "same", "row", "batch", "nearest", "bilinear"}
 
 

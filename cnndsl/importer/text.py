@@ -221,9 +221,9 @@ class Writer:
         return lines
 
 
-def write(imported: Imported, header: str) -> str:
+def write(imported: Imported, header: str, init: str | None = None) -> str:
     """The whole `.cnn` text: `header` as comment lines, each block (callees first), then the network with
-    its input shape per sample."""
+    its input shape per sample and, where given, its `init` statement."""
     blocks = {b.name: b for b in imported.blocks}
     w = Writer(blocks)
     out = [f"# {line}".rstrip() for line in header.splitlines()] + [""]
@@ -232,7 +232,7 @@ def write(imported: Imported, header: str) -> str:
         comment = [f"# {b.cls}"] if b.cls not in (b.name, "Sequential") else []
         out += [*comment, f"block {b.name}({params}) {{", *w.lines(b.body, 4), "}", ""]
     out += [f"network {imported.name} {{", f"    input {'x'.join(map(str, imported.input_shape))}",
-            *w.lines(imported.body, 4), "}", ""]
+            *([f"    {init}"] if init else []), *w.lines(imported.body, 4), "}", ""]
     return "\n".join(_tidy(out))
 
 

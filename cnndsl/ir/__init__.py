@@ -19,6 +19,7 @@ inputs     tuple[(node, port), ...]: the tensors it reads, in branch order
 shapes     tuple[Shape, ...]: its output shapes per sample (one, or several for `split`)
 span       Span: the source text that created it
 chain      CallChain: the block calls it sits in, outermost first
+init       LayerInit (optional, absent for PyTorch's default): its weight's and bias's initialisers
 =========  =====================================================================
 
 Edges `u -> v` exist for every `u` in `v`'s inputs (graph algorithms use them; `inputs`

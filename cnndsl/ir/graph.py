@@ -10,6 +10,7 @@ import networkx as nx
 
 from ..errors import CallChain, Diagnostic, Span
 from ..ops import REGISTRY, Shape
+from ..ops.inits import LayerInit
 from .network import Network
 
 NODE_KEYS = {"op": str, "name": str, "path": tuple, "attrs": dict, "inputs": tuple, "shapes": tuple,
@@ -87,12 +88,15 @@ class IRBuilder:
         return self._graph.nodes[node]["shapes"][port]
 
     def add_layer(self, op: str, path: tuple[str, ...], attrs: dict, inputs: Iterable[tuple[int, int]],
-                  shapes: Iterable[Shape], span: Span, chain: CallChain) -> int:
-        """Add a layer reading `inputs` (node, port); returns its node id."""
+                  shapes: Iterable[Shape], span: Span, chain: CallChain, init: LayerInit | None = None) -> int:
+        """Add a layer reading `inputs` (node, port); returns its node id. `init` is its initialisation
+        (None: PyTorch's default)."""
         n = self._graph.number_of_nodes()
         inputs = tuple(inputs)
         self._graph.add_node(n, op=op, name=path[-1], path=path, attrs=attrs, inputs=inputs,
                              shapes=tuple(shapes), span=span, chain=chain)
+        if init is not None and not init.is_default:
+            self._graph.nodes[n]["init"] = init
         self._graph.add_edges_from((u, n) for u, _ in inputs)
         return n
 

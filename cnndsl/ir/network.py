@@ -11,6 +11,7 @@ import networkx as nx
 
 from ..errors import CallChain, Diagnostic, Span
 from ..ops import REGISTRY, Op, Shape, dims
+from ..ops.inits import LayerInit
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Layer:
     span: Span
     chain: CallChain
     input_shapes: tuple[Shape, ...]  # per sample, in input order
+    init: LayerInit | None = None  # its initialisation; None: PyTorch's default
 
     @property
     def qualname(self) -> str:

@@ -138,6 +138,14 @@ class Builder:
         """`let name = expr`: an ast.Let."""
         return self._make(kids, ast.Let, kids[1].value, kids[3].node)
 
+    def init_stmt(self, kids: list) -> Built:  # "init" init_rule ("," init_rule)*
+        """`init key=value, ...`: an ast.InitDefaults."""
+        return self._make(kids, ast.InitDefaults, _nodes(kids))
+
+    def init_rule(self, kids: list) -> Built:  # NAME "=" expr
+        """`key=value` of an `init` statement: an ast.InitRule, its span the key's."""
+        return Built(ast.InitRule(kids[0].value, kids[2].node, self.tok(kids[0])), kids)
+
     def input_stmt(self, kids: list) -> Built:  # "input" postfix ("," item)*
         """`input shape`: an ast.Input of the shape expression (`3x224x224`, or a name). With items after it
         (`input 1x28x28, conv 3x3 8, relu`) a tuple of the ast.Input and an ast.Flow of the items, as the

@@ -200,6 +200,24 @@ class Output:
 
 
 @dataclass(frozen=True)
+class InitRule:
+    """`key=init` in an `init` statement: the default initialiser of the layers of an op or family."""
+
+    key: str
+    value: Expr
+    span: Span  # the key
+
+
+@dataclass(frozen=True)
+class InitDefaults:
+    """`init conv=xavier_uniform, fc=normal(0, 0.01)`: defaults for the layers after it in its body and
+    in the blocks they call."""
+
+    rules: tuple[InitRule, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
 class Flow:
     """`[target =] [source ->] item, item, ...`"""
 
@@ -210,7 +228,7 @@ class Flow:
     span: Span
 
 
-Stmt = Union[Let, Input, Output, Flow]
+Stmt = Union[Let, Input, Output, InitDefaults, Flow]
 
 # ---- definitions -------------------------------------------------------------------------
 

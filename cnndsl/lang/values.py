@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import CnnError, Span, suggest
+from ..ops.inits import CONSTRUCTORS, Init
 from . import syntax as ast
 from .limits import ITEMS_PER_STEP, MAX_INT_BITS, MAX_SEQUENCE, Meter, check_int, tuple_items
 
@@ -72,7 +73,8 @@ def type_name(value: object) -> str:
         return "bool"
     if isinstance(value, TensorRef):
         return "tensor"
-    return {int: "int", float: "float", tuple: "tuple", str: "string"}.get(type(value), type(value).__name__)
+    names = {int: "int", float: "float", tuple: "tuple", str: "string", Init: "initialiser"}
+    return names.get(type(value), type(value).__name__)
 
 
 def show(value: object, width: int = 200) -> str:
@@ -302,6 +304,7 @@ BUILTINS: dict[str, Callable[..., object]] = {
     "int": _one_number(int, "int"),
     "round": _one_number(round, "round"),
     "abs": _one_number(abs, "abs"),
+    **CONSTRUCTORS,  # initialisers: `xavier_uniform`, `normal(0, 0.01)`, ... (cnndsl/ops/inits.py)
 }
 
 
@@ -311,15 +314,29 @@ def _arity(name: str, n: int) -> object:
 
 def call_builtin(call: ast.Call, scope: Scope) -> object:
     """The value of a call of a built-in function (`range`, `len`, `min`, `max`, `sum`, `enumerate`, `zip`,
-    `int`, `round`, `abs`); CnnError at the call for an unknown function, a keyword argument, or
-    arguments it refuses."""
+    `int`, `round`, `abs`, and the initialisers such as `kaiming_normal(mode=fan_out)`); CnnError at the
+    call for an unknown function, a keyword argument where it takes none, or arguments it refuses. An
+    initialiser takes keywords, and the bare words of its `mode` and `nonlinearity` where they are unbound."""
     fn = BUILTINS.get(call.func)
     if fn is None:
         raise CnnError(f"unknown function '{call.func}'", call.func_span, suggest(call.func, BUILTINS))
-    if call.kwargs:
+    symbols: tuple[str, ...] = getattr(fn, "symbols", ())
+    if call.kwargs and not symbols:
         raise CnnError(f"{call.func}() takes no keyword arguments", call.kwargs[0].span)
-    args = tuple(evaluate(a, scope) for a in call.args)
+
+    words: tuple[str, ...] = getattr(fn, "words", ())  # its keywords that take words: any bare one is a word
+
+    def value(expr: ast.Expr, keyword: str | None = None) -> object:
+        if isinstance(expr, ast.Name) and (expr.id in symbols or keyword in words) and not scope.has(expr.id):
+            return expr.id
+        return evaluate(expr, scope)
+    args = tuple(value(a) for a in call.args)
+    kwargs: dict[str, object] = {}
+    for k in call.kwargs:
+        if k.name in kwargs:
+            raise CnnError(f"{call.func}() {k.name} is given twice", k.span)
+        kwargs[k.name] = value(k.value, k.name)
     try:
-        return _check_int(fn(*args), call.span)
+        return _check_int(fn(*args, **kwargs), call.span)
     except (TypeError, ValueError, OverflowError) as exc:
         raise CnnError(str(exc), call.span) from None

@@ -160,6 +160,14 @@ class Op:
     # network-body snippets with an input shape, compiled by tests/test_registry.py and
     # compared with torch; empty means the bare op name on a 4x9x9 input
     examples: tuple[tuple[str, Shape], ...] = ()
+    # the module's tensors that `init=` sets: its weight's and its bias's attribute names (for batch
+    # norm gamma and beta); every op whose module has parameters takes `init=` (cnndsl/ops/inits.py)
+    init_params: tuple[str, str] = ("weight", "bias")
+
+    @property
+    def initialisable(self) -> bool:
+        """Whether layers of the op take `init=`: a module with trainable parameters (by its parameter rule)."""
+        return self.module is not None and self.count_params is not _zero
 
     @property
     def is_input(self) -> bool:

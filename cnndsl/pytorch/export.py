@@ -23,6 +23,7 @@ from ..files import write_atomic
 from ..ir import Network
 from ..ops import dims, torch_layers
 from .fx_backend import compile_network
+from .initialise import init_lines
 from .onnx_export import ATOL, CHECK_BATCH, INPUT_NAME, OPSET, RTOL, check_input, onnx_model, output_names, run_onnx
 
 FORMATS = ("onnx", "torchscript", "py", "pt2")
@@ -147,10 +148,15 @@ def to_python(net: Network, model: torch.fx.GraphModule) -> str:
              "", "import operator  # noqa: F401 (the generated forward may use it)", "", "import torch",
              "from torch import nn", "", "", *(c + "\n\n" for c in _own_classes(model)),
              f"class {cls}(nn.Module):", "    def __init__(self) -> None:", "        super().__init__()"]
+    layers = {layer.qualname: layer for layer in net.layers()}
     for qualname, module in model.named_modules():
         container = not qualname or type(module) is nn.Module  # the root, or a block instance
         if qualname:
             lines.append("        " + _assign(qualname, "nn.Module()" if container else _constructor(module, qualname)))
+            layer = None if container else layers.get(qualname)
+            if layer is not None:  # its `init`, as the compiled model applied it
+                codes = init_lines(module, layer.entry, layer.init, _reference(qualname))
+                lines += ["        " + code for code in codes]
         for name, p in module.named_parameters(recurse=False) if container else ():  # layer_scale's
             lines.append("        " + _assign(f"{qualname}.{name}" if qualname else name, _parameter(p)))
     forward = model.code.strip("\n")

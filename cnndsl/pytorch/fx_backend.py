@@ -16,6 +16,7 @@ from torch import fx, nn
 
 from ..errors import CnnError
 from ..ir import Layer, Network, Ref, Step
+from .initialise import initialise
 
 # names a layer may not take: they would shadow what torch.nn.Module / GraphModule need
 RESERVED = set(dir(fx.GraphModule)) | set(vars(nn.Module()))
@@ -67,7 +68,9 @@ def _inplace_activations(net: Network, steps: list[Step], root: nn.Module, value
 
 
 def compile_network(net: Network, max_bytes: int | None = None, inplace: bool = True) -> fx.GraphModule:
-    """Build the model; parameters are initialised by torch's default layer initialisers. The model takes a
+    """Build the model; parameters are initialised by each layer's `init` (cnndsl/pytorch/initialise.py), else
+    by torch's default layer initialisers, in the order of the layers (so a seed makes it reproducible). The
+    model takes a
     batch (N, *net.input_shape): the network's shapes are per sample. Submodules sit at the layers'
     paths, so state_dict keys follow the spec's names.
 
@@ -99,7 +102,9 @@ def compile_network(net: Network, max_bytes: int | None = None, inplace: bool = 
             values[layer.id] = fx.Proxy(graph.placeholder("x"), tracer)
         elif op.module is not None:
             _check_names(layer)
-            _install(root, layer.path, op.module(nn, layer.attrs, in_shapes))
+            module = op.module(nn, layer.attrs, in_shapes)
+            initialise(module, layer)
+            _install(root, layer.path, module)
             node = graph.create_node("call_module", layer.qualname, (inputs[0].node,), name=_node_name(layer))
             values[layer.id] = fx.Proxy(node, tracer)
         else:

@@ -1,7 +1,7 @@
 """A trained model: weights from a run folder or a state_dict file, and the run's preprocessing.
 
 A run folder (`cnndsl train --out DIR`) holds `model.pt`, the best epoch's `state_dict` (a plain
-dict of tensors, keyed by the layers' paths in the spec), and `run.json`, whose `preprocess`
+dict of tensors, keyed by the layers' paths in the spec), and `run.json`, whose `preprocessing`
 object says how training turned images into inputs (see docs/deploy.md). `with_preprocessing`
 puts that step into the compiled model's own graph, so every export format carries it.
 """
@@ -42,6 +42,8 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CnnError(f"cannot read weights '{file}': {reason}",
                        hint="model.pt of a run, or a file written by torch.save(model.state_dict())") from None
+    if isinstance(state, dict) and state.get("format") == "cnndsl-model":  # a run's model.pt: weights + preprocessing
+        state = state.get("model")
     if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
                                               for k, v in state.items()):
         raise CnnError(f"weights '{file}' are not a state_dict (a dict of tensors by name)",
@@ -91,19 +93,23 @@ class Preprocess:
     mean: list[float]
     std: list[float]
 
-    def as_json(self) -> dict:
-        """The `preprocess` object of run.json."""
-        return dict(self.__dict__)
+    @classmethod
+    def of_run(cls, info: dict) -> Preprocess:
+        """From the `preprocessing` object of run.json and model.pt (cnndsl/training/runs.py `preprocessing`).
+        KeyError or TypeError for one without these fields."""
+        channels, height, width = info["image"]
+        return cls(data=info["dataset"], classes=list(info["classes"]), channels=channels, height=height,
+                   width=width, resize=info["resize"], mean=list(info["mean"]), std=list(info["std"]))
 
 
 def read_preprocess(run: str | os.PathLike) -> Preprocess:
-    """The `preprocess` object of `run/run.json` (`run` a run folder, or a file in it). CnnError when the
+    """The `preprocessing` object of `run/run.json` (`run` a run folder, or a file in it). CnnError when the
     folder has no run.json, or one from before cnndsl recorded preprocessing."""
     folder = Path(run) if Path(run).is_dir() else Path(run).parent
     path = folder / "run.json"
     try:
         info = json.loads(path.read_text())
-        return Preprocess(**info["preprocess"])
+        return Preprocess.of_run(info["preprocessing"])
     except FileNotFoundError:
         raise CnnError(f"no run.json next to the weights in '{folder}'",
                        hint="preprocessing comes from a run folder: --weights RUN_FOLDER") from None

@@ -23,6 +23,11 @@ from ..errors import CnnError
 IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
              "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
 DEBIAN_PACKAGES = {"fashion-mnist": "dataset-fashion-mnist", "mnist": "dataset-mnist"}
+# class names by label, as torchvision's readers name them
+CLASS_NAMES = {"fashion-mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+                                 "Bag", "Ankle boot"),
+               "mnist": ("0 - zero", "1 - one", "2 - two", "3 - three", "4 - four", "5 - five", "6 - six",
+                         "7 - seven", "8 - eight", "9 - nine")}
 # downloads go through torchvision's readers (mirrors and MD5 sums are theirs)
 TORCHVISION_READERS = {"fashion-mnist": "FashionMNIST", "mnist": "MNIST"}
 
@@ -30,12 +35,13 @@ TORCHVISION_READERS = {"fashion-mnist": "FashionMNIST", "mnist": "MNIST"}
 @dataclass
 class Dataset:
     """A whole dataset in memory: `images` uint8 (N, C, H, W), `labels` int64 (N,), `classes` the number of
-    classes."""
+    classes, `class_names` their names by label (empty where unknown)."""
 
     name: str
     images: torch.Tensor  # uint8 (N, C, H, W)
     labels: torch.Tensor  # int64 (N,)
     classes: int
+    class_names: tuple[str, ...] = ()
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -143,7 +149,7 @@ def load_idx_dataset(name: str, split: str, download: bool = True) -> Dataset:
     images, labels = read_idx(files[images_stem]), read_idx(files[labels_stem])
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
         raise CnnError(f"{name} {split}: {len(images)} images but {len(labels)} labels")
-    return Dataset(name, images.unsqueeze(1).contiguous(), labels.long(), 10)
+    return Dataset(name, images.unsqueeze(1).contiguous(), labels.long(), 10, CLASS_NAMES[name])
 
 
 def load_cifar10(split: str) -> Dataset:
@@ -159,7 +165,7 @@ def load_cifar10(split: str) -> Dataset:
         raise CnnError(f"cannot find or download CIFAR-10 in {root}: {exc}",
                        hint=f"put cifar-10-python.tar.gz or its extracted folder in {root}") from None
     images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
-    return Dataset("cifar10", images, torch.tensor(ds.targets), 10)
+    return Dataset("cifar10", images, torch.tensor(ds.targets), 10, tuple(ds.classes))
 
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
@@ -192,13 +198,13 @@ def load_folder(root: Path, size: tuple[int, int], channels: int) -> tuple[Datas
                     labels.append(label)
         if not images:
             raise CnnError(f"no images in '{split}'", hint=f"image files end in {', '.join(sorted(IMAGE_SUFFIXES))}")
-        loaded.append(Dataset(root.name, torch.stack(images), torch.tensor(labels), len(classes)))
+        loaded.append(Dataset(root.name, torch.stack(images), torch.tensor(labels), len(classes), tuple(classes)))
     if len(loaded) == 2:
         return loaded[0], loaded[1]
     full = loaded[0]
     test = torch.arange(len(full.labels)) % 10 == 9
-    return (Dataset(full.name, full.images[~test], full.labels[~test], full.classes),
-            Dataset(full.name, full.images[test], full.labels[test], full.classes))
+    return (Dataset(full.name, full.images[~test], full.labels[~test], full.classes, full.class_names),
+            Dataset(full.name, full.images[test], full.labels[test], full.classes, full.class_names))
 
 
 def load(data: str, size: tuple[int, int] | None = None, channels: int = 1) -> tuple[Dataset, Dataset]:
@@ -213,14 +219,24 @@ def load(data: str, size: tuple[int, int] | None = None, channels: int = 1) -> t
 DEVICE_COPY_BYTES = 2 << 30  # data sets up to 2 GiB of uint8 pixels live on the GPU while training
 
 
+def channel_statistics(ds: Dataset) -> tuple[list[float], list[float]]:
+    """The mean and standard deviation of each channel of `ds`'s pixels, scaled to [0, 1]."""
+    pixels = ds.images.float().div(255)
+    return pixels.mean(dim=(0, 2, 3)).tolist(), pixels.std(dim=(0, 2, 3)).tolist()
+
+
 class Batches:
     """Batches on the training device: uint8 -> float in [0, 1], resized, augmented,
-    normalised with the training set's mean and standard deviation."""
+    normalised with the training set's mean and standard deviation per channel (`mean`, `std`: one
+    number per channel, or one for all, of pixels in [0, 1])."""
 
     def __init__(self, ds: Dataset, batch_size: int, device: torch.device, resize: int | None,
-                 augment: set[str], mean: float, std: float, channels_last: bool = False) -> None:
+                 augment: set[str], mean: float | list[float], std: float | list[float],
+                 channels_last: bool = False) -> None:
         self.ds, self.batch_size, self.device = ds, batch_size, device
-        self.resize, self.augment, self.mean, self.std = resize, augment, mean, std
+        self.resize, self.augment = resize, augment
+        self.mean = torch.tensor(mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
         self.channels_last = channels_last
         # a data set that fits is copied to the GPU once (as uint8): a batch is then a gather on the
         # device, with no copy from the host that the step would wait for

@@ -16,32 +16,6 @@ from ..pytorch.fx_backend import compile_network
 from ..pytorch.trained import Preprocess, load_weights, read_preprocess
 from . import data as datasets
 
-CLASS_NAMES = {
-    "fashion-mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-                      "Ankle boot"],
-    "mnist": [str(d) for d in range(10)],
-    "cifar10": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
-}
-
-
-def class_names(data: str, count: int) -> list[str]:
-    """The classes' names of a data set: the known sets' own, an image folder's class folders (as
-    `data.load_folder` numbers them), else the numbers."""
-    if data in CLASS_NAMES:
-        return CLASS_NAMES[data]
-    root = Path(data)
-    split = root / "train" if (root / "train").is_dir() and (root / "test").is_dir() else root
-    names = sorted(p.name for p in split.iterdir() if p.is_dir()) if split.is_dir() else []
-    return names if len(names) == count else [str(i) for i in range(count)]
-
-
-def preprocess_of(data: str, train: datasets.Dataset, resize: int | None, mean: float, std: float) -> Preprocess:
-    """What run.json records of how training prepared inputs (one mean and std for every channel, as
-    training computes them)."""
-    c, h, w = train.shape
-    return Preprocess(data=train.name if data in CLASS_NAMES else data, classes=class_names(data, train.classes),
-                      channels=c, height=h, width=w, resize=resize, mean=[mean] * c, std=[std] * c)
-
 
 @dataclass
 class Trained:

@@ -22,7 +22,6 @@ from ..api import check, compile, parse_shape
 from ..errors import CnnError
 from . import checkpoint, runs
 from . import data as datasets
-from .deployed import preprocess_of
 from .interrupt import StopRequest
 from .progress import ProgressBar
 from .watch import LossWatch
@@ -150,16 +149,15 @@ class _Run:
         train_set, test_set = datasets.load(opts.data, checked.input_shape[1:], checked.input_shape[0])
         if opts.subset:
             train_set = datasets.Dataset(train_set.name, train_set.images[:opts.subset],
-                                         train_set.labels[:opts.subset], train_set.classes)
+                                         train_set.labels[:opts.subset], train_set.classes, train_set.class_names)
         _agree(checked, train_set, opts)
         torch.manual_seed(opts.seed)
         random.seed(opts.seed)
         self.model = compile(checked).to(device)
         if opts.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        pixels = train_set.images.float().div(255)
-        mean, std = pixels.mean().item(), pixels.std().item()
-        self.preprocess = preprocess_of(opts.data, train_set, opts.resize, mean, std)
+        mean, std = datasets.channel_statistics(train_set)
+        self.preprocessing = runs.preprocessing(train_set, opts.data, opts.resize, checked.input_shape, mean, std)
         make = lambda ds: datasets.Batches(ds, opts.batch_size, device, opts.resize, set(opts.augment),  # noqa: E731
                                            mean, std, opts.channels_last)
         self.train_batches, self.test_batches = make(train_set), make(test_set)
@@ -211,7 +209,7 @@ class _Run:
         """What follows from the checkpoint (written after it, so a kill in between loses nothing):
         model.pt when the epoch just finished is the best, and metrics.json/csv and curves.png."""
         if self.step == 0 and self.rows and _best(self.rows) == len(self.rows) - 1:
-            runs.save_torch(self.out / "model.pt", self.model.state_dict())
+            runs.save_torch(self.out / "model.pt", runs.model_file(self.model, self.preprocessing))
         if self.rows:
             runs.write_metrics(self.out, self.rows)
 
@@ -308,7 +306,7 @@ def train(file: str | os.PathLike, net: str | None = None, input: str | None = N
         if opts.resume:
             run.resume()
         if rank == 0:
-            runs.write_run_info(out, file, checked, asdict(opts), world, run.preprocess.as_json())
+            runs.write_run_info(out, file, checked, asdict(opts), world, run.preprocessing)
         forward = torch.compile(run.model) if opts.compile else run.model
         ddp = torch.nn.parallel.DistributedDataParallel(forward, device_ids=[device.index] if device.type == "cuda"
                                                         else None) if world > 1 else forward

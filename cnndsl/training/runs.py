@@ -121,10 +121,28 @@ def load_checkpoint(path: Path) -> checkpoint.Reader:
     return reader
 
 
+def preprocessing(train_set, data: str, resize: int | None, input_shape: tuple[int, ...],  # noqa: ANN001
+                  mean: list[float], std: list[float]) -> dict:
+    """What an input needs before the trained model sees it (docs/training.md): the data set and its class
+    names by label, its image size (`image`: C, H, W), the resize (bilinear, to `resize` x `resize`; None:
+    none), and the per-channel mean and
+    std subtracted and divided after dividing the pixels by `scale` (255, to [0, 1])."""
+    return {"data": data, "dataset": train_set.name, "classes": list(train_set.class_names),
+            "image": list(train_set.shape), "input": list(input_shape), "resize": resize,
+            "resize_mode": "bilinear" if resize else None,
+            "scale": 255, "mean": list(mean), "std": list(std)}
+
+
+def model_file(model: torch.nn.Module, preprocessing: dict) -> dict:
+    """model.pt's content: the weights (`model`, a state_dict) and the `preprocessing` they were trained with;
+    `torch.load(path, weights_only=True)` reads it."""
+    return {"format": "cnndsl-model", "version": 1, "model": model.state_dict(), "preprocessing": preprocessing}
+
+
 def write_run_info(out: Path, file: str | os.PathLike, net, options: dict, world: int,  # noqa: ANN001
-                   preprocess: dict | None = None) -> None:
-    """run.json: the spec, the network, the options and command, the versions that trained it, and
-    `preprocess` (`cnndsl.pytorch.trained.Preprocess`: how inputs were prepared, the classes' names)."""
+                   preprocessing: dict | None = None) -> None:
+    """run.json: the spec, the network, the options and command, the preprocessing of its inputs, and the
+    versions that trained it."""
     import torchvision
 
     from ..version import __version__
@@ -132,10 +150,9 @@ def write_run_info(out: Path, file: str | os.PathLike, net, options: dict, world
     info = {"spec": Path(file).read_text(), "file": str(file), "network": net.name,
             "params": {k: v for k, v in net.params.items() if isinstance(v, (int, float, bool, tuple))},
             "input": list(net.input_shape), "options": options, "command": sys.argv, "world_size": world,
+            "preprocessing": preprocessing,
             "versions": {"cnndsl": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
                          "python": platform.python_version()}}
-    if preprocess is not None:
-        info["preprocess"] = preprocess
     write_atomic(out / "run.json", (json.dumps(info, indent=2, default=list) + "\n").encode())
 
 
