@@ -62,7 +62,8 @@ def test_run_json_records_the_preprocessing_training_used(run: Path):
 @needs_fmnist
 def test_load_with_weights_is_model_pt(run: Path):
     model = cnndsl.load(LENET, net="LeNetBN", weights=run / "model.pt")
-    saved = torch.load(run / "model.pt", weights_only=True)
+    saved = torch.load(run / "model.pt", weights_only=True)["model"]
+    assert saved.keys() == model.state_dict().keys()
     assert all(torch.equal(model.state_dict()[k], v) for k, v in saved.items())
 
 
@@ -142,7 +143,7 @@ def test_exports_with_preprocessing_take_images_in_0_1(run: Path, test_set, caps
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
             model = module.LeNetBN()
-            model.load_state_dict(torch.load(run / "model.pt", weights_only=True))
+            model.load_state_dict(torch.load(run / "model.pt", weights_only=True)["model"])
             got = model.eval()(x)
         torch.testing.assert_close(got.detach(), want, rtol=1e-4, atol=1e-5)
 
