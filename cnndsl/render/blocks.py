@@ -247,7 +247,7 @@ def _caption_lines(slab: Slab) -> list[str]:
 
 def _text_width(lines: list[str]) -> float:
     """About how wide (cm) the caption's lines are set in \\scriptsize sans serif."""
-    return 0.14 * max(len(line) for line in lines)
+    return 0.12 * max(len(line) for line in lines)
 
 
 def _ball(slab: Slab, g: Geometry) -> list[str]:

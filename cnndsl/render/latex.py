@@ -32,6 +32,11 @@ def blocks_format(path: str | os.PathLike) -> str:
     return fmt
 
 
+def latex_available(fmt: str = "pdf") -> bool:
+    """Whether the programs `fmt` (pdf: pdflatex; png: pdflatex and pdftoppm) needs are on the PATH."""
+    return _missing(fmt, Path("figure")) is None
+
+
 def _missing(fmt: str, path: Path) -> CnnError | None:
     """The error for a format whose programs are not installed, or None."""
     keep = f"; or write the LaTeX source with -o {path.with_suffix('.tex')}"
