@@ -154,10 +154,12 @@ class Geometry:
 
     @property
     def top(self) -> float:
+        """The y of the slab's highest point, its back top edge (the axis is y = 0): skip arrows pass above it."""
         return self.h / 2 + self.dy / 2
 
     @property
     def right(self) -> float:
+        """The x of the slab's rightmost point (its back right edge)."""
         return self.x + self.w + self.dx / 2
 
 
@@ -224,8 +226,7 @@ def _box(slab: Slab, g: Geometry) -> list[str]:
     x0, y0 = g.x - g.dx / 2, -g.h / 2 - g.dy / 2
     out = [f"% {tex_text(slab.label)}"]
     if slab.count > 1:
-        out += [s.replace("filldraw[", "filldraw[densely dotted,") for s in
-                _prism(x0 + 0.12, y0 + 0.12, g.w, g.h, g.dx, g.dy, slab.family.value)]
+        out += _prism(x0 + 0.14, y0 + 0.14, g.w, g.h, g.dx, g.dy, slab.family.value + "!45!white")
     band = min(0.12, g.w / 3) if slab.band else 0.0
     out += _prism(x0, y0, g.w, g.h, g.dx, g.dy, slab.family.value)
     if slab.band:  # on the front and top faces only, so that the box keeps its family's colour
