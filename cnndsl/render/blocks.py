@@ -29,6 +29,7 @@ LIGHT = (Family.ACT, Family.NORM, Family.OTHER)  # shape-keeping layers drawn as
 GAP = 0.45       # cm between the outlines of neighbouring boxes
 WRAP = 14        # characters a caption line holds before it wraps
 BALL = 0.22      # cm, radius of a merge node
+REPEAT = 0.2     # cm, how far the box behind a folded run of calls shows
 
 
 @dataclass
@@ -172,7 +173,7 @@ def _geometry(slab: Slab, x: float) -> Geometry:
     else:
         w, h, d = 0.18, _log(math.prod(shape), 0.25, 0.25), 0.18
     dx, dy = 0.35 * d, 0.3 * d
-    return Geometry(x + dx / 2, w, h, dx, dy)
+    return Geometry(x + dx / 2 + (REPEAT if slab.count > 1 else 0.0), w, h, dx, dy)
 
 
 def tex_text(text: str) -> str:
@@ -226,7 +227,8 @@ def _box(slab: Slab, g: Geometry) -> list[str]:
     x0, y0 = g.x - g.dx / 2, -g.h / 2 - g.dy / 2
     out = [f"% {tex_text(slab.label)}"]
     if slab.count > 1:
-        out += _prism(x0 + 0.14, y0 + 0.14, g.w, g.h, g.dx, g.dy, slab.family.value + "!45!white")
+        # the rest of the run: a box behind it, to its left (where it would be occluded)
+        out += _prism(x0 - REPEAT, y0, g.w, g.h, g.dx, g.dy, slab.family.value + "!60!white")
     band = min(0.12, g.w / 3) if slab.band else 0.0
     out += _prism(x0, y0, g.w, g.h, g.dx, g.dy, slab.family.value)
     if slab.band:  # on the front and top faces only, so that the box keeps its family's colour
@@ -265,7 +267,8 @@ def _arrows(order: list[Slab], arrows: list[Arrow], geo: dict[tuple[str, ...], G
         i, j = index[a.src], index[a.dst]
         src, dst = geo[a.src], geo[a.dst]
         if j == i + 1:
-            out.append(rf"\draw[flow] {_c(src.x + src.w, 0)} -- {_c(dst.x - dst.dx / 2, 0)};")
+            end = dst.x - dst.dx / 2 - (REPEAT if order[j].count > 1 else 0.0)
+            out.append(rf"\draw[flow] {_c(src.x + src.w, 0)} -- {_c(end, 0)};")
             continue
         height = max(geo[s.key].top for s in order[i:j + 1]) + 0.35
         height = max([height, *(h + 0.3 for f, t, h in placed if f <= j and t >= i)])
