@@ -192,7 +192,7 @@ def to_tikz(net: Network, depth: int | None = 0) -> str:
     cursor, body = 0.0, []
     for slab in order:
         g = _geometry(slab, cursor)
-        extent, column = g.right - cursor, 0.0 if slab.glyph else _text_width(_caption_lines(slab)) + 0.15
+        extent, column = g.right - cursor, 0.0 if slab.glyph else _text_width(_caption_lines(slab)) + 0.25
         if extent + GAP < column:  # centre a thin slab in a column its caption fits
             g = _geometry(slab, cursor + (column - GAP - extent) / 2)
         g = geo[slab.key] = g
@@ -250,7 +250,7 @@ def _caption_lines(slab: Slab) -> list[str]:
 
 def _text_width(lines: list[str]) -> float:
     """About how wide (cm) the caption's lines are set in \\scriptsize sans serif."""
-    return 0.12 * max(len(line) for line in lines)
+    return 0.13 * max(len(line) for line in lines)
 
 
 def _ball(slab: Slab, g: Geometry) -> list[str]:
