@@ -135,3 +135,18 @@ def test_missing_pdflatex_is_one_clear_error_and_writes_nothing(tmp_path: Path):
         assert result.returncode == 1 and "`pdflatex` is not installed" in result.stderr
         assert "apt-get install texlive-latex-base" in result.stderr and "Traceback" not in result.stderr
     assert [p.name for p in tmp_path.iterdir()] == ["bin"]
+
+
+def test_named_outputs_are_captioned_and_full_draws_every_heavy_layer():
+    net = check_body("a = conv 3x3 8 pad=1, relu\nb = a -> maxpool 2x2\nc = a -> conv 1x1 4\noutput b\noutput c")
+    tex = to_tikz(net, None).replace("\\\\ ", " ")
+    assert "output b}" in tex and "output c}" in tex
+    heavy = [layer for layer in net.layers() if layer.entry.family in HEAVY]
+    assert captions(tex) == [sizes(layer.shape) for layer in heavy]
+    # `a` feeds both outputs: its relu still folds into it (the conv feeds only the relu)
+    assert tex.count(r"\draw[flow]") + tex.count(r"\draw[skip]") == 3
+
+
+def test_flat_input_network():
+    net = cnndsl.check_text("network M { input 784\n fc 128, relu\n fc 10 }", net="M")
+    assert captions(to_tikz(net)) == ["784", "128", "10"]

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from ..ir import Layer, Network
 from ..ops import Family, Shape
-from .diagram import layout
+from .diagram import Picture, layout
 
 # fill colours (HTML) by family, chosen for distinct grey levels (luma 1.0 ... 0.28) and hue
 PALETTE = {Family.IO: "FFFFFF", Family.NORM: "FFF3B0", Family.CONV: "FED9A6", Family.RESHAPE: "D9D9D9",
@@ -87,12 +87,13 @@ def slabs(net: Network, depth: int | None = 0) -> tuple[list[Slab], list[Arrow]]
     return order, arrows
 
 
-def _single(key: tuple[str, ...], pic, layers: dict[int, Layer]) -> Layer | None:  # noqa: ANN001
+def _single(key: tuple[str, ...], pic: Picture, layers: dict[int, Layer]) -> Layer | None:
+    """The layer a box stands for when it is one layer (not a block call), else None."""
     box = pic.boxes[key]
     return layers[box.layers[0]] if box.family is not Family.BLOCK and len(box.layers) == 1 else None
 
 
-def _pass_reshapes(order: list[Slab], arrows: list[Arrow], layers: dict[int, Layer], pic) -> None:  # noqa: ANN001
+def _pass_reshapes(order: list[Slab], arrows: list[Arrow], layers: dict[int, Layer], pic: Picture) -> None:
     """Drop each reshaping layer with one input (flatten, crop, reshape) and let its arrows run through it."""
     for slab in list(order):
         layer = _single(slab.key, pic, layers)
@@ -109,7 +110,7 @@ def _pass_reshapes(order: list[Slab], arrows: list[Arrow], layers: dict[int, Lay
         order.remove(slab)
 
 
-def _fold_light(order: list[Slab], arrows: list[Arrow], layers: dict[int, Layer], pic) -> None:  # noqa: ANN001
+def _fold_light(order: list[Slab], arrows: list[Arrow], layers: dict[int, Layer], pic: Picture) -> None:
     """Fold each light layer into the box before it, when that box feeds only it."""
     keys = {s.key: s for s in order}
     for slab in list(order):
