@@ -150,3 +150,15 @@ def test_named_outputs_are_captioned_and_full_draws_every_heavy_layer():
 def test_flat_input_network():
     net = cnndsl.check_text("network M { input 784\n fc 128, relu\n fc 10 }", net="M")
     assert captions(to_tikz(net)) == ["784", "128", "10"]
+
+
+@needs_latex
+def test_a_paper_can_input_the_tex(tmp_path: Path):
+    draw_blocks(cnndsl.check(ARCH / "vgg.cnn", net="vgg16"), tmp_path / "fig.tex")
+    (tmp_path / "paper.tex").write_text("\\documentclass{article}\n\\usepackage{standalone}\n\\usepackage{tikz}\n"
+                                        "\\begin{document}\n\\resizebox{\\textwidth}{!}{\\input{fig.tex}}\n"
+                                        "\\end{document}\n")
+    result = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "paper.tex"], cwd=tmp_path,
+                            capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert (tmp_path / "paper.pdf").read_bytes().startswith(b"%PDF")

@@ -295,8 +295,9 @@ def _legend(families: list[Family]) -> list[str]:
 DOCUMENT = r"""\documentclass[border=2pt]{standalone}
 % <name>: drawn by cnndsl (`cnndsl draw --style blocks`); needs only TikZ
 \usepackage{tikz}
-<colours>
 \begin{document}
+% the colours in the body, so that a paper can \input this file with the standalone package
+<colours>
 \begin{tikzpicture}[font=\sffamily, line join=round, thin,
   caption/.style={anchor=north, align=center, font=\scriptsize\sffamily, inner sep=1pt},
   merge/.style={draw, fill=white, inner sep=0.5pt, minimum height=0.44cm, font=\scriptsize\sffamily},
