@@ -255,9 +255,14 @@ def _text_width(lines: list[str]) -> float:
 
 
 def _ball(slab: Slab, g: Geometry) -> list[str]:
-    """A merge as a round node showing its glyph (`+`, `×`; a longer glyph in small type)."""
+    """A merge as a round node showing its glyph (`+`, `×`; a longer glyph as a rounded box), with the light
+    layers folded into it (ResNet's relu after the add) and the output it is under it."""
     text, style = tex_text(slab.glyph or ""), "circle" if len(slab.glyph or "") <= 1 else "rounded corners=0.2cm"
-    return [rf"\node[merge, {style}, minimum width={g.w:.2f}cm] at {_c(g.x + g.w / 2, 0)} {{{text}}};"]
+    out = [rf"\node[merge, {style}, minimum width={g.w:.2f}cm] at {_c(g.x + g.w / 2, 0)} {{{text}}};"]
+    under = [f.split()[0] for f in slab.folded] + ([f"output {slab.output}"] if slab.output else [])
+    if under:
+        out.append(rf"\node[note, below] at {_c(g.x + g.w / 2, -BALL)} {{{tex_text(' · '.join(under))}}};")
+    return out
 
 
 def _arrows(order: list[Slab], arrows: list[Arrow], geo: dict[tuple[str, ...], Geometry]) -> list[str]:
@@ -303,7 +308,7 @@ DOCUMENT = r"""\documentclass[border=2pt]{standalone}
   merge/.style={draw, fill=white, inner sep=0.5pt, minimum height=0.44cm, font=\scriptsize\sffamily},
   flow/.style={-stealth, semithick},
   skip/.style={-stealth, semithick, rounded corners=3pt},
-  via/.style={midway, above, font=\tiny\sffamily, inner sep=1pt}]
+  note/.style={font=\tiny\sffamily, inner sep=1pt}, via/.style={note, midway, above}]
 <body>
 \end{tikzpicture}
 \end{document}
