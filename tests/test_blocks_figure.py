@@ -16,8 +16,8 @@ import pytest
 
 import cnndsl
 from cnndsl.ops import Family
-from cnndsl.render.blocks import to_tikz
 from cnndsl.render.latex import draw_blocks
+from cnndsl.render.tikz import to_tikz
 from tests.conftest import ARCH, ROOT, check_body
 
 needs_latex = pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is installed by `make` as root")

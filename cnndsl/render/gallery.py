@@ -11,10 +11,10 @@ from pathlib import Path
 from ..elaborate import elaborate
 from ..files import write_atomic
 from ..lang.source import library_path, load_program
-from .blocks import to_tikz
 from .diagram import to_dot
 from .figure import render
 from .latex import compile_tex, latex_available
+from .tikz import to_tikz
 
 # the networks drawn as block figures too (`draw --style blocks`), each at the depth that fits a page
 BLOCK_FIGURES = {"AlexNet": 0, "vgg16": 0, "resnet18": 1, "UNet": 0}

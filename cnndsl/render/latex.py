@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import CnnError
 from ..files import write_atomic
 from ..ir import Network
-from .blocks import to_tikz
+from .tikz import to_tikz
 
 BLOCK_FORMATS = ("tex", "pdf", "png")
 LATEX_TIMEOUT = 300  # seconds; a figure of every layer of densenet201 takes a few
