@@ -29,7 +29,8 @@ def _log(n: int, base: float, step: float) -> float:
 
 @dataclass
 class Geometry:
-    """Where a slab is drawn (cm): x of its front face's left edge, thickness w, height h, depth vector."""
+    """Where a slab is drawn (cm): x where its thickness w starts on the axis (its front face starts dx/2 to the
+    left, as the oblique depth vector (dx, dy) centres the box on the axis), height h."""
 
     x: float
     w: float
