@@ -16,10 +16,14 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test,draw,train]'
 	touch $(STAMP)
 
-# System packages: Graphviz's `dot` for diagrams, the real Fashion-MNIST for training.
+# System packages: Graphviz's `dot` for diagrams, pdflatex with TikZ and the standalone class (and
+# poppler's pdftoppm for PNG) for block figures, the real Fashion-MNIST for training.
 # Installed when we are root, else the command to run is printed.
 system:
 	@missing=""; command -v dot >/dev/null 2>&1 || missing="graphviz"; \
+	[ "$$(kpsewhich standalone.cls tikz.sty 2>/dev/null | wc -l)" = 2 ] || \
+	  missing="$$missing texlive-latex-base texlive-latex-extra texlive-pictures"; \
+	command -v pdftoppm >/dev/null 2>&1 || missing="$$missing poppler-utils"; \
 	dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || missing="$$missing dataset-fashion-mnist"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \

@@ -15,12 +15,19 @@ def cmd_draw(args: argparse.Namespace) -> int:
     from ..render.figure import draw_network, output_format
     from .common import checked
 
-    output_format(args.output)  # refuse an unknown format before any work
+    if args.style == "blocks":
+        from ..render.latex import blocks_format, draw_blocks
+        blocks_format(args.output)  # refuse an unknown format before any work
+    else:
+        output_format(args.output)
     if args.depth is not None and args.depth < 0:
         raise CnnError(f"--depth must be 0 or more, got {args.depth}")
     net = checked(args)
     depth = None if args.full else (args.depth if args.depth is not None else 0)
-    path = draw_network(net, args.output, depth, args.rankdir, args.shapes, args.params, args.theme)
+    if args.style == "blocks":
+        path = draw_blocks(net, args.output, depth)
+    else:
+        path = draw_network(net, args.output, depth, args.rankdir, args.shapes, args.params, args.theme)
     print(f"wrote {path}", file=sys.stderr)
     return 0
 
@@ -37,7 +44,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                        epilog=EPILOG)
     p.add_argument("file", metavar="FILE")
     add_common(p)
-    p.add_argument("-o", "--output", required=True, metavar="OUT", help="OUT.svg, OUT.pdf, OUT.png or OUT.dot")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="OUT.svg, OUT.pdf, OUT.png or OUT.dot; with --style blocks OUT.tex, OUT.pdf or OUT.png")
+    p.add_argument("--style", choices=["graph", "blocks"], default="graph",
+                   help="graph: a Graphviz diagram (default); blocks: 3-D boxes as CNN papers draw them, in TikZ "
+                        "(.pdf and .png need pdflatex)")
     level = p.add_mutually_exclusive_group()
     level.add_argument("--depth", type=int, metavar="D", help="open block calls down to depth D (default 0)")
     level.add_argument("--full", action="store_true", help="draw every layer")

@@ -1,5 +1,6 @@
-"""`make gallery`: the SVG of every zoo network at the default level, and a page that shows
-each beside its source text (docs/gallery/index.html)."""
+"""`make gallery`: the SVG of every zoo network at the default level, the block figures (PNG) of a few
+(BLOCK_FIGURES; when pdflatex is installed), and a page that shows each beside its source text
+(docs/gallery/index.html)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,11 @@ from ..files import write_atomic
 from ..lang.source import library_path, load_program
 from .diagram import to_dot
 from .figure import render
+from .latex import compile_tex, latex_available
+from .tikz import to_tikz
+
+# the networks drawn as block figures too (`draw --style blocks`), each at the depth that fits a page
+BLOCK_FIGURES = {"AlexNet": 0, "vgg16": 0, "resnet18": 1, "UNet": 0}
 
 
 def build(out: Path, library: Path | None = None) -> list[Path]:
@@ -27,15 +33,23 @@ def build(out: Path, library: Path | None = None) -> list[Path]:
         program = load_program(file)
         for name in program.own_networks:
             svg_path = out / f"{name}.svg"
-            write_atomic(svg_path, render(to_dot(elaborate(program, name, {}), 0), "svg"))
+            net = elaborate(program, name, {})
+            write_atomic(svg_path, render(to_dot(net, 0), "svg"))
             written.append(svg_path)
             figures.append(f'<figure id="{name}"><img src="{name}.svg" alt="{name}"><figcaption>{name}'
                            f'</figcaption></figure>')
+            if name in BLOCK_FIGURES and latex_available("png"):
+                png = out / f"{name}-blocks.png"
+                write_atomic(png, compile_tex(to_tikz(net, BLOCK_FIGURES[name]), "png"))
+                written.append(png)
+                figures.append(f'<figure class="blocks"><img src="{png.name}" alt="{name} as blocks"><figcaption>'
+                               f'{name}, <code>--style blocks --depth {BLOCK_FIGURES[name]}</code></figcaption>'
+                               '</figure>')
         # the file's text once, beside every network it defines
         sections.append(f'<section><h2>{file.name}</h2><div class="row"><div class="figures">{"".join(figures)}'
                         f'</div><pre>{html.escape(file.read_text())}</pre></div></section>')
     index = out / "index.html"
-    toc = " · ".join(f'<a href="#{p.stem}">{p.stem}</a>' for p in written)
+    toc = " · ".join(f'<a href="#{p.stem}">{p.stem}</a>' for p in written if p.suffix == ".svg")
     write_atomic(index, PAGE.format(toc=toc, sections="\n".join(sections)).encode())
     return [*written, index]
 
@@ -46,13 +60,15 @@ PAGE = """<!doctype html>
 body {{ font-family: Helvetica, Arial, sans-serif; margin: 2em; color: #222; }}
 .row {{ display: flex; gap: 2em; align-items: flex-start; }}
 .figures {{ display: flex; flex-wrap: wrap; gap: 1em; max-width: 55%; align-items: flex-start; }}
-figure {{ margin: 0; }} figure img {{ max-width: 100%; height: auto; border: 1px solid #ddd; padding: 0.5em; }}
+figure {{ margin: 0; }} figure.blocks {{ flex-basis: 100%; }}
+figure img {{ max-width: 100%; height: auto; border: 1px solid #ddd; padding: 0.5em; }}
 figcaption {{ text-align: center; color: #555; font-size: 13px; }}
 pre {{ flex: 1; font-size: 12px; background: #f7f7f7; padding: 1em; overflow: auto; max-height: 60em; }}
 section {{ margin-bottom: 3em; }} small {{ color: #888; font-weight: normal; }}
 </style></head><body>
 <h1>cnndsl gallery</h1><p>Every network of the bundled zoo at the default level of detail
-(<code>cnndsl draw FILE --net NAME -o NAME.svg</code>), beside the file it comes from.</p>
+(<code>cnndsl draw FILE --net NAME -o NAME.svg</code>), beside the file it comes from; a few also as
+the block figures of papers (<code>cnndsl draw FILE --net NAME --style blocks -o NAME.pdf</code>).</p>
 <p>{toc}</p>
 {sections}
 </body></html>
