@@ -213,8 +213,13 @@ def positive(model: nn.Module) -> nn.Module:
     non-monotonic local response norm, would go unseen), as tests/test_analysis.py does; a dilated
     one, which AvgPool2d cannot be, by `WindowMean`, an adaptive one by adaptive averages. Norms
     over each sample's own statistics become `GroupMean`: subtracting the mean makes values
-    negative, which a following ReLU would clip, hiding the pixels that reach them."""
+    negative, which a following ReLU would clip, hiding the pixels that reach them. Activations
+    that saturate (hardsigmoid and relu6 are flat above 3 and 6) become identities: element-wise
+    either way, but a raised pixel past the flat part would change nothing."""
     for name, module in list(model.named_modules()):
+        if isinstance(module, (nn.Hardsigmoid, nn.ReLU6, nn.Hardtanh)):
+            parent, _, leaf = name.rpartition(".")
+            setattr(model.get_submodule(parent) if parent else model, leaf, nn.Identity())
         if isinstance(module, (nn.MaxPool2d, nn.AdaptiveMaxPool2d, nn.GroupNorm, nn.InstanceNorm2d)):
             parent, _, leaf = name.rpartition(".")
             if isinstance(module, nn.GroupNorm):

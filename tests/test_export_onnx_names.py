@@ -116,6 +116,22 @@ def test_lrn_takes_any_batch(tmp_path):
             torch.testing.assert_close(got[name], w)
 
 
+@pytest.mark.parametrize("body,shape", [
+    # the oracle's: zeros appended for the ceil windows, after layers that leave torch.onnx no sizes
+    ("layernorm, linear 2, channel_shuffle 2, avgpool 2x3/5x5 ceil=true", "2x3x6"),
+    ("conv_transpose 3x3/2 2 dilation=3 output_pad=2", "2x3x4"),  # zero rows for an output_pad >= stride
+])
+def test_lowerings_that_append_zeros_take_any_batch(tmp_path, body, shape):
+    """torch.onnx folded `zeros_like` into a constant of the traced batch size, so these files
+    refused any other batch; the zeros now come from the input itself."""
+    model = exported(network(body, shape), tmp_path / "m.onnx")
+    for batch in (1, 3):
+        x = torch.randn(batch, *map(int, shape.split("x")))
+        with torch.no_grad():
+            want = model(x)
+        torch.testing.assert_close(run(tmp_path / "m.onnx", x)["output"], want, rtol=RTOL, atol=ATOL)
+
+
 COLLIDING = """
 network T {
     input 3x4x4

@@ -130,7 +130,7 @@ def _output_pad_lowering(a: Attrs, shapes: list[Shape]) -> Any:
         y = torch.nn.functional.conv_transpose2d(x, conv.weight, None, a["stride"], 0, 0, a["groups"], a["dilation"])
         for axis, count in ((2, extra[0]), (3, extra[1])):
             if count:
-                zeros = torch.zeros_like(y.narrow(axis, 0, 1))
+                zeros = y.narrow(axis, 0, 1).clamp(min=0.0, max=0.0)  # not zeros_like: see lowering.ceil_avgpool
                 y = torch.cat([y, *[zeros] * count], axis)
         y = y[:, :, a["pad"][0]:a["pad"][0] + out[0], a["pad"][1]:a["pad"][1] + out[1]]
         return y + conv.bias.view(1, -1, 1, 1) if conv.bias is not None else y

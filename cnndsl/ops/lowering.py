@@ -96,7 +96,10 @@ def ceil_avgpool(a: Attrs, shapes: list[Shape]) -> Forward | None:
     rescale = any(v != 1.0 for row in scale for v in row)
 
     def forward(torch: Any, pool: Any, x: Any) -> Any:
-        y = torch.nn.functional.avg_pool2d(_extend(torch, x, shapes[0], extra, torch.zeros_like), k, s, p)
+        # zeros as the last row clamped to 0: torch.onnx folds zeros_like into a constant of the traced
+        # batch size, which onnxruntime then refuses to concatenate at any other batch
+        zeros = lambda last: last.clamp(min=0.0, max=0.0)  # noqa: E731
+        y = torch.nn.functional.avg_pool2d(_extend(torch, x, shapes[0], extra, zeros), k, s, p)
         return y * torch.tensor(scale, dtype=y.dtype) if rescale else y
     return forward
 
