@@ -62,6 +62,8 @@ class Row:
     kept: int            # bytes autograd keeps for backward (0 for views)
     field: tuple[Field, Field] | None  # None once the tensor is flat
     family: Family
+    inputs: tuple[str, ...] = ()  # the names of the layers it reads (for the stage tables' main paths)
+    attrs: dict = field(default_factory=dict, compare=False)  # the layer's attributes (kernel, stride, out, ...)
 
     @property
     def rf(self) -> tuple[int, int] | None:
@@ -190,5 +192,6 @@ def analyse(net: Network, batch: int = 1, dtype: str = "float32") -> Summary:
         memory = batch * size * sum(prod(s) for s in layer.shapes)
         rows.append(Row(layer.qualname, layer.op, layer.label, len(layer.block_path), layer.shape,
                         step.params, op.count_macs(layer.attrs, step.input_shapes, layer.shapes),
-                        memory, memory if op.stores_output else 0, fields[layer.id], op.family))
+                        memory, memory if op.stores_output else 0, fields[layer.id], op.family,
+                        tuple(ref.layer.qualname for ref in step.inputs), dict(layer.attrs)))
     return Summary(net.name, net.input_shape, batch, dtype, rows, net.blocks)
