@@ -3,7 +3,7 @@ in greyscale print.
 
 The hues are Okabe and Ito's colour-universal palette (orange, sky blue, bluish green, yellow, blue,
 vermillion, reddish purple, black), each tinted towards white to a lightness of its own: CIE L*
-55.5 to 100 in steps of about 5 (`lightness`), so that two families differ in lightness even where
+55.5 to 100 in steps of about 5 (at least 4.4; `lightness`), so that two families differ in lightness even where
 a reader cannot tell their hues apart, and the boxes stay light enough for black text. The `mono`
 theme is the same lightness levels in grey.
 """
@@ -15,18 +15,18 @@ from ..ops import Family
 # family -> fill; "_line" and "_text" are the strokes. Okabe-Ito hue tinted to the L* in the comment.
 THEMES = {
     "color": {Family.MERGE: "#ffffff",    # white, L* 100
-              Family.NORM: "#f9f5b7",     # yellow, 95.5
-              Family.RESHAPE: "#d6e8f3",  # blue, 91
-              Family.IO: "#d8d8d8",       # black (grey), 86.5
-              Family.ACT: "#f0c769",      # orange, 82
-              Family.CONV: "#80c7ee",     # sky blue, 77
-              Family.BLOCK: "#e6a068",    # vermillion, 71.5
-              Family.POOL: "#38b392",     # bluish green, 66
-              Family.FC: "#cc79a7",       # reddish purple, 61
+              Family.NORM: "#f9f4b2",     # yellow, 95
+              Family.RESHAPE: "#d3e7f2",  # blue, 90.5
+              Family.IO: "#d5d5d5",       # black (grey), 85.5
+              Family.ACT: "#efc35e",      # orange, 81
+              Family.CONV: "#7bc5ee",     # sky blue, 76
+              Family.BLOCK: "#e69f66",    # vermillion, 71
+              Family.POOL: "#39b492",     # bluish green, 66
+              Family.FC: "#cc79a7",       # reddish purple, 61 (untinted)
               Family.OTHER: "#858585",    # black (grey), 55.5
               "_line": "#333333", "_text": "#000000"},
-    "mono": {Family.MERGE: "#ffffff", Family.NORM: "#f2f2f2", Family.RESHAPE: "#e5e5e5", Family.IO: "#d8d8d8",
-             Family.ACT: "#cccccc", Family.CONV: "#bebebe", Family.BLOCK: "#afafaf", Family.POOL: "#a0a0a0",
+    "mono": {Family.MERGE: "#ffffff", Family.NORM: "#f2f2f2", Family.RESHAPE: "#e3e3e3", Family.IO: "#d5d5d5",
+             Family.ACT: "#c9c9c9", Family.CONV: "#bcbcbc", Family.BLOCK: "#aeaeae", Family.POOL: "#a0a0a0",
              Family.FC: "#939393", Family.OTHER: "#858585", "_line": "#000000", "_text": "#000000"},
 }
 
