@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--compact", action="store_true", help="fold norms and activations into the layer before them")
     p.add_argument("--names", action="store_true", help="show the names the source gives with `as`")
     p.add_argument("--wrap", type=int, default=WRAP, metavar="N",
-                   help=f"with --rankdir LR, wrap into rows of N layers (default {WRAP}; 0: one row)")
+                   help=f"with --rankdir LR, wrap into rows of N boxes along the longest path (default {WRAP})")
     p.add_argument("--params", action="store_true", help="show parameter counts in the nodes")
     p.add_argument("--theme", default="color", metavar="NAME",
                    help=f"colour theme: {', '.join(THEMES)} (mono is print-friendly)")
