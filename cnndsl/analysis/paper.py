@@ -140,6 +140,9 @@ def stages(s: Summary, depth: int | None = 1) -> list[Stage]:
     return out
 
 
+SPACE = r"\addlinespace[3pt]"  # booktabs' space between rows, around a bracketed stack
+
+
 def _tex(text: str) -> str:
     """Text for a LaTeX text-mode cell: special characters escaped, × as `$\\times$`."""
     for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
@@ -164,8 +167,15 @@ def latex(s: Summary, depth: int | None = 1) -> str:
     for st in stages(s, depth):
         cells = [_tex_item(i) for i in st.items] or [""]
         layers = cells[0] if len(cells) == 1 else r"\begin{tabular}[c]{@{}l@{}}" + r"\\ ".join(cells) + r"\end{tabular}"
+        tall = any(isinstance(i, Stack) for i in st.items) or len(cells) > 1
+        if tall and body and body[-1] != SPACE:  # room between a bracket and the rows around it
+            body.append(SPACE)
         body.append(rf"{_tex(st.name)} & {_tex(times(st.shape))} & {layers} & {human(st.params)} & "
                     rf"{human(st.macs)} \\")
+        if tall:
+            body.append(SPACE)
+    if body and body[-1] == SPACE:
+        body.pop()
     return "\n".join([
         r"% cnndsl summary --format latex; needs \usepackage{booktabs}",
         r"\begin{table}[t]", r"\centering", r"\begin{tabular}{lllrr}", r"\toprule",
