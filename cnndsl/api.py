@@ -189,8 +189,9 @@ def _default_text(expr: object) -> str:
 
 
 def draw(path: PathLike, output: PathLike, net: str | None = None, input: Shape | None = None,
-         depth: int | None = 0, full: bool = False, rankdir: str = "TB", shapes: bool = True, params: bool = False,
-         theme: str = "color", plugins: Plugins = None, **values: object) -> os.PathLike:
+         depth: int | None = 0, full: bool = False, rankdir: str = "TB", shapes: bool | str = True,
+         params: bool = False, theme: str = "color", plugins: Plugins = None, compact: bool = False,
+         names: bool = False, **values: object) -> os.PathLike:
     """Draw a network (checked as `check`) into `output`; returns the path written (a `pathlib.Path`).
 
     The format is `output`'s extension: .svg, .pdf, .png (through Graphviz's `dot` program) or .dot (the
@@ -198,9 +199,11 @@ def draw(path: PathLike, output: PathLike, net: str | None = None, input: Shape 
 
     Args: `net`, `input`, `plugins` and the parameter keywords (`values`) as `check`; `depth` (0 or more): block
     calls nested deeper are drawn as one box each (0: one box per top-level call), None draws every
-    layer, as does `full=True`; `rankdir` "TB" (top to bottom) or "LR"; `shapes` labels each edge with
-    its tensor's shape per sample (`64×56×56`, no batch axis); `params` writes each box's parameter
-    count; `theme` "color" or "mono" (print-friendly).
+    layer, as does `full=True`; `rankdir` "TB" (top to bottom) or "LR" (long chains wrap into rows);
+    `shapes` labels each edge with its tensor's shape per sample (`64×56×56`, no batch axis): True or "all"
+    every edge, "changes" only where a layer changes the shape, False or "none" no edge; `params` writes
+    each box's parameter count; `theme` "color" or "mono" (print-friendly); `compact` folds norms and
+    activations into the layer before them (`conv 3x3 64 · bn · relu`); `names` shows the `as` names.
 
     Raises: CnnError for everything `check` refuses, an unknown extension, theme or rankdir, a missing
     or failing `dot` for .svg/.pdf/.png (nothing is written then), and an output that cannot be written
@@ -209,4 +212,4 @@ def draw(path: PathLike, output: PathLike, net: str | None = None, input: Shape 
     from .render.figure import draw_network
 
     return draw_network(check(path, net, input, plugins=plugins, **values), output, None if full else depth, rankdir,
-                        shapes, params, theme)
+                        shapes, params, theme, compact, names)

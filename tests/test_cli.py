@@ -94,10 +94,10 @@ def test_summary_table_and_formats():
     csv_out = run("summary", "architectures/lenet.cnn", "--net", "LeNet", "--format", "csv").stdout.splitlines()
     assert csv_out[0].startswith("layer,op,output,params,macs")
     assert csv_out[2].startswith("conv1,conv 5x5 6 pad=2,6x28x28,156,117600")
-    md = run("summary", "architectures/resnet.cnn", "--net", "resnet18", "--format", "markdown", "--depth", "0")
+    md = run("summary", "architectures/resnet.cnn", "--net", "resnet18", "--format", "markdown-layers", "--depth", "0")
     assert "| resnet_stage1 | resnet_stage(2, 64, 1, zero_init=false) | 64x56x56 |" in md.stdout
     tex = run("summary", "architectures/vgg.cnn", "--net", "vgg16", "--format", "latex").stdout
-    assert r"\toprule" in tex and r"vgg\_block(3, 256, false)" in tex and r"\bottomrule" in tex
+    assert r"\toprule" in tex and r"vgg\_block3 & 256$\times$28$\times$28" in tex and r"\bottomrule" in tex
 
 
 def test_inputs_finds_227_for_the_papers_alexnet():

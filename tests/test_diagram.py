@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 import cnndsl
-from cnndsl.ops import REGISTRY, dims
-from cnndsl.render.diagram import layout, to_dot
+from cnndsl.ops import REGISTRY, Family, dims
+from cnndsl.render.diagram import THEMES, layout, to_dot
 from cnndsl.render.figure import render
 from tests.conftest import ARCH, ROOT, check_body
 
@@ -163,7 +163,7 @@ def test_branches_keep_their_order_and_shapes_label_edges():
     net = cnndsl.check(ARCH / "googlenet.cnn", net="GoogLeNet")
     dot = to_dot(net, None)
     assert "ordering=out" in dot and "label=\" 192×12×12\"" in dot
-    assert "label=concat" in dot and "fillcolor=\"#cfe2f3\"" in dot
+    assert "label=concat" in dot and f"fillcolor=\"{THEMES['color'][Family.CONV]}\"" in dot
 
 
 @needs_dot
@@ -186,7 +186,7 @@ def test_pdf_is_vector_with_text(tmp_path: Path):
 
 def test_mono_theme_and_params():
     dot = to_dot(cnndsl.check(ARCH / "lenet.cnn", net="LeNet"), None, params=True, theme="mono")
-    assert "#cfe2f3" not in dot and "48.1K params" in dot
+    assert THEMES["color"][Family.CONV] not in dot and "48.1K params" in dot
 
 
 def run(*args, cwd=ROOT):

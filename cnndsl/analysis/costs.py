@@ -45,6 +45,8 @@ class Row:
     field: Field | None  # None once the tensor is not CxHxW
     family: Family
     init: str | None = None  # the layer's `init` as the language writes it; None for PyTorch's default
+    inputs: tuple[str, ...] = ()  # the names of the layers it reads (for the stage tables' main paths)
+    attrs: dict = field(default_factory=dict, compare=False)  # the layer's attributes (kernel, stride, out, ...)
 
     @property
     def rf(self) -> tuple[int, int] | None:
@@ -165,5 +167,6 @@ def analyse(net: Network, batch: int = 1, dtype: str = "float32") -> Summary:
         rows.append(Row(layer.qualname, layer.op, layer.label, len(layer.block_path), layer.shape,
                         step.params, op.count_macs(layer.attrs, step.input_shapes, layer.shapes),
                         memory, memory if op.stores_output else 0, field_of[layer.id], op.family,
-                        None if layer.init is None else str(layer.init)))
+                        None if layer.init is None else str(layer.init),
+                        tuple(ref.layer.qualname for ref in step.inputs), dict(layer.attrs)))
     return Summary(net.name, net.input_shape, batch, dtype, rows, net.blocks)

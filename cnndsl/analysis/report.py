@@ -1,5 +1,5 @@
-"""Rendering a Summary: a terminal table (rich), Markdown, CSV, JSON (docs/summary-json.md)
-and a LaTeX stage table in the style of the VGG and ResNet papers' Table 1."""
+"""Rendering a Summary: a terminal table, a Markdown layer table, CSV and JSON (docs/summary-json.md);
+the LaTeX and Markdown stage tables in the style of the VGG and ResNet papers' Table 1 are in `paper`."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ import csv
 import io
 import json
 import textwrap
-from collections.abc import Iterable
 
-from ..ops import Family, dims
+from ..ops import dims
 from ..ops.conventions import mac_conventions
+from . import paper
 from .costs import DTYPE_BYTES, Row, Summary
+from .units import human, human_bytes
 
 MEMORY = " Memory: output activations for the batch; K/M/G = 10^3/10^6/10^9, KiB/MiB/GiB = 2^10/2^20/2^30."
 
@@ -26,24 +27,6 @@ TRAINING = ("Training estimate: weights + gradients + optimizer state (SGD with 
             "buffer per weight; Adam: two) + every layer output autograd keeps for backward "
             "(views such as flatten excluded; in-place activations would save some).")
 COLUMNS = ("layer", "op", "output", "params", "MACs", "memory", "RF", "jump")
-# families whose layers join the row before them in a paper's stage table (`conv 3x3, 64, bn, relu`)
-_JOINING = frozenset({Family.ACT, Family.NORM, Family.RESHAPE, Family.OTHER})
-
-
-def human(n: float) -> str:
-    """A count in decimal units: 23.3K, 72.3M, 4.1G, 1.2T (10^3, 10^6, 10^9, 10^12)."""
-    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(n) >= scale:
-            return f"{n / scale:.1f}{unit}"
-    return f"{n:g}"
-
-
-def human_bytes(n: float) -> str:
-    """A size in bytes in binary units: `512 B`, `23.3 KiB`, `72.3 MiB`, `1.5 GiB` (2^10, 2^20, 2^30)."""
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if abs(n) >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n:g} B"
 
 
 def _cells(r: Row) -> tuple[str, ...]:
@@ -138,52 +121,6 @@ def to_json(s: Summary, depth: int | None = None) -> str:
     return json.dumps(doc, indent=2) + "\n"
 
 
-def _latex_escape(text: str) -> str:
-    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
-                 ("{", r"\{"), ("}", r"\}"), ("~", r"\textasciitilde{}"), ("^", r"\^{}")):
-        text = text.replace(a, b)
-    return text.replace("×", r"$\times$")
-
-
-def stages(s: Summary) -> Iterable[tuple[str, str, str, int, int]]:
-    """Top-level rows folded the way papers print them: a repeated block call becomes one
-    row with a count; activations, norms and reshapes join the row before them."""
-    rows: list[list] = []
-    for r in s.at_depth(0):
-        if r.family is Family.IO:
-            continue
-        if rows and r.family in _JOINING:
-            rows[-1][2].append(r.label)
-            rows[-1][3] += r.params
-            rows[-1][4] += r.macs
-            rows[-1][1] = dims(r.shape)
-            continue
-        if rows and r.family is Family.BLOCK and rows[-1][5] == r.label:
-            rows[-1][6] += 1
-            rows[-1][1] = dims(r.shape)
-            rows[-1][3] += r.params
-            rows[-1][4] += r.macs
-            continue
-        call = r.label if r.family is Family.BLOCK else None
-        rows.append([r.name, dims(r.shape), [r.label], r.params, r.macs, call, 1])
-    for name, shape, spec, params, macs, _, count in rows:
-        text = ", ".join(spec) + (f" ×{count}" if count > 1 else "")
-        yield name, shape, text, params, macs
-
-
-def latex(s: Summary) -> str:
-    """A LaTeX (booktabs) stage table in the style of the VGG and ResNet papers' Table 1, folded as
-    `stages` folds it: each stage's output shape per sample, its layers, parameters and MACs per sample
-    (in K/M/G)."""
-    body = [rf"{_latex_escape(n)} & {_latex_escape(shape.replace('x', '×'))} & {_latex_escape(spec)} & "
-            rf"{human(p)} & {human(m)} \\" for n, shape, spec, p, m in stages(s)]
-    return "\n".join([
-        r"% cnndsl summary --format latex; needs \usepackage{booktabs}",
-        r"\begin{table}[t]", r"\centering", r"\begin{tabular}{lllrr}", r"\toprule",
-        r"stage & output size & layers & params & MACs \\", r"\midrule", *body, r"\midrule",
-        rf"total & & & {human(s.params)} & {human(s.macs)} \\", r"\bottomrule", r"\end{tabular}",
-        rf"\caption{{{_latex_escape(s.network)}: input {_latex_escape(dims(s.input_shape).replace('x', '×'))}.}}",
-        r"\end{table}", ""])
-
-
-FORMATS = {"table": table, "markdown": markdown, "csv": to_csv, "json": to_json}
+FORMATS = {"table": table, "markdown-layers": markdown, "csv": to_csv, "json": to_json}
+# the paper tables (cnndsl.analysis.paper): one row per stage, blocks as bracketed stacks
+STAGE_FORMATS = {"latex": paper.latex, "markdown": paper.markdown}

@@ -20,7 +20,10 @@ def cmd_summary(args: argparse.Namespace) -> int:
         raise CnnError(f"--batch must be a positive integer, got {args.batch}")
     net = checked(args)
     s = analyse(net, args.batch, args.dtype)
-    text = report.latex(s) if args.format == "latex" else report.FORMATS[args.format](s, args.depth)
+    if args.format in report.STAGE_FORMATS:  # paper tables open blocks one level unless told
+        text = report.STAGE_FORMATS[args.format](s, 1 if args.depth is None else args.depth)
+    else:
+        text = report.FORMATS[args.format](s, args.depth)
     sys.stdout.write(text)
     return 0
 
@@ -128,9 +131,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_common(p)
     p.add_argument("--batch", type=int, default=1, help="batch size for memory figures (default 1)")
     p.add_argument("--dtype", choices=sorted(DTYPE_BYTES), default="float32", help="element type (default float32)")
-    p.add_argument("--depth", type=at_least(int, 0), metavar="D", help="fold block calls deeper than D into one row")
-    p.add_argument("--format", choices=["table", "markdown", "csv", "json", "latex"], default="table",
-                   help="output format (json: docs/summary-json.md; latex: a booktabs stage table)")
+    p.add_argument("--depth", type=at_least(int, 0), metavar="D",
+                   help="fold block calls deeper than D into one row (latex, markdown: blocks at depth D and "
+                        "deeper are bracketed stacks; default 1)")
+    p.add_argument("--format", choices=["table", "markdown", "markdown-layers", "csv", "json", "latex"],
+                   default="table", help="output format (json: docs/summary-json.md; latex and markdown: a stage "
+                                         "table as the VGG and ResNet papers' Table 1; markdown-layers: every row)")
     p.set_defaults(run=cmd_summary)
 
     p = sub.add_parser("inputs", help="input sizes a network accepts, and those where no layer drops pixels",

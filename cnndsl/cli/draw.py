@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ..errors import CnnError
-from ..render.diagram import THEMES
+from ..render.diagram import SHAPES, THEMES, WRAP
 
 
 def cmd_draw(args: argparse.Namespace) -> int:
@@ -27,7 +27,8 @@ def cmd_draw(args: argparse.Namespace) -> int:
     if args.style == "blocks":
         path = draw_blocks(net, args.output, depth)
     else:
-        path = draw_network(net, args.output, depth, args.rankdir, args.shapes, args.params, args.theme)
+        path = draw_network(net, args.output, depth, args.rankdir, args.shapes, args.params, args.theme,
+                            args.compact, args.names, args.wrap)
     print(f"wrote {path}", file=sys.stderr)
     return 0
 
@@ -53,8 +54,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     level.add_argument("--depth", type=int, metavar="D", help="open block calls down to depth D (default 0)")
     level.add_argument("--full", action="store_true", help="draw every layer")
     p.add_argument("--rankdir", choices=["TB", "LR"], default="TB", help="top to bottom (default) or left to right")
-    p.add_argument("--shapes", action=argparse.BooleanOptionalAction, default=True,
-                   help="label edges with tensor shapes (default: on)")
+    p.add_argument("--shapes", nargs="?", choices=SHAPES, const="all", default="all",
+                   help="label edges with tensor shapes: all (default), changes (only where a layer changes the "
+                        "shape) or none")
+    p.add_argument("--no-shapes", dest="shapes", action="store_const", const="none", help="same as --shapes none")
+    p.add_argument("--compact", action="store_true", help="fold norms and activations into the layer before them")
+    p.add_argument("--names", action="store_true", help="show the names the source gives with `as`")
+    p.add_argument("--wrap", type=int, default=WRAP, metavar="N",
+                   help=f"with --rankdir LR, wrap into rows of N boxes along the longest path (default {WRAP})")
     p.add_argument("--params", action="store_true", help="show parameter counts in the nodes")
     p.add_argument("--theme", default="color", metavar="NAME",
                    help=f"colour theme: {', '.join(THEMES)} (mono is print-friendly)")

@@ -297,8 +297,8 @@ class Elaborator:
         name = frame.claim(block.name, name_of(alias, scope, call.span), call.span)
         inner = Frame((*frame.path, name), (*frame.chain, (block.name, call.func_span)), False,
                       inits=dict(frame.inits))
-        text = f"{block.name}(" + ", ".join([show(v) for v in list(args.values())[:len(call.args)]] +
-                                            [f"{k.name}={show(args[k.name])}" for k in call.kwargs]) + ")"
+        text = f"{block.name}(" + ", ".join([_shown(v) for v in list(args.values())[:len(call.args)]] +
+                                            [f"{k.name}={_shown(args[k.name])}" for k in call.kwargs]) + ")"
         self.ir.add_block(inner.path, block.name, text, call.span, inner.chain)
         return self.body(block.body, inner_scope, inner, cur)
 
@@ -392,3 +392,12 @@ def _declared_shape(stmt: ast.Input, scope: Scope) -> tuple[int, ...]:
                                                         and d > 0 for d in shape)):
         raise CnnError(f"input must be a shape like 3x224x224, got {show(shape)}", stmt.shape.span)
     return shape
+
+
+def _shown(value: object) -> str:
+    """An argument of a block call as the source writes it: a pair or triple of integers as the dims
+    literal `1x7` (the same value in the language), anything else as `show` writes it."""
+    if (isinstance(value, tuple) and 2 <= len(value) <= 3
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)):
+        return "x".join(str(v) for v in value)
+    return show(value)

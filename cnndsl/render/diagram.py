@@ -11,50 +11,13 @@ shape. Output is deterministic.
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass, field
+import re
 
-from ..analysis.report import human
 from ..ir import Network
 from ..ops import Family, Shape, dims
-
-# one palette for the op families (and "_line", "_text"); `mono` is the print-friendly theme
-THEMES = {
-    "color": {Family.CONV: "#cfe2f3", Family.POOL: "#d9ead3", Family.NORM: "#fff2cc", Family.ACT: "#fce5cd",
-              Family.FC: "#ead1dc", Family.MERGE: "#ffffff", Family.IO: "#eeeeee", Family.RESHAPE: "#f3f3f3",
-              Family.OTHER: "#f3f3f3", Family.BLOCK: "#d0e0e3", "_line": "#444444", "_text": "#000000"},
-    "mono": {Family.CONV: "#d9d9d9", Family.POOL: "#ffffff", Family.NORM: "#f0f0f0", Family.ACT: "#ffffff",
-             Family.FC: "#bfbfbf", Family.MERGE: "#ffffff", Family.IO: "#ffffff", Family.RESHAPE: "#ffffff",
-             Family.OTHER: "#ffffff", Family.BLOCK: "#e6e6e6", "_line": "#000000", "_text": "#000000"},
-}
-
-
-@dataclass
-class Box:
-    """One drawn node: a layer, a block call (possibly several folded together), or an output."""
-
-    key: tuple[str, ...]
-    label: str
-    family: Family                 # merges are drawn round, the input and outputs without rounded corners
-    layers: list[int] = field(default_factory=list)
-    count: int = 1
-    params: int = 0
-    output: int | None = None      # the index of the network output it marks
-
-    def text(self, with_params: bool) -> str:
-        """The box's label: the layer as written (or a block call, or an output), `×N` for a folded run of N
-        calls, and its parameter count when `with_params`."""
-        label = self.label + (f" ×{self.count}" if self.count > 1 else "")
-        return label + (f"\n{human(self.params)} params" if with_params and self.params else "")
-
-
-@dataclass
-class Picture:
-    """A laid-out diagram: the boxes by key, and the edges (source key, target key, tensor shape per sample
-    written `C×H×W`), one per use of a tensor."""
-
-    boxes: dict[tuple[str, ...], Box]
-    # source, target, tensor shape: one per tensor a box reads, as often as it reads it
-    edges: list[tuple[tuple[str, ...], tuple[str, ...], str]]
+from . import refine
+from .palette import THEMES
+from .picture import Box, Picture
 
 
 def _output_box(i: int, name: str, shape: Shape) -> Box:
@@ -82,7 +45,8 @@ def layout(net: Network, depth: int | None = 0) -> Picture:
             same[layer.id, 0] = same.get((first.layer.id, first.port), (first.layer.id, first.port))
         if depth is not None and len(layer.block_path) > depth:
             key = layer.path[:depth + 1]
-            box = boxes.setdefault(key, Box(key, blocks[key].call, Family.BLOCK))
+            box = boxes.setdefault(key, Box(key, blocks[key].call, Family.BLOCK,
+                                            name=_given(key[-1], blocks[key].block)))
         elif not op.drawn or (op.passes_one and len(step.inputs) == 1):  # drawn as the edge it is (an add
             # or mul of one tensor is that tensor: the compiled model passes it on)
             owner[layer.id] = owner[step.inputs[0].layer.id]
@@ -91,7 +55,7 @@ def layout(net: Network, depth: int | None = 0) -> Picture:
         else:
             key = layer.path
             label = op.glyph or layer.label  # merges show a glyph
-            box = boxes.setdefault(key, Box(key, label, op.family))
+            box = boxes.setdefault(key, Box(key, label, op.family, name=_given(layer.name, layer.op)))
         box.layers.append(layer.id)
         box.params += step.params
         owner[layer.id] = key
@@ -111,6 +75,12 @@ def layout(net: Network, depth: int | None = 0) -> Picture:
         box = boxes[("", str(i))] = _output_box(i, name, ref.shape)
         edges.append((owner[ref.layer.id], box.key, _shape(ref.shape)))
     return _fold(Picture(boxes, edges))
+
+
+def _given(name: str, kind: str) -> str | None:
+    """`name` if the source gave it with `as`: not the `conv3`, `residual2` (or `input`) cnndsl names a
+    layer or block instance after its op or block."""
+    return None if re.fullmatch(re.escape(kind) + r"\d*", name) else name
 
 
 def _shape(shape: Shape) -> str:
@@ -152,37 +122,71 @@ def _fold(pic: Picture) -> Picture:
     return Picture(boxes, edges)
 
 
-def to_dot(net: Network, depth: int | None = 0, rankdir: str = "TB", shapes: bool = True, params: bool = False,
-           theme: str = "color") -> str:
+SHAPES = ("all", "changes", "none")  # which edges `to_dot` labels with their tensor's shape
+WRAP = 6  # ranks to a row of an LR figure before it wraps
+PAD = 0.03  # inches of white around the drawing (Graphviz's pad; the PDF's margin is 0)
+
+
+def to_dot(net: Network, depth: int | None = 0, rankdir: str = "TB", shapes: bool | str = True,
+           params: bool = False, theme: str = "color", compact: bool = False, names: bool = False,
+           wrap: int = WRAP) -> str:
     """The diagram as DOT source text (the `graphviz` Python package builds it; no `dot` program is
-    needed): boxes at `depth` as `layout` groups them, edges labelled with shapes per sample when
-    `shapes`, parameter counts when `params`; `theme` is a key of THEMES (KeyError otherwise)."""
+    needed): boxes at `depth` as `layout` groups them; edges labelled with shapes per sample: on every
+    edge (`shapes` "all" or True), only where a layer changes the shape ("changes") or nowhere ("none" or
+    False); parameter counts when `params`; `theme` a key of THEMES (KeyError otherwise); norms and
+    activations folded into the layer before them when `compact`; `as` names shown when `names`. An LR
+    figure wraps into rows of `wrap` ranks (0: never). The bounding box is tight: PAD inches around the
+    drawing, no page margin."""
     import graphviz
 
+    shapes = {True: "all", False: "none"}.get(shapes, shapes)
+    if shapes not in SHAPES:
+        raise ValueError(f"shapes must be one of {SHAPES}, got {shapes!r}")
     colours = THEMES[theme]
     pic = layout(net, depth)
+    if compact:
+        pic = refine.compact(pic)
     ids = {key: f"n{i}" if box.output is None else f"out{box.output}" for i, (key, box) in enumerate(pic.boxes.items())}
+    lines = refine.rows(pic, wrap) if rankdir == "LR" and wrap > 0 else [list(pic.boxes)]
     g = graphviz.Digraph(net.name, graph_attr={
-        "rankdir": rankdir, "ordering": "out", "nodesep": "0.25", "ranksep": "0.3", "fontname": "Helvetica",
-        "label": _title(net.name, pic, colours), "labelloc": "t", "fontsize": "14", "bgcolor": "white"},
+        "rankdir": "TB" if len(lines) > 1 else rankdir, "ordering": "out", "nodesep": "0.25",
+        "ranksep": "0.5" if len(lines) > 1 else "0.3",
+        "fontname": "Helvetica", "label": _title(net.name, pic, colours), "labelloc": "t", "fontsize": "14",
+        "bgcolor": "white", "pad": str(PAD), "margin": "0"},
         node_attr={"fontname": "Helvetica", "fontsize": "11", "style": "rounded,filled", "shape": "box",
                    "penwidth": "1", "color": colours["_line"], "fontcolor": colours["_text"], "height": "0.3",
                    "margin": "0.12,0.04"},
         edge_attr={"fontname": "Helvetica", "fontsize": "9", "color": colours["_line"], "arrowsize": "0.6",
-                   "fontcolor": "#555555"})
+                   "fontcolor": "#333333"})
     for key, box in pic.boxes.items():
-        attrs = {"fillcolor": colours[box.family], "tooltip": ".".join(key) if box.output is None else box.label}
-        if box.family is Family.MERGE:
-            attrs.update(shape="circle" if len(box.label) <= 2 else "ellipse", style="filled", width="0.3",
-                         margin="0.02")
-        elif box.family is Family.IO:
-            attrs.update(shape="box", style="filled")
-        if box.family is Family.BLOCK:
-            attrs["penwidth"] = "1.5"
-        g.node(ids[key], box.text(params), **attrs)
-    for src, dst, shape in pic.edges:
-        g.edge(ids[src], ids[dst], label=f" {shape}" if shapes else None)
+        g.node(ids[key], box.text(params, names), **_node_attrs(key, box, colours))
+    row_of = {key: i for i, row in enumerate(lines) for key in row}
+    if len(lines) > 1:  # each row one rank, its boxes left to right; each row starts under the one before
+        for row in lines:
+            g.body.append("{rank=same; " + " ".join(ids[k] for k in row) + "}\n")
+        for above, below in zip(lines, lines[1:], strict=False):
+            g.edge(ids[above[0]], ids[below[0]], style="invis", weight="10")
+    labelled = range(len(pic.edges)) if shapes == "all" else refine.changed_shapes(pic) if shapes == "changes" else ()
+    for i, (src, dst, shape) in enumerate(pic.edges):
+        crossing = {"constraint": "false"} if row_of.get(src, 0) != row_of.get(dst, 0) else {}
+        g.edge(ids[src], ids[dst], label=f" {shape}" if i in labelled else None, **crossing)
     return g.source
+
+
+def _node_attrs(key: tuple[str, ...], box: Box, colours: dict) -> dict[str, str]:
+    """A box's Graphviz attributes: its family's fill, merges round, the input and outputs square-cornered,
+    outputs with a double border, blocks with a heavier one."""
+    attrs = {"fillcolor": colours[box.family], "tooltip": ".".join(key) if box.output is None else box.label}
+    if box.family is Family.MERGE:
+        attrs.update(shape="circle" if len(box.label) <= 2 else "ellipse", style="filled", width="0.3",
+                     margin="0.02")
+    elif box.family is Family.IO:
+        attrs.update(shape="box", style="filled")
+        if box.output is not None:
+            attrs["peripheries"] = "2"
+    if box.family is Family.BLOCK:
+        attrs["penwidth"] = "1.5"
+    return attrs
 
 
 def _title(name: str, pic: Picture, colours: dict) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 from ..errors import CnnError
 from ..files import write_atomic
 from ..ir import Network
-from .diagram import THEMES, to_dot
+from .diagram import SHAPES, THEMES, WRAP, to_dot
 
 FORMATS = ("svg", "pdf", "png", "dot")
 DOT_TIMEOUT = 600  # seconds; the full densenet201 takes about one
@@ -49,10 +49,11 @@ def output_format(path: str | os.PathLike) -> str:
 
 
 def draw_network(net: Network, output: str | os.PathLike, depth: int | None = 0, rankdir: str = "TB",
-                 shapes: bool = True, params: bool = False, theme: str = "color") -> Path:
+                 shapes: bool | str = True, params: bool = False, theme: str = "color", compact: bool = False,
+                 names: bool = False, wrap: int = WRAP) -> Path:
     """Draw a checked network into `output` (format from its extension; see `cnndsl.draw` for the other
-    arguments); returns the path. Raises CnnError for an unknown extension, theme or rankdir, a missing
-    or failing `dot` (nothing is written), or an output that cannot be written."""
+    arguments); returns the path. Raises CnnError for an unknown extension, theme, rankdir or shapes, a
+    negative wrap, a missing or failing `dot` (nothing is written), or an output that cannot be written."""
     path = Path(output)
     fmt = output_format(path)
     if theme not in THEMES:
@@ -61,7 +62,11 @@ def draw_network(net: Network, output: str | os.PathLike, depth: int | None = 0,
         raise CnnError(f"--rankdir must be TB or LR, got '{rankdir}'")
     if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 0):
         raise CnnError(f"depth must be 0 or more (or None for every layer), got {depth!r}")
-    source = to_dot(net, depth, rankdir, shapes, params, theme)
+    if shapes not in (True, False, *SHAPES):
+        raise CnnError(f"--shapes must be one of {', '.join(SHAPES)}, got {shapes!r}")
+    if isinstance(wrap, bool) or not isinstance(wrap, int) or wrap < 0:
+        raise CnnError(f"--wrap must be 0 (never) or more, got {wrap!r}")
+    source = to_dot(net, depth, rankdir, shapes, params, theme, compact, names, wrap)
     if fmt != "dot" and not dot_available():  # nothing is written: the user asked for another file
         raise CnnError(f"cannot render {fmt}: Graphviz's `dot` is not installed",
                        hint=f"{INSTALL_DOT}; or write the DOT text with -o {path.with_suffix('.dot')}")

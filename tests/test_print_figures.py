@@ -1,0 +1,134 @@
+"""`cnndsl draw` figures ready for print: tight bounding boxes, --compact, --shapes changes, LR rows,
+named outputs, --names, source-style block labels, and a palette distinct in grey."""
+
+import itertools
+import json
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+import cnndsl
+from cnndsl.ops import Family
+from cnndsl.render import refine
+from cnndsl.render.diagram import PAD, THEMES, layout, to_dot
+from cnndsl.render.figure import render
+from cnndsl.render.palette import lightness
+from tests.conftest import ARCH
+
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
+
+TWO = """block basic(channels, k, pad=0) { conv k channels pad=pad, bn, relu }
+network two {
+    input 3x32x32
+    t = conv 3x3 8 pad=1 as stem, bn, relu
+    c = t -> basic(8, 1x7, pad=0x3) as mixer, conv 1x1 4, gap, flatten
+    d = t -> maxpool 2x2/2
+    output c
+    output d
+}
+"""
+
+
+def _labels(dot: str) -> dict[str, str]:
+    """Node id -> label text in DOT source."""
+    return {n: label.strip('"') for n, label in re.findall(r'^\s*(\w+) \[label=("[^"]*"|\S+)', dot, re.M)}
+
+
+@pytest.mark.parametrize("theme", sorted(THEMES))
+def test_palette_lightness_differs_pairwise_so_grey_prints_tell_families_apart(theme):
+    fills = {f: THEMES[theme][f] for f in Family}
+    levels = {f: lightness(c) for f, c in fills.items()}
+    for (a, la), (b, lb) in itertools.combinations(levels.items(), 2):
+        assert abs(la - lb) >= 4, (theme, a, b, la, lb)  # CIE L*: about the step a grey print keeps apart
+    assert min(levels.values()) >= 50  # light enough for black text
+    assert lightness("#000000") == 0 and round(lightness("#ffffff")) == 100
+
+
+@needs_dot
+@pytest.mark.parametrize("name", ["resnet18", "vgg16"])
+def test_pdf_and_svg_hug_the_drawing(name):
+    net = cnndsl.check(ARCH / ("resnet.cnn" if name.startswith("resnet") else "vgg.cnn"), net=name)
+    source = to_dot(net)
+    bb = [float(v) for v in json.loads(render(source, "json"))["bb"].split(",")]
+    width, height = bb[2] - bb[0], bb[3] - bb[1]
+    media = re.search(rb"/MediaBox \[\s*([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+)", render(source, "pdf"))
+    box = [float(v) for v in media.groups()]
+    margin = 2 * PAD * 72  # points of pad on the two sides
+    assert abs(box[2] - box[0] - width - margin) <= 2 and abs(box[3] - box[1] - height - margin) <= 2
+    view = re.search(r'viewBox="([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+)"', render(source, "svg").decode())
+    assert abs(float(view.group(3)) - width - margin) <= 2 and abs(float(view.group(4)) - height - margin) <= 2
+
+
+def test_compact_folds_norms_and_activations_into_the_layer_before_them():
+    net = cnndsl.check(ARCH / "resnet.cnn", net="resnet18")
+    full = layout(net, None)
+    pic = refine.compact(layout(net, None))
+    assert not [b for b in pic.boxes.values() if b.family is Family.NORM]
+    # the activations left are those after a merge (a relu after `add` is not folded into the circle)
+    after_merge = sum(1 for s in net.walk() if s.layer.op == "relu" and s.inputs[0].layer.op == "add")
+    assert sum(b.family is Family.ACT for b in pic.boxes.values()) == after_merge
+    assert len(pic.boxes) == len(full.boxes) - sum(len(b.folded) for b in pic.boxes.values())
+    dot = to_dot(net, None, compact=True)
+    assert "conv 7x7/2 64 pad=3 bias=false · bn · relu" in dot
+    assert sum(b.params for b in pic.boxes.values()) == sum(b.params for b in full.boxes.values())
+
+
+def test_shapes_changes_labels_only_edges_whose_shape_a_layer_changed():
+    net = cnndsl.check(ARCH / "resnet.cnn", net="resnet18")
+    changed = to_dot(net, None, shapes="changes")
+    every = to_dot(net, None, shapes="all")
+    by_id = {v: k for k, v in _labels(changed).items()}
+    labelled = re.findall(r"(\w+) -> \w+ \[label=", changed)
+    assert 0 < len(labelled) < len(re.findall(r"(\w+) -> \w+ \[label=", every))
+    # a bn keeps the shape: no edge out of one is labelled; a strided conv changes it: every edge out of one is
+    assert not [n for n in labelled if _labels(changed)[n] == "bn"]
+    strided = {by_id[label] for label in by_id if re.match(r"conv \d+x\d+/2", label)}
+    assert strided and strided <= set(labelled)
+    assert "label=" not in to_dot(net, None, shapes="none").split("->", 1)[1]
+
+
+@needs_dot
+def test_lr_layouts_wrap_into_rows():
+    net = cnndsl.check(ARCH / "lenet.cnn", net="LeNet")
+
+    def aspect(wrap: int) -> float:
+        svg = render(to_dot(net, None, "LR", wrap=wrap), "svg").decode()
+        w, h = (float(v) for v in re.search(r'viewBox="[\d.]+ [\d.]+ ([\d.]+) ([\d.]+)"', svg).groups())
+        return w / h
+
+    strip, wrapped = aspect(0), aspect(6)
+    assert strip > 8 and wrapped < strip / 2, (strip, wrapped)
+
+
+def test_outputs_are_marked_and_named_and_names_shown_on_request():
+    net = cnndsl.check_text(TWO)
+    plain, named = to_dot(net), to_dot(net, compact=True, names=True)
+    outs = re.findall(r'(out\d) \[label="([^"]*)"[^\]]*peripheries=2', plain)
+    assert [label.split(":")[0] for _, label in outs] == ["output c", "output d"]
+    assert " as stem" not in plain and " as mixer" not in plain
+    labels = set(_labels(named).values())
+    assert "conv 3x3 8 pad=1 as stem · bn · relu" in labels and "basic(8, 1x7, pad=0x3) as mixer" in labels
+    assert not [label for label in labels if " as input" in label or re.search(r" as (conv|gap|flatten)\d", label)]
+
+
+def test_block_labels_are_written_as_the_source_writes_them():
+    assert "basic(8, 1x7, pad=0x3)" in to_dot(cnndsl.check_text(TWO))
+    assert "(1, 7)" not in to_dot(cnndsl.check_text(TWO))
+
+
+def test_cli_draw_print_options(tmp_path):
+    out = tmp_path / "two.dot"
+    src = tmp_path / "two.cnn"
+    src.write_text(TWO)
+    cmd = [sys.executable, "-m", "cnndsl.cli", "draw", str(src)]
+    result = subprocess.run([*cmd, "-o", str(out), "--compact", "--names", "--shapes", "changes", "--rankdir", "LR",
+                             "--wrap", "3"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "as stem · bn · relu" in out.read_text() and "rank=same" in out.read_text()
+    bad = subprocess.run([*cmd, "-o", str(out), "--wrap", "-1"], capture_output=True, text=True)
+    assert bad.returncode == 1 and "--wrap must be 0 (never) or more" in bad.stderr and "Traceback" not in bad.stderr
+    no = subprocess.run([*cmd, "-o", str(out), "--no-shapes"], capture_output=True, text=True)
+    assert no.returncode == 0 and "×" not in out.read_text().split("->", 1)[1]
