@@ -13,7 +13,7 @@ setup: $(STAMP) system
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet $(TORCH)
-	$(PY) -m pip install --quiet -e '.[test,draw,train]'
+	$(PY) -m pip install --quiet -e '.[test,draw,train,lsp]'
 	touch $(STAMP)
 
 # System packages: Graphviz's `dot` for diagrams, the real Fashion-MNIST for training.
