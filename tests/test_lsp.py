@@ -117,7 +117,8 @@ async def test_hover_shows_shape_params_and_macs_of_a_layer_and_a_block_call(cli
     hover = await client.text_document_hover_async(lsp.HoverParams(
         text_document=lsp.TextDocumentIdentifier(uri=uri), position=call))
     first = torch.nn.Conv2d(3, 8, 3, padding=1)
-    assert "pair(8)" in hover.contents.value and f"{sum(p.numel() for p in first.parameters()):,}" in hover.contents.value
+    first_params = sum(p.numel() for p in first.parameters())
+    assert "pair(8)" in hover.contents.value and f"{first_params:,}" in hover.contents.value
     assert "8x32x32" in hover.contents.value
 
 

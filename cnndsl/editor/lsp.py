@@ -17,7 +17,7 @@ from lsprotocol import types as lsp
 from ..errors import Diagnostic, Span
 from ..lang import syntax as ast
 from ..ops import REGISTRY
-from .document import Checked, check_document, definition_of, definitions, hover_at
+from .document import Checked, check_document, definitions, hover_at
 
 KEYWORDS = ("network", "block", "input", "output", "let", "import", "if", "else", "for", "in", "repeat", "as",
             "true", "false", "and", "or", "not")
@@ -74,7 +74,8 @@ def _uri(checked: Checked, uri: str, file: str) -> str:
     return uri if file == checked.file else Path(file).resolve().as_uri()
 
 
-def _location(checked: Checked, uri: str, span: Span) -> lsp.Location:
+def location(checked: Checked, uri: str, span: Span) -> lsp.Location:
+    """Where `span` is, as an LSP location (another file by its absolute URI)."""
     text = checked.text if span.file == checked.file else (checked.program.sources.get(span.file, "")
                                                          if checked.program else "")
     return lsp.Location(uri=_uri(checked, uri, span.file), range=to_range(text, span))
@@ -84,12 +85,12 @@ def to_diagnostic(checked: Checked, uri: str, diag: Diagnostic) -> lsp.Diagnosti
     """An LSP diagnostic: at its span when that is in this document, else at the outermost block call or
     import of this document that leads there (else the first line); the block call chain as related
     information, innermost call first, and the hint after the message."""
-    related = [lsp.DiagnosticRelatedInformation(location=_location(checked, uri, span),
+    related = [lsp.DiagnosticRelatedInformation(location=location(checked, uri, span),
                                                 message=f"in block `{name}` called here")
                for name, span in reversed(diag.chain)]
     where, message = diag.span, diag.message
     if where is not None and where.file != checked.file:
-        related.insert(0, lsp.DiagnosticRelatedInformation(location=_location(checked, uri, where), message=message))
+        related.insert(0, lsp.DiagnosticRelatedInformation(location=location(checked, uri, where), message=message))
         message = f"{where}: {message}"
         where = next((span for _, span in diag.chain if span.file == checked.file), None)
     if diag.hint:

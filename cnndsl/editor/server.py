@@ -8,8 +8,7 @@ from pygls.lsp.server import LanguageServer
 
 from ..version import __version__
 from .document import definition_of
-from .lsp import (Documents, _location, completions, formatter, from_position, hover_text, symbols,
-                  to_diagnostic)
+from .lsp import Documents, completions, formatter, from_position, hover_text, location, symbols, to_diagnostic
 
 
 def build_server() -> LanguageServer:
@@ -51,7 +50,7 @@ def build_server() -> LanguageServer:
         uri = params.text_document.uri
         checked, (line, col) = checked_at(uri, params.position)
         span = definition_of(checked, line, col)
-        return None if span is None else _location(checked, uri, span)
+        return None if span is None else location(checked, uri, span)
 
     @server.feature(lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=[" "]))
     def completion(params: lsp.CompletionParams) -> lsp.CompletionList:
