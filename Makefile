@@ -16,11 +16,14 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test,draw,train,lsp]'
 	touch $(STAMP)
 
-# System packages: Graphviz's `dot` for diagrams, the real Fashion-MNIST for training.
+# System packages: Graphviz's `dot` for diagrams, the real Fashion-MNIST for training, headless
+# Chromium and its driver for the test of `cnndsl serve`'s page (tests/test_serve.py).
 # Installed when we are root, else the command to run is printed.
 system:
 	@missing=""; command -v dot >/dev/null 2>&1 || missing="graphviz"; \
 	dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || missing="$$missing dataset-fashion-mnist"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \

@@ -12,8 +12,8 @@ def cmd_lsp(args: argparse.Namespace) -> int:
     Raises CnnError when pygls (the `lsp` extra) is not installed."""
     try:
         from ..editor.server import serve_stdio
-    except ImportError as exc:
-        raise CnnError(f"`cnndsl lsp` needs pygls, which is not installed ({exc.name})",
+    except ImportError:
+        raise CnnError("`cnndsl lsp` needs pygls (the `lsp` extra), which is not installed",
                        hint="pip install 'cnndsl[lsp]'") from None
     serve_stdio()
     return 0
