@@ -175,3 +175,28 @@ async def test_document_symbols_are_the_networks_and_blocks(client: LanguageClie
     assert [(s.name, s.kind) for s in symbols] == [("pair", lsp.SymbolKind.Function), ("Tiny", lsp.SymbolKind.Class)]
     assert symbols[1].selection_range == _range_of(text, "Tiny")
     assert symbols[1].range.end.line == text.split("\n").index("}", 4)
+
+
+@pytest.mark.asyncio
+async def test_an_error_in_an_imported_file_is_shown_at_the_import(client: LanguageClient, tmp_path):
+    (tmp_path / "lib.cnn").write_text("block stage(c) {\n    conv 3x3 c pad=1,\n}\n")
+    text = 'import "lib.cnn"\n' + SOURCE.replace("add2", "add")
+    uri = _uri(tmp_path)
+    (diagnostic,) = await _open(client, uri, text)
+    assert diagnostic.range.start == lsp.Position(line=0, character=0)
+    assert "lib.cnn:3:" in diagnostic.message.split(" ")[0]  # where in the imported file, then the message
+    (related, *_) = diagnostic.related_information
+    assert related.location.uri == (tmp_path / "lib.cnn").as_uri() and related.location.range.start.line == 2
+
+
+def test_formatting_is_offered_exactly_when_a_formatter_exists():
+    import importlib.util
+
+    from cnndsl.editor.lsp import formatter
+    from cnndsl.editor.server import build_server
+
+    has_formatter = importlib.util.find_spec("cnndsl.lang.format") is not None
+    assert (formatter() is not None) == has_formatter
+    features = build_server().protocol.fm.features
+    assert (lsp.TEXT_DOCUMENT_FORMATTING in features) == has_formatter
+    assert {lsp.TEXT_DOCUMENT_HOVER, lsp.TEXT_DOCUMENT_DEFINITION, lsp.TEXT_DOCUMENT_COMPLETION} <= set(features)

@@ -135,7 +135,7 @@ def definition_of(checked: Checked, line: int, col: int) -> Span | None:
     """Where the thing at the cursor is defined: the file an `import` names (its first line), the block or
     network a call names, or, inside a definition, the flow, `as` layer, `let` or parameter that binds the
     name at the cursor. None when the cursor is on nothing defined."""
-    for imp in _imports(checked):
+    for imp in imports(checked):
         if contains(imp.span, line, col):
             target = import_target(imp.path, checked.file)
             return Span(str(target), 1, 1, 1, 1) if target else None
@@ -175,7 +175,8 @@ def _word_in(text: str, span: Span, word: str) -> Span | None:
     return None
 
 
-def _imports(checked: Checked) -> Iterator[ast.Import]:
+def imports(checked: Checked) -> Iterator[ast.Import]:
+    """The `import`s of the document itself (none when it does not parse)."""
     try:
         module = parse(checked.text, checked.file)
     except CnnError:

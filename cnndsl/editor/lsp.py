@@ -17,7 +17,7 @@ from lsprotocol import types as lsp
 from ..errors import Diagnostic, Span
 from ..lang import syntax as ast
 from ..ops import REGISTRY
-from .document import Checked, check_document, definitions, hover_at
+from .document import Checked, check_document, definitions, hover_at, import_target, imports
 
 KEYWORDS = ("network", "block", "input", "output", "let", "import", "if", "else", "for", "in", "repeat", "as",
             "true", "false", "and", "or", "not")
@@ -92,13 +92,19 @@ def to_diagnostic(checked: Checked, uri: str, diag: Diagnostic) -> lsp.Diagnosti
     if where is not None and where.file != checked.file:
         related.insert(0, lsp.DiagnosticRelatedInformation(location=location(checked, uri, where), message=message))
         message = f"{where}: {message}"
-        where = next((span for _, span in diag.chain if span.file == checked.file), None)
+        where = next((span for _, span in diag.chain if span.file == checked.file), None) or _import_of(checked, where)
     if diag.hint:
         message += f"\nhint: {diag.hint}"
     severity = lsp.DiagnosticSeverity.Warning if diag.severity == "warning" else lsp.DiagnosticSeverity.Error
     empty = lsp.Range(start=lsp.Position(line=0, character=0), end=lsp.Position(line=0, character=0))
     return lsp.Diagnostic(range=to_range(checked.text, where) if where else empty, message=message,
                           severity=severity, source="cnndsl", related_information=related or None)
+
+
+def _import_of(checked: Checked, span: Span) -> Span | None:
+    """The `import` of this document that reads the file `span` is in, if it imports it directly."""
+    target = Path(span.file).resolve()
+    return next((imp.span for imp in imports(checked) if import_target(imp.path, checked.file) == target), None)
 
 
 def hover_text(checked: Checked, line: int, col: int) -> lsp.Hover | None:
