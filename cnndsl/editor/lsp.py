@@ -66,6 +66,7 @@ class Documents:
         self.checked: dict[str, Checked] = {}
 
     def update(self, uri: str, text: str) -> Checked:
+        """Check `text` as the document at `uri` now reads, and keep the result."""
         self.checked[uri] = check_document(text, path_of(uri))
         return self.checked[uri]
 
