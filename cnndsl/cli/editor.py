@@ -20,10 +20,14 @@ def cmd_lsp(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """`cnndsl serve`: the live preview of FILE on 127.0.0.1 until Ctrl-C; returns 0."""
+    """`cnndsl serve`: the live preview of FILE on 127.0.0.1 until Ctrl-C; returns 0 (Ctrl-C is how it ends).
+    Raises CnnError for a file that cannot be read and a port that cannot be bound."""
     from ..editor.preview import serve
 
-    serve(args.file, args.port, args.no_browser)
+    try:
+        serve(args.file, args.port, args.no_browser)
+    except KeyboardInterrupt:
+        print("cnndsl serve: stopped")
     return 0
 
 

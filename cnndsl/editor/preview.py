@@ -71,7 +71,8 @@ class Preview:
 
     def __init__(self, file: str | None) -> None:
         self.file = file
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # guards the version and state the handlers read
+        self.updating = threading.RLock()  # one update at a time, so that a newer text is never overwritten
         self.version = 0
         self.stamp: tuple[int, int] | None = None
         self.text = ""
@@ -84,6 +85,10 @@ class Preview:
         """Reload the file when its modification time or size changed (the page's edits are then replaced)."""
         if self.file is None:
             return
+        with self.updating:
+            self._poll_file()
+
+    def _poll_file(self) -> None:
         try:
             st = os.stat(self.file)
         except OSError:
@@ -98,13 +103,14 @@ class Preview:
 
     def set_text(self, text: str, problem: CnnError | None = None) -> None:
         """Check `text` and make it the current version."""
-        checked = check_document(text, self.file or "<page>")
-        if problem is not None:
-            checked.diagnostics.insert(0, problem.diagnostic)
-        state = page_state(checked)
-        with self.lock:
-            self.version += 1
-            self.text, self.state = text, {**state, "version": self.version}
+        with self.updating:
+            checked = check_document(text, self.file or "<page>")
+            if problem is not None:
+                checked.diagnostics.insert(0, problem.diagnostic)
+            state = page_state(checked)
+            with self.lock:
+                self.version += 1
+                self.text, self.state = text, {**state, "version": self.version}
 
 
 def _handler(preview: Preview) -> type[BaseHTTPRequestHandler]:

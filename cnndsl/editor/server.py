@@ -52,7 +52,7 @@ def build_server() -> LanguageServer:
         span = definition_of(checked, line, col)
         return None if span is None else location(checked, uri, span)
 
-    @server.feature(lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=[" "]))
+    @server.feature(lsp.TEXT_DOCUMENT_COMPLETION)
     def completion(params: lsp.CompletionParams) -> lsp.CompletionList:
         checked, (line, col) = checked_at(params.text_document.uri, params.position)
         return lsp.CompletionList(is_incomplete=False, items=completions(checked, line, col))
