@@ -77,9 +77,19 @@ def _uri(checked: Checked, uri: str, file: str) -> str:
 
 def location(checked: Checked, uri: str, span: Span) -> lsp.Location:
     """Where `span` is, as an LSP location (another file by its absolute URI)."""
-    text = checked.text if span.file == checked.file else (checked.program.sources.get(span.file, "")
-                                                         if checked.program else "")
-    return lsp.Location(uri=_uri(checked, uri, span.file), range=to_range(text, span))
+    return lsp.Location(uri=_uri(checked, uri, span.file), range=to_range(_text_of(checked, span.file), span))
+
+
+def _text_of(checked: Checked, file: str) -> str:
+    """The text of `file`: this document, a file its program read, else the file on disk (for UTF-16 columns)."""
+    if file == checked.file:
+        return checked.text
+    if checked.program is not None and file in checked.program.sources:
+        return checked.program.sources[file]
+    try:
+        return Path(file).read_text(encoding="utf-8-sig", errors="replace")
+    except OSError:
+        return ""
 
 
 def to_diagnostic(checked: Checked, uri: str, diag: Diagnostic) -> lsp.Diagnostic:
