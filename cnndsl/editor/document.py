@@ -91,18 +91,19 @@ def nodes(node: object) -> Iterator[object]:
 
 @dataclass(frozen=True)
 class Hover:
-    """What one layer or block call at the cursor computes: its path in each network, output shape per
-    sample (no batch axis), trainable parameters and multiply-accumulates per sample."""
+    """What one layer or block call at the cursor computes, per instance: the network, its path there, the
+    layer or call with its values, output shape per sample (no batch axis), trainable parameters and
+    multiply-accumulates per sample."""
 
     span: Span
     title: str
-    rows: list[tuple[str, str, tuple, int, int]]  # (network, path, shape, params, MACs)
+    rows: list[tuple[str, str, str, tuple, int, int]]  # (network, path, label, shape, params, MACs)
 
 
 def hover_at(checked: Checked, line: int, col: int) -> Hover | None:
     """The layer whose op name, or the block call whose text, holds the cursor, in every checked network (a
     layer inside a block appears once per call of the block), or None."""
-    found: list[tuple[str, str, tuple, int, int]] = []
+    found: list[tuple[str, str, str, tuple, int, int]] = []
     span = title = None
     for name, (net, summary) in checked.networks.items():
         before = len(found)
@@ -111,16 +112,16 @@ def hover_at(checked: Checked, line: int, col: int) -> Hover | None:
                 folded = {r.name: r for r in summary.at_depth(len(block_path) - 1)}
                 row = folded.get(".".join(block_path))
                 if row is not None:
-                    found.append((name, row.name, row.shape, row.params, row.macs))
-                    span, title = span or block.span, title or f"block call `{block.call}`"
+                    found.append((name, row.name, row.label, row.shape, row.params, row.macs))
+                    span, title = span or block.span, title or f"call of block `{block.block}`"
         if len(found) > before:
             continue
         rows: dict[str, Row] = {r.name: r for r in summary.rows}
         for layer in net.layers():
             if layer.span.file == checked.file and contains(layer.span, line, col) and layer.qualname in rows:
                 r = rows[layer.qualname]
-                found.append((name, r.name, r.shape, r.params, r.macs))
-                span, title = span or layer.span, title or f"`{r.label}`"
+                found.append((name, r.name, r.label, r.shape, r.params, r.macs))
+                span, title = span or layer.span, title or f"layer `{r.op}`"
     return Hover(span, title, found) if found and span else None
 
 

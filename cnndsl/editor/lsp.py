@@ -123,9 +123,11 @@ def hover_text(checked: Checked, line: int, col: int) -> lsp.Hover | None:
     found = hover_at(checked, line, col)
     if found is None:
         return None
-    out = [f"**{found.title}**", "", "| network | layer | output | params | MACs |", "|---|---|---|---:|---:|"]
-    for net, path, shape, params, macs in found.rows[:HOVER_ROWS]:
-        out.append(f"| {net} | `{path}` | {'x'.join(map(str, shape))} | {params:,} | {macs:,} |")
+    out = [f"**{found.title}**", "", "| network | layer | as | output | params | MACs |",
+           "|---|---|---|---|---:|---:|"]
+    for net, path, label, shape, params, macs in found.rows[:HOVER_ROWS]:
+        cell = label.replace("|", "\\|")  # a merge's label holds `|`, which would end the cell
+        out.append(f"| {net} | `{path}` | `{cell}` | {'x'.join(map(str, shape))} | {params:,} | {macs:,} |")
     if len(found.rows) > HOVER_ROWS:
         out.append(f"\n… and {len(found.rows) - HOVER_ROWS} more")
     return lsp.Hover(contents=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value="\n".join(out)),
