@@ -103,6 +103,8 @@ def test_a_missing_file_or_busy_port_is_a_clear_error(tmp_path, preview):
     port = int(preview[0].rsplit(":", 1)[1].strip("/"))
     with pytest.raises(CnnError, match="cannot listen"):
         make_server(None, port)
+    with pytest.raises(CnnError, match="between 0 and 65535"):
+        make_server(None, 70000)
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

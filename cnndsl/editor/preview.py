@@ -172,7 +172,10 @@ def _handler(preview: Preview) -> type[BaseHTTPRequestHandler]:
 
 def make_server(file: str | None, port: int = 0) -> ThreadingHTTPServer:
     """A preview server for `file` (None: an empty text to write in the page) bound to 127.0.0.1 at `port`
-    (0: a free one). Raises CnnError for a port that cannot be bound and a file that cannot be read."""
+    (0: a free one). Raises CnnError for a port out of range or that cannot be bound, and a file that
+    cannot be read."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise CnnError(f"--port must be between 0 and 65535, got {port!r}", hint="leave it out for a free one")
     if file is not None:
         read_text(Path(file))  # a missing or unreadable file is an error now, not an empty page
     preview = Preview(file)
