@@ -13,11 +13,12 @@ setup: $(STAMP) system
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet $(TORCH)
-	$(PY) -m pip install --quiet -e '.[test,draw,train]'
+	$(PY) -m pip install --quiet -e '.[test,draw,train,lsp]'
 	touch $(STAMP)
 
 # System packages: Graphviz's `dot` for diagrams, pdflatex with TikZ and the standalone class (and
-# poppler's pdftoppm for PNG) for block figures, the real Fashion-MNIST for training.
+# poppler's pdftoppm for PNG) for block figures, the real Fashion-MNIST for training, headless
+# Chromium and its driver for the test of `cnndsl serve`'s page (tests/test_serve.py).
 # Installed when we are root, else the command to run is printed.
 system:
 	@missing=""; command -v dot >/dev/null 2>&1 || missing="graphviz"; \
@@ -25,9 +26,11 @@ system:
 	  missing="$$missing texlive-latex-base texlive-latex-extra texlive-pictures"; \
 	command -v pdftoppm >/dev/null 2>&1 || missing="$$missing poppler-utils"; \
 	dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || missing="$$missing dataset-fashion-mnist"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null) \
 	      || echo "warning: could not install $$missing"; \
 	  else echo "note: install the system packages with: sudo apt-get install $$missing"; fi; \
 	fi
