@@ -30,7 +30,6 @@ from copy import copy
 from lark import Token
 from lark.lexer import BasicLexer, LexerThread
 
-from ..errors import CnnError
 from . import syntax as ast
 from .grammar import parser
 from .parser import parse
