@@ -124,6 +124,14 @@ def test_the_canonical_layout():
     assert format_text(MESSY.replace("\n", "\r\n")) == CANONICAL
 
 
+def test_closing_brackets_line_up_with_their_opening_line():
+    messy = "block b(\n  c,   # channels\n  # the stride\n  s=1\n) {\nrelu |\nidentity\n  if s > 1 {\n" \
+            "conv 1x1 c\n  }\n  else {\n identity\n }\n}\n"
+    assert format_text(messy) == (
+        "block b(\n    c,  # channels\n    # the stride\n    s=1\n) {\n    relu |\n    identity\n    if s > 1 {\n"
+        "        conv 1x1 c\n    }\n    else {\n        identity\n    }\n}\n")
+
+
 def test_long_lines_break_after_a_comma_and_stay_broken():
     items = ", ".join(["relu"] * 60)
     text = f"network T {{\n    input 3x8x8\n    for i in range(2) {{ conv 3x3 4 pad=1, {items} }}\n}}\n"

@@ -5,6 +5,7 @@ whitespace between them, so the parse (and the compiled network) cannot change:
 
 - indentation: 4 spaces per `{ }` level; a line that continues a statement (inside brackets,
   or after a trailing `,` `->` or `=`) 4 more; a branch's leading `|` 2 less, as the zoo writes it;
+  a line starting with a closing bracket lines up with the line that opened it;
 - spacing: one space between tokens, except none inside brackets and calls, before `,` `[` `)`
   `]`, after a unary `-`/`+`, around a keyword argument's or default's `=` (`pad=1`) and around
   a layer argument's stride `/` (`3x3/2`);
@@ -165,8 +166,8 @@ class _Layout:
 
     def indent_of(self, first: Token | None) -> int:
         """The indentation of a line starting with `first` (None: a whole-line comment)."""
-        if first is not None and first.type == "RBRACE" and self.stack:
-            return self.stack[-1][1]
+        if first is not None and first.type in ("RBRACE", "RPAR", "RSQB") and self.stack:
+            return self.stack[-1][1]  # a closing bracket lines up with the line that opened it
         if first is not None and first.type == "VBAR":
             return max(self.body_indent() - 2, 0)
         if first is not None and first.type == "ELSE":
