@@ -128,7 +128,8 @@ def test_closing_brackets_line_up_with_their_opening_line():
     messy = "block b(\n  c,   # channels\n  # the stride\n  s=1\n) {\nadd {\nrelu |\nidentity\n}\n  if s > 1 {\n" \
             "conv 1x1 c\n  }\n  else {\n identity\n }\n}\n"
     assert format_text(messy) == (
-        "block b(\n    c,  # channels\n    # the stride\n    s=1\n) {\n    add {\n        relu |\n        identity\n    }\n    if s > 1 {\n"
+        "block b(\n    c,  # channels\n    # the stride\n    s=1\n) {\n"
+        "    add {\n        relu |\n        identity\n    }\n    if s > 1 {\n"
         "        conv 1x1 c\n    }\n    else {\n        identity\n    }\n}\n")
 
 
