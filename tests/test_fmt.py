@@ -191,6 +191,14 @@ def test_a_file_that_does_not_parse_is_a_located_error_and_stays_untouched(tmp_p
     assert good.read_text() == "network T {\n    input 3x8x8\n}\n"  # the other files are still formatted
 
 
+def test_a_folder_stands_for_its_cnn_files(tmp_path: Path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a.cnn").write_text("network A {\ninput 3x8x8\n}\n")
+    (tmp_path / "notes.txt").write_text("network  untouched\n")
+    result = run("fmt", "--check", str(tmp_path))
+    assert result.returncode == 1 and result.stdout == f"would reformat {tmp_path / 'sub' / 'a.cnn'}\n"
+
+
 def test_standard_input_to_standard_output():
     result = run("fmt", "-", stdin="network T {\ninput 3x8x8\n}\n")
     assert result.returncode == 0

@@ -51,12 +51,21 @@ def _one(name: str, args: argparse.Namespace) -> bool:
     return True
 
 
+def _expanded(names: list[str]) -> list[str]:
+    """The files named, a folder standing for the .cnn files under it (sorted)."""
+    files = []
+    for name in names:
+        folder = Path(name)
+        files += sorted(str(p) for p in folder.rglob("*.cnn")) if name != "-" and folder.is_dir() else [name]
+    return files
+
+
 def cmd_fmt(args: argparse.Namespace) -> int:
     """`cnndsl fmt`: format each FILE in place, or with --check/--diff only report. Returns 1 when a file
     could not be read or parsed (its error printed, the other files still done), or when --check/--diff
     found a file to change; else 0."""
     failed = changed = False
-    for name in args.files:
+    for name in _expanded(args.files):
         try:
             changed |= _one(name, args)
         except CnnError as exc:
@@ -74,7 +83,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "space between tokens (none in `pad=1` or `3x3/2`), lines over 120 columns "
                                    "broken after a comma, comments kept where they are. Only whitespace "
                                    "changes: the network is the same. A file that does not parse is reported "
-                                   "and left untouched. `-` reads standard input and writes standard output.",
+                                   "and left untouched. A folder stands for the .cnn files under it; `-` reads "
+                                   "standard input and writes standard output.",
                        epilog=EPILOG)
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--check", action="store_true",
