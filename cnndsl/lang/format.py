@@ -31,8 +31,9 @@ from copy import copy
 from lark import Token
 from lark.lexer import BasicLexer, LexerThread
 
+from ..errors import Span
 from . import syntax as ast
-from .grammar import parser
+from .grammar import Layout, parser
 from .parser import parse
 
 WIDTH = 120  # the project's line length (ruff's for Python); the zoo's longest lines fit
@@ -68,7 +69,7 @@ def format_text(text: str, file: str = "<string>") -> str:
     module = parse(text, file)
     tokens = list(_raw_tokens(text))
     result = _render(_lines(tokens), _tight_tokens(module, tokens))
-    _check_same_program(text, result, file)
+    _check_same_program(tokens, result, file)
     return result
 
 
@@ -84,10 +85,11 @@ def _walk(node: object) -> Iterator[object]:
     if isinstance(node, tuple):
         for item in node:
             yield from _walk(item)
-    elif dataclasses.is_dataclass(node):
+    elif dataclasses.is_dataclass(node) and not isinstance(node, Span):
         yield node
-        for field in dataclasses.fields(node):
-            yield from _walk(getattr(node, field.name))
+        for value in vars(node).values():  # the fields: node classes have no __slots__
+            if isinstance(value, tuple) or dataclasses.is_dataclass(value):
+                yield from _walk(value)
 
 
 def _tight_tokens(module: ast.Module, tokens: list[Token]) -> _Tight:
@@ -252,11 +254,11 @@ def _comments(tokens: list[Token]) -> list[str]:
     return found
 
 
-def _check_same_program(before: str, after: str, file: str) -> None:
-    """The safeguard: `after` must lex to the tokens, statement breaks and comments of `before`."""
-    def program(text: str) -> list[tuple[str, str]]:
-        return [(t.type, "" if t.type == "_NL" else t.value) for t in parser().lex(text)]
+def _check_same_program(before: list[Token], after: str, file: str) -> None:
+    """The safeguard: `after` must lex to the tokens, statement breaks and comments of `before` (its tokens)."""
+    def program(tokens: list[Token]) -> tuple[list[tuple[str, str]], list[str]]:
+        kept = (t for t in tokens if not t.type.startswith("__IGNORE") and t.type != "COMMENT")
+        return [(t.type, "" if t.type == "_NL" else t.value) for t in Layout().process(kept)], _comments(tokens)
 
-    if program(before) != program(after) or _comments(list(_raw_tokens(before))) != \
-            _comments(list(_raw_tokens(after))):
+    if program(before) != program(list(_raw_tokens(after))):
         raise RuntimeError(f"the formatter would change the program in {file}; the file is left as it is")
