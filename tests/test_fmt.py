@@ -18,7 +18,19 @@ import pytest
 import cnndsl
 from cnndsl.cli import main
 from cnndsl.lang.format import WIDTH, format_text
+from cnndsl.ops import REGISTRY
 from tests.conftest import ROOT
+
+
+@pytest.fixture(autouse=True)
+def registry():
+    """The registry as it was: formatting cbam.cnn loads its plugin, whose ops would stay registered
+    for the other test files (they read the whole registry)."""
+    before = dict(REGISTRY)
+    yield
+    REGISTRY.clear()
+    REGISTRY.update(before)
+
 
 ZOO = sorted([*ROOT.glob("architectures/*.cnn"), *ROOT.glob("examples/*.cnn")])
 TEST_FILES = sorted(ROOT.glob("tests/**/*.cnn"))

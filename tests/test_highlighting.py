@@ -13,10 +13,11 @@ import subprocess
 import pytest
 from pygments.token import Comment, Keyword, Name, Number, Operator, Punctuation, String
 
+import cnndsl.ops
 from cnndsl.lang.grammar import keywords
 from cnndsl.lang.highlight import CnnLexer, highlight_html
 from cnndsl.lang.textmate import GRAMMAR_FILE, grammar_json
-from cnndsl.ops import BUILTIN_OPS
+from cnndsl.ops import BUILTIN_OPS, REGISTRY
 from tests.conftest import ROOT
 
 VSCODE = ROOT / "editors" / "vscode"
@@ -85,7 +86,9 @@ def test_the_textmate_grammar_is_generated_from_the_registry_and_the_grammar():
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
-def test_both_highlighters_give_every_character_of_the_zoo_the_same_class(path, textmate):
+def test_both_highlighters_give_every_character_of_the_zoo_the_same_class(path, textmate, monkeypatch):
+    # the static grammar knows the built-in ops only; Pygments also those of plugins loaded (by other tests)
+    monkeypatch.setattr(cnndsl.ops, "REGISTRY", {name: op for name, op in REGISTRY.items() if name in BUILTIN_OPS})
     text = path.read_text()
     by_textmate = classes_by_textmate(textmate[str(path)], text.split("\n"))
     by_pygments = classes_by_pygments(text)
@@ -129,6 +132,13 @@ def test_every_keyword_and_op_is_highlighted_by_pygments():
     for op in BUILTIN_OPS - keywords():  # `input` is both: a keyword
         [(kind, _)] = [(k, v) for k, v in CnnLexer().get_tokens(op) if v == op]
         assert kind is Name.Builtin, op
+
+
+def test_pygments_reads_the_registry_when_it_lexes(monkeypatch):
+    text = "network A {\n    input 3x8x8\n    my_op 3\n}\n"
+    assert (Name, "my_op") in CnnLexer().get_tokens(text)
+    monkeypatch.setitem(REGISTRY, "my_op", REGISTRY["relu"])  # as a plugin registers it
+    assert (Name.Builtin, "my_op") in CnnLexer().get_tokens(text)
 
 
 def test_highlighted_html_marks_ops_and_dims():
