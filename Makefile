@@ -51,12 +51,20 @@ gallery: setup
 # the docs' generated parts (the op table, the MAC conventions) from the op registry
 docs: $(STAMP)
 	$(PY) -m cnndsl.ops.docs
+	$(PY) -m cnndsl.lang.textmate
+
+# VS Code's own tokeniser (npm's vscode-textmate, vscode-oniguruma) for tests/test_highlighting.py;
+# without npm those tests are skipped
+editors/vscode/node_modules: editors/vscode/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  (cd editors/vscode && npm ci --no-audit --no-fund --silent) && touch $@; \
+	else echo "note: npm is absent: the VS Code grammar tests will be skipped"; fi
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check cnndsl tests benchmarks
 
-test: setup lint
+test: setup lint editors/vscode/node_modules
 	$(PY) -m pytest
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) editors/vscode/node_modules build dist *.egg-info .pytest_cache .ruff_cache

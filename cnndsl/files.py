@@ -23,8 +23,9 @@ from .errors import CnnError
 TEMPORARY_PREFIX = ".cnndsl-tmp-"
 
 
-def write_atomic(path: Path, data: bytes, sync: bool = False) -> None:
-    """Write `data` to `path` (see the module docstring for what each kind of path gets).
+def write_atomic(path: Path, data: bytes, sync: bool = False, mode: int = 0o644) -> None:
+    """Write `data` to `path` (see the module docstring for what each kind of path gets); a regular
+    file gets permissions `mode`.
 
     Raises CnnError naming the path when the folder is missing, the path is a folder, a block
     device or a socket, or the system refuses the write.
@@ -51,7 +52,7 @@ def write_atomic(path: Path, data: bytes, sync: bool = False) -> None:
             if sync:
                 f.flush()
                 os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except OSError as exc:
         os.unlink(tmp)

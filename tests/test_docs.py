@@ -17,7 +17,7 @@ DOCS = [ROOT / "README.md", ROOT / "docs" / "language.md"]
 
 
 def cnn_blocks(path):
-    blocks = re.findall(r"```\n(.*?)```", path.read_text(), flags=re.S)
+    blocks = re.findall(r"```(?:cnn)?\n(.*?)```", path.read_text(), flags=re.S)  # `cnn`: Pygments highlights it
     return [b for b in blocks if re.match(r"\s*(#|network|block)", b)]
 
 

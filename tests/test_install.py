@@ -32,3 +32,12 @@ def test_wheel_carries_grammar_and_architectures(tmp_path: Path):
                          env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"})
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "[(8, 16, 16)]"
+    # the Pygments lexer is found through the wheel's entry point, as `pygmentize -l cnn` finds it
+    env = {"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}
+    guess = subprocess.run([sys.executable, "-m", "pygments", "-N", "m.cnn"], cwd=elsewhere, capture_output=True,
+                           text=True, env=env)
+    assert guess.stdout.strip() == "cnn", guess.stderr
+    tokens = subprocess.run([sys.executable, "-m", "pygments", "-l", "cnn", "-f", "raw", "m.cnn"], cwd=elsewhere,
+                            capture_output=True, text=True, env=env)
+    assert tokens.returncode == 0, tokens.stderr
+    assert "Token.Name.Function\t'basic'" in tokens.stdout and "Token.Literal.Number.Dims\t'3x32x32'" in tokens.stdout

@@ -35,10 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extensions() -> list[Callable[[argparse._SubParsersAction], None]]:
     """Each command module adds its own subcommands, in the order `--help` lists them."""
-    from . import analysis, check, draw, editor, evaluate, export, importing, predict, train
+    from . import analysis, check, draw, editor, evaluate, export, fmt, importing, predict, train
 
     return [check.register, analysis.register, draw.register, export.register, importing.register,
-            train.register, evaluate.register, predict.register, editor.register]
+            train.register, evaluate.register, predict.register, fmt.register, editor.register]
 
 
 def _version() -> str:

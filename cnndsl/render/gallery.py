@@ -4,12 +4,12 @@
 
 from __future__ import annotations
 
-import html
 import sys
 from pathlib import Path
 
 from ..elaborate import elaborate
 from ..files import write_atomic
+from ..lang.highlight import highlight_css, highlight_html
 from ..lang.source import library_path, load_program
 from .diagram import to_dot
 from .figure import render
@@ -47,10 +47,10 @@ def build(out: Path, library: Path | None = None) -> list[Path]:
                                '</figure>')
         # the file's text once, beside every network it defines
         sections.append(f'<section><h2>{file.name}</h2><div class="row"><div class="figures">{"".join(figures)}'
-                        f'</div><pre>{html.escape(file.read_text())}</pre></div></section>')
+                        f'</div>{highlight_html(file.read_text())}</div></section>')
     index = out / "index.html"
     toc = " · ".join(f'<a href="#{p.stem}">{p.stem}</a>' for p in written if p.suffix == ".svg")
-    write_atomic(index, PAGE.format(toc=toc, sections="\n".join(sections)).encode())
+    write_atomic(index, PAGE.format(toc=toc, sections="\n".join(sections), css=highlight_css()).encode())
     return [*written, index]
 
 
@@ -63,8 +63,10 @@ body {{ font-family: Helvetica, Arial, sans-serif; margin: 2em; color: #222; }}
 figure {{ margin: 0; }} figure.blocks {{ flex-basis: 100%; }}
 figure img {{ max-width: 100%; height: auto; border: 1px solid #ddd; padding: 0.5em; }}
 figcaption {{ text-align: center; color: #555; font-size: 13px; }}
-pre {{ flex: 1; font-size: 12px; background: #f7f7f7; padding: 1em; overflow: auto; max-height: 60em; }}
+pre {{ margin: 0; }}
+.highlight {{ flex: 1; font-size: 12px; background: #f7f7f7; padding: 1em; overflow: auto; max-height: 60em; }}
 section {{ margin-bottom: 3em; }} small {{ color: #888; font-weight: normal; }}
+{css}
 </style></head><body>
 <h1>cnndsl gallery</h1><p>Every network of the bundled zoo at the default level of detail
 (<code>cnndsl draw FILE --net NAME -o NAME.svg</code>), beside the file it comes from; a few also as
