@@ -18,7 +18,8 @@ $(STAMP): pyproject.toml
 
 # System packages: Graphviz's `dot` for diagrams, pdflatex with TikZ and the standalone class (and
 # poppler's pdftoppm for PNG) for block figures, the real Fashion-MNIST for training, headless
-# Chromium and its driver for the test of `cnndsl serve`'s page (tests/test_serve.py).
+# Chromium and its driver for the test of `cnndsl serve`'s page (tests/test_serve.py), npm for VS Code's
+# tokeniser in tests/test_highlighting.py.
 # Installed when we are root, else the command to run is printed.
 system:
 	@missing=""; command -v dot >/dev/null 2>&1 || missing="graphviz"; \
@@ -28,6 +29,7 @@ system:
 	dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || missing="$$missing dataset-fashion-mnist"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null) \
