@@ -99,7 +99,7 @@ def _tight_tokens(module: ast.Module, tokens: list[Token]) -> _Tight:
     for node in _walk(module.definitions):
         if isinstance(node, ast.UnaryOp) and node.op in "-+":
             unary.add((node.span.line, node.span.col))
-        elif isinstance(node, ast.Keyword) or (isinstance(node, ast.Param) and node.default is not None):
+        elif isinstance(node, (ast.Keyword, ast.InitRule)) or isinstance(node, ast.Param) and node.default is not None:
             names.add((node.span.line, node.span.col))  # the span starts at the name, `=` follows it
         elif isinstance(node, ast.Arg) and node.stride is not None:
             stride_ends.append((node.value.span.end_line, node.value.span.end_col))
