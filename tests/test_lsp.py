@@ -200,3 +200,26 @@ def test_formatting_is_offered_exactly_when_a_formatter_exists():
     features = build_server().protocol.fm.features
     assert (lsp.TEXT_DOCUMENT_FORMATTING in features) == has_formatter
     assert {lsp.TEXT_DOCUMENT_HOVER, lsp.TEXT_DOCUMENT_DEFINITION, lsp.TEXT_DOCUMENT_COMPLETION} <= set(features)
+
+
+@pytest.mark.asyncio
+async def test_formatting_gives_the_formatters_text(client: LanguageClient, tmp_path):
+    """textDocument/formatting through the client: the edits turn the document into what
+    `cnndsl fmt` writes (cnndsl.lang.format.format_text)."""
+    from cnndsl.lang.format import format_text
+
+    uri = _uri(tmp_path)
+    messy = SOURCE.replace("add2", "add").replace("    input 3x32x32", "  input   3x32x32").replace(
+        "conv 3x3 c pad=1, relu", "conv 3x3 c pad = 1 ,relu")
+    await _open(client, uri, messy)
+    edits = await client.text_document_formatting_async(lsp.DocumentFormattingParams(
+        text_document=lsp.TextDocumentIdentifier(uri=uri), options=lsp.FormattingOptions(tab_size=4,
+                                                                                          insert_spaces=True)))
+    assert edits, "the messy document needs formatting"
+    lines = messy.split("\n")
+    for edit in sorted(edits, key=lambda e: (e.range.start.line, e.range.start.character), reverse=True):
+        start, end = edit.range.start, edit.range.end
+        before = "\n".join(lines[:start.line] + [lines[start.line][:start.character]])
+        after = "\n".join([lines[end.line][end.character:]] + lines[end.line + 1:]) if end.line < len(lines) else ""
+        lines = (before + edit.new_text + after).split("\n")
+    assert "\n".join(lines) == format_text(messy) != messy
