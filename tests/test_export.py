@@ -98,7 +98,7 @@ def test_python_export_reproduces_every_output_and_says_what_they_are(tmp_path: 
     said = ", ".join(f"{n} Nx{'x'.join(map(str, s))}" for n, s in zip("bal", shapes, strict=True))
     assert f"forward(Nx3x9x9) -> ({said})" in line
     printed = subprocess.run([sys.executable, str(tmp_path / "two.py")], capture_output=True, text=True).stdout
-    assert printed.splitlines() == [f"{n} {(1, *s)}" for n, s in zip("bal", shapes, strict=True)]
+    assert printed.splitlines() == [f"{n} {(2, *s)}" for n, s in zip("bal", shapes, strict=True)]
 
 
 def test_torchscript_export_returns_every_output_as_the_compiled_model(tmp_path: Path):

@@ -122,10 +122,22 @@ def test_the_file_runs_as_a_script_printing_each_outputs_shape(tmp_path):
     result = subprocess.run([sys.executable, str(tmp_path / "heads.py")], capture_output=True, text=True,
                             cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    shapes = [tuple(o.shape) for o in outputs(cnndsl.compile(net).eval(), torch.zeros(1, *net.input_shape))]
+    shapes = [tuple(o.shape) for o in outputs(cnndsl.compile(net).eval(), torch.zeros(2, *net.input_shape))]
     printed = [(line.split()[0], tuple(map(int, re.findall(r"\d+", line.split(" ", 1)[1]))))
                for line in result.stdout.splitlines()]
     assert printed == list(zip(["b", "c", "a"], shapes, strict=True))
+
+
+def test_the_script_runs_a_group_norm_of_one_value_per_group(tmp_path):
+    """The oracle's python_main program: torch's GroupNorm refuses a batch of one sample when each
+    group holds one value (in eval mode too), so the script runs two."""
+    net = cnndsl.check_text(wrap("    groupnorm 4", "4"), net="T", file="t.cnn")
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        cnndsl.compile(net).eval()(torch.zeros(1, 4))  # what the script did before
+    export(net, "py", tmp_path / "t.py")
+    result = subprocess.run([sys.executable, str(tmp_path / "t.py")], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["output", "(2,", "4)"]
 
 
 def test_explicit_inplace_on_a_shared_input_computes_what_the_text_means(tmp_path):
@@ -168,7 +180,7 @@ def test_a_network_named_like_what_the_file_uses_gets_a_class_beside_it(tmp_path
                             net=name, file="t.cnn")
     export(net, "py", tmp_path / "m.py")
     result = subprocess.run([sys.executable, str(tmp_path / "m.py")], capture_output=True, text=True, cwd=tmp_path)
-    assert result.returncode == 0 and result.stdout.split() == ["output", "(1,", "2,", "3,", "3)"], result.stderr
+    assert result.returncode == 0 and result.stdout.split() == ["output", "(2,", "2,", "3,", "3)"], result.stderr
     spec = importlib.util.spec_from_file_location("m", tmp_path / "m.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -57,7 +57,7 @@ def _groupnorm_warnings(a: Attrs, s: list[Shape]) -> list[str]:
     if values > 1:
         return []
     return [f"normalises groups of one value on its {dims(s[0])} input: the output is the bias alone, and "
-            "torch refuses a batch of one while training"]
+            "torch refuses a batch of one sample (in eval mode too)"]
 
 
 GROUPNORM = Op(

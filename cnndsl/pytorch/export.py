@@ -163,7 +163,8 @@ def to_python(net: Network, model: torch.fx.GraphModule) -> str:
     lines += ["", *("    " + line if line.strip() else "" for line in forward.splitlines()), ""]
     outputs = "(outputs,)" if len(names) == 1 else "outputs"
     lines += ["", "if __name__ == \"__main__\":", f"    model = {cls}().eval()",
-              f"    outputs = model(torch.zeros(1, {', '.join(map(str, net.input_shape))}))",
+              # two samples: torch refuses one for a group norm of one value per group, eval mode too
+              f"    outputs = model(torch.zeros(2, {', '.join(map(str, net.input_shape))}))",
               f"    for name, value in zip({tuple(names)!r}, {outputs}):",
               "        print(name, tuple(value.shape))", ""]
     return "\n".join(lines)
