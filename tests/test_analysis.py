@@ -91,8 +91,6 @@ def test_receptive_field_matches_the_gradient(file, name):
     net = cnndsl.check(file, net=name)
     if len(net.input_shape) != 3:
         pytest.skip("a flat input (a generator's noise vector) has no pixels to reach")
-    if any(layer.op == "conv_transpose" for layer in net.layers()):
-        pytest.skip("the field through a transposed convolution is approximate (docs/analysis.md)")
     end = _conv_stage_end(net)
     rows = {r.name: r for r in analyse(net).rows}
     model = _positive(compile_network(net.with_outputs([Ref(end)])))

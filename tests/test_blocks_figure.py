@@ -20,7 +20,8 @@ from cnndsl.render.latex import draw_blocks
 from cnndsl.render.tikz import to_tikz
 from tests.conftest import ARCH, ROOT, check_body
 
-needs_latex = pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is installed by `make` as root")
+needs_latex = pytest.mark.skipif(shutil.which("pdflatex") is None,
+                                 reason="needs pdflatex (`make` installs TeX when run as root)")
 HEAVY = (Family.IO, Family.CONV, Family.POOL, Family.FC)  # layers that keep their own box; the rest fold or pass
 
 
