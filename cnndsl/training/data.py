@@ -225,6 +225,15 @@ def channel_statistics(ds: Dataset) -> tuple[list[float], list[float]]:
     return pixels.mean(dim=(0, 2, 3)).tolist(), pixels.std(dim=(0, 2, 3)).tolist()
 
 
+def scaled(images: torch.Tensor, resize: int | None) -> torch.Tensor:
+    """uint8 images (N, C, H, W) as floats in [0, 1], resized to `resize` x `resize` (bilinear, no corner
+    alignment) where set: the first steps of every input training, evaluation and prediction make."""
+    x = images.float().div_(255)
+    if resize and x.shape[-1] != resize:
+        x = F.interpolate(x, size=(resize, resize), mode="bilinear", align_corners=False)
+    return x
+
+
 class Batches:
     """Batches on the training device: uint8 -> float in [0, 1], resized, augmented,
     normalised with the training set's mean and standard deviation per channel (`mean`, `std`: one
@@ -252,10 +261,8 @@ class Batches:
         `resize`, flipped and cropped when `train` and asked for (drawn from `generator`), normalised,
         channels-last if set; y int64 (B,)."""
         index = index.to(self.images.device)
-        x = self.images[index].to(self.device, non_blocking=True).float().div_(255)
+        x = scaled(self.images[index].to(self.device, non_blocking=True), self.resize)
         y = self.labels[index].to(self.device, non_blocking=True)
-        if self.resize and x.shape[-1] != self.resize:
-            x = F.interpolate(x, size=(self.resize, self.resize), mode="bilinear", align_corners=False)
         if train and "flip" in self.augment:
             flip = torch.rand(len(x), generator=generator).to(self.device) < 0.5
             x = torch.where(flip[:, None, None, None], x.flip(-1), x)

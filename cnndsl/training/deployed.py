@@ -38,15 +38,10 @@ class Trained:
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
         """uint8 images (N, C, H, W) at the data set's size -> the model's inputs, as `data.Batches` makes them."""
-        x = x.float().div_(255)
-        if self.prep.resize and x.shape[-1] != self.prep.resize:
-            x = F.interpolate(x, size=(self.prep.resize, self.prep.resize), mode="bilinear", align_corners=False)
-        return (x - _per_channel(self.prep.mean, x)) / _per_channel(self.prep.std, x)
-
-
-def _per_channel(values: list[float], x: torch.Tensor) -> float | torch.Tensor:
-    """One number when every channel has it (the very arithmetic training does), else a (1, C, 1, 1) tensor."""
-    return values[0] if len(set(values)) == 1 else torch.tensor(values, device=x.device).view(1, -1, 1, 1)
+        x = datasets.scaled(x, self.prep.resize)
+        mean, std = (torch.tensor(v, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
+                     for v in (self.prep.mean, self.prep.std))
+        return (x - mean) / std
 
 
 def evaluate(trained: Trained, data: str | None, device: torch.device) -> dict:
