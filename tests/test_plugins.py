@@ -347,3 +347,32 @@ def test_the_docs_name_every_public_plugin_name():
     assert "docs/plugins.md" in (ROOT / "README.md").read_text()
     assert "plugins.md" in (ROOT / "docs" / "language.md").read_text()
     assert Path(PLUGIN).is_file()
+
+
+# a plugin's own bug: each a located error naming the op and its module (exit 1), never cnndsl's
+# internal error, and never torch's shape error at a later layer
+BUGGY_PLUGINS = {
+    "raises": ("infer=lambda a, s: 1 // 0", "check",
+               "op 'buggy' of plugin module 'cnndsl_plugin_buggy_raises' failed in its shape rule: ZeroDivisionError"),
+    "not_a_tuple": ("infer=lambda a, s: s[0]", "check", "its shape rule returned (1, 8, 8), not a tuple of shapes"),
+    "macs_raise": ("infer=lambda a, s: (s[0],), count_macs=lambda a, s, o: [][1]", "summary",
+                   "failed in its rule `count_macs`: IndexError"),
+    "rule_lies": ("infer=lambda a, s: ((2 * s[0][0], *s[0][1:]),)", "export",
+                  "layer 'buggy1' (buggy) gives 1x8x8 per sample in torch, but its shape rule says 2x8x8"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BUGGY_PLUGINS))
+def test_a_plugins_bug_is_located_and_blames_the_plugin(case, tmp_path, capsys):
+    rule, command, message = BUGGY_PLUGINS[case]
+    plugin = tmp_path / f"buggy_{case}.py"
+    plugin.write_text(HEADER + f"cnndsl.register_ops(Op('buggy', Family.OTHER, 'doc', {rule}, "
+                      "function=lambda torch, xs, a: xs[0]))\n", encoding="utf-8")
+    spec = tmp_path / "net.cnn"
+    spec.write_text("network N { input 1x8x8, buggy, flatten, fc 2 }\n", encoding="utf-8")
+    extra = ["--format", "onnx", "-o", str(tmp_path / "n.onnx")] if command == "export" else []
+    code, _, err = run_cli(command, str(spec), "--plugin", str(plugin), *extra, capsys=capsys)
+    assert code == 1 and "internal error" not in err and "Traceback" not in err, err
+    assert message in err, err
+    assert "net.cnn:1:" in err or command == "summary", err
+    assert not (tmp_path / "n.onnx").exists()

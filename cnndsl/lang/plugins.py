@@ -16,16 +16,17 @@ torch; a plugin module may, though it need not (builders receive `nn` / `torch` 
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.util
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 
 from ..errors import CnnError
-from ..ops import BUILTIN_OPS, REGISTRY, Family, Op, Param
+from ..ops import BUILTIN_OPS, REGISTRY, Family, Op, Param, ShapeError
 from .grammar import keywords
 
 ENTRY_POINT_GROUP = "cnndsl.ops"
@@ -54,14 +55,69 @@ def register(*ops: Op) -> None:
         if op.name in seen:
             raise CnnError(f"plugin module '{module}' registers op '{op.name}' twice", hint=GUIDE)
         seen.add(op.name)
+    ops = tuple(_guarded(op, module) for op in ops)
     _DECLARED[module] = (*(op for op in _DECLARED.get(module, ()) if op.name not in seen), *ops)
     for op in ops:
         REGISTRY[op.name] = op
 
 
-def _owner(name: str) -> str | None:
+def owner(name: str) -> str | None:
     """The plugin module whose op holds `name` in the registry now (None for a built-in, an unknown op,
     or one registered by hand into REGISTRY)."""
+    return _owner(name)
+
+
+# the rules of an entry that cnndsl calls while checking and analysing a network; a plugin's bug in
+# one of them is reported as the plugin's, naming op and module, never as cnndsl's internal error
+_RULES = ("count_params", "count_macs", "warn", "prepare", "reach", "window", "label", "outputs")
+
+
+def _guarded(op: Op, module: str) -> Op:
+    """`op` with its shape rule checked (a tuple of shapes of positive ints) and every rule's
+    unexpected exception turned into a message that blames the plugin (ShapeError for `infer`, which
+    the elaborator locates at the layer; CnnError for the others)."""
+    where = f"op '{op.name}' of plugin module '{module}'"
+
+    def infer(attrs, in_shapes):
+        try:
+            shapes = op.infer(attrs, in_shapes)
+        except ShapeError:
+            raise
+        except Exception as exc:  # noqa: BLE001 (any bug of the plugin's code)
+            raise ShapeError(f"{where} failed in its shape rule: {type(exc).__name__}: {exc}") from None
+        if not _are_shapes(shapes):
+            raise ShapeError(f"{where}: its shape rule returned {shapes!r:.60}, not a tuple of shapes "
+                             "(give `(shape,)` for one output, each shape a tuple of positive ints)")
+        return tuple(tuple(s) for s in shapes)
+
+    rules = {name: _blaming(getattr(op, name), where, name) for name in _RULES
+             if getattr(op, name) is not None and getattr(op, name) is not getattr(_DEFAULTS, name)}
+    return dataclasses.replace(op, infer=infer, **rules)
+
+
+def _blaming(rule: Callable, where: str, name: str) -> Callable:
+    def call(*args):
+        try:
+            return rule(*args)
+        except (ShapeError, CnnError):
+            raise
+        except Exception as exc:  # noqa: BLE001 (any bug of the plugin's code)
+            raise CnnError(f"{where} failed in its rule `{name}`: {type(exc).__name__}: {exc}",
+                           hint="this is a bug in the plugin, not in the network") from None
+    call.__wrapped__ = rule
+    return call
+
+
+def _are_shapes(shapes: object) -> bool:
+    return (isinstance(shapes, (tuple, list)) and len(shapes) > 0
+            and all(isinstance(s, (tuple, list)) and len(s) > 0
+                    and all(isinstance(d, int) and not isinstance(d, bool) for d in s) for s in shapes))
+
+
+_DEFAULTS = Op("_defaults", Family.OTHER, "", infer=lambda a, s: ())
+
+
+def _owner(name: str) -> str | None:
     current = REGISTRY.get(name)
     return next((module for module, ops in _DECLARED.items() if any(op is current for op in ops)), None)
 

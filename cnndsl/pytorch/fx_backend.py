@@ -8,14 +8,19 @@ model works with torch.compile, TorchScript and ONNX export.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import keyword
 import os
 
 import torch
 from torch import fx, nn
+from torch.fx.passes.shape_prop import ShapeProp
 
 from ..errors import CnnError
 from ..ir import Layer, Network, Ref, Step
+from ..lang.plugins import owner
+from ..ops import dims
 from .initialise import initialise
 
 # names a layer may not take: they would shadow what torch.nn.Module / GraphModule need
@@ -122,7 +127,46 @@ def compile_network(net: Network, max_bytes: int | None = None, inplace: bool = 
     graph.lint()
     _inplace_activations(net, steps, root, values, inplace)
     name = net.name if net.name.isidentifier() else "Network"
-    return fx.GraphModule(root, graph, class_name=name)
+    model = fx.GraphModule(root, graph, class_name=name)
+    _check_plugin_layers(net, steps, model, values)
+    return model
+
+
+def _check_plugin_layers(net: Network, steps: list[Step], model: fx.GraphModule, values: dict[int, fx.Proxy]) -> None:
+    """Run a network with plugin ops once (two zero samples) and check that each plugin layer's torch
+    output has the shapes its shape rule stated: a plugin whose rule and builder disagree is a CnnError at
+    that layer (naming the op and its module), not a shape error of torch's at some later layer.
+    Networks of built-in ops only are not run (their rules are checked against torch by the tests)."""
+    plugin = [step.layer for step in steps if step.inputs and owner(step.layer.op)]
+    if not plugin:
+        return
+    failure = None
+    try:  # ShapeProp prints the traceback of a failure itself; the CnnError below says it once
+        with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
+            ShapeProp(model).propagate(torch.zeros(2, *net.input_shape))
+    except Exception as exc:  # noqa: BLE001 (torch raises many kinds)
+        failure = exc.__cause__ or exc
+    for layer in plugin:  # a plugin layer that ran with other shapes than its rule's is the cause
+        meta = values[layer.id].node.meta.get("tensor_meta")
+        metas = (meta,) if hasattr(meta, "shape") else meta or ()  # TensorMetadata, or one per output
+        got = tuple(tuple(m.shape[1:]) for m in metas if hasattr(m, "shape"))
+        if meta is not None and got != tuple(layer.shapes):
+            raise CnnError(f"layer '{layer.qualname}' ({layer.op}) gives {' and '.join(map(dims, got))} per sample in "
+                           f"torch, but its shape rule says {' and '.join(map(dims, layer.shapes))}", layer.span,
+                           chain=layer.chain, hint=_plugin_hint([layer]))
+    if failure is not None:
+        failed = next((s.layer for s in steps if s.inputs and "tensor_meta" not in values[s.layer.id].node.meta),
+                      plugin[0])
+        reason = str(failure).strip().splitlines()[0] if str(failure).strip() else ""
+        raise CnnError(f"network '{net.name}' fails in torch at layer '{failed.qualname}': "
+                       f"{type(failure).__name__}: {reason}", failed.span, chain=failed.chain,
+                       hint=_plugin_hint(plugin))
+
+
+def _plugin_hint(layers: list[Layer]) -> str:
+    ops = sorted({(layer.op, owner(layer.op)) for layer in layers})
+    named = ", ".join(f"'{op}' (plugin module '{module}')" for op, module in ops)
+    return f"check that the shape rule (infer) of {named} states what its torch builder returns"
 
 
 def available_memory() -> int | None:
