@@ -195,3 +195,11 @@ def test_deeply_nested_ifs_say_what_is_too_deep():
     exc = error_of(_nested_ifs(99))
     assert exc.message.startswith("`if`, `repeat`, `for` and merges nested too deeply")
     assert exc.diagnostic.hint == "move the inner part into a block of its own"
+
+
+@pytest.mark.parametrize("other,look_alike", [("Conv3d", "conv"), ("conv1d", "conv"), ("selu", "elu"),
+                                              ("rnn", "lrn"), ("attention", "flatten")])
+def test_a_layer_cnndsl_lacks_is_said_to_be_lacking_not_hinted_by_spelling(other, look_alike):
+    hint = _hint(f"{other} 3")
+    assert hint.startswith(f"cnndsl has no op for what other tools call `{other}`: "), hint
+    assert f"'{look_alike}'" not in hint

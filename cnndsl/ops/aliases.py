@@ -49,6 +49,22 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "CenterCrop": ("center_crop",), "crop": ("center_crop",), "Cropping2D": ("center_crop",),
 }
 
+# what other tools have and cnndsl has not, with what it is: said so, so that spelling does not lead
+# to a look-alike (`Conv3d` is no `conv`, `selu` no `elu`, `rnn` no `lrn`, `attention` no `flatten`)
+LACKING: dict[str, str] = {
+    **dict.fromkeys(("Conv1d", "Conv1D", "conv1d", "Conv3d", "Conv3D", "conv3d", "ConvTranspose1d",
+                     "ConvTranspose3d", "MaxPool1d", "MaxPool3d", "AvgPool1d", "AvgPool3d", "BatchNorm3d"),
+                    "a 1-D or 3-D layer, and cnndsl's tensors are CxHxW images"),
+    **dict.fromkeys(("selu", "celu", "rrelu", "glu", "softsign", "tanhshrink", "threshold"),
+                    "an activation cnndsl lacks; docs/language.md lists those it has, and a plugin can add one "
+                    "(docs/plugins.md)"),
+    **dict.fromkeys(("rnn", "lstm", "gru", "RNN", "LSTM", "GRU", "embedding", "Embedding"),
+                    "a sequence layer, and cnndsl describes convolutional networks"),
+    **dict.fromkeys(("attention", "MultiheadAttention", "self_attention", "transformer", "Transformer"),
+                    "token attention; gates such as squeeze-and-excitation are written with `mul` "
+                    "(docs/language.md), and a plugin can add an op (docs/plugins.md)"),
+}
+
 
 def _key(name: str) -> str:
     """A name as names are compared here: without case and underscores."""
@@ -56,6 +72,7 @@ def _key(name: str) -> str:
 
 
 _BY_KEY: dict[str, tuple[str, ...]] = {_key(other): ops for other, ops in ALIASES.items()}
+_LACKING_BY_KEY: dict[str, str] = {_key(other): what for other, what in LACKING.items()}
 
 
 def meaning_hint(name: str, ops: Iterable[str]) -> str | None:
@@ -68,6 +85,8 @@ def meaning_hint(name: str, ops: Iterable[str]) -> str | None:
     found = [op for op in meant if op in registered]
     if not found and _key(name) in by_key:
         found = [by_key[_key(name)]]
+    if not found and _key(name) in _LACKING_BY_KEY:
+        return f"cnndsl has no op for what other tools call `{name}`: {_LACKING_BY_KEY[_key(name)]}"
     if not found:
         return f"cnndsl has no op for what other tools call `{name}`" if meant else None
     said = " or ".join(f"'{op}'" for op in found)
