@@ -114,7 +114,7 @@ def test_reshape_keeps_the_batch_and_the_order_of_elements():
 def test_reshape_names_both_element_counts():
     exc = error_of(wrap("    fc 100\n    reshape 512x4x4", "10"))
     assert where(exc) == (5, 5)
-    assert "reshape 512x4x4 needs 8,192 elements per sample; its 100 input has 100" in exc.message
+    assert "reshape 512x4x4 needs 8,192 elements per sample; its input, 100, has 100" in exc.message
     assert "a shape of one to three positive integers" in error_of(wrap("    reshape 0x4", "10")).message
 
 

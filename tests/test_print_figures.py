@@ -132,3 +132,13 @@ def test_cli_draw_print_options(tmp_path):
     assert bad.returncode == 1 and "--wrap must be 0 (never) or more" in bad.stderr and "Traceback" not in bad.stderr
     no = subprocess.run([*cmd, "-o", str(out), "--no-shapes"], capture_output=True, text=True)
     assert no.returncode == 0 and "×" not in out.read_text().split("->", 1)[1]
+
+
+@pytest.mark.parametrize("style", ["graph", "blocks"])
+def test_a_folder_given_as_the_output_is_refused_with_a_file_name_to_use(style, tmp_path, capsys):
+    from cnndsl.cli.main import main
+
+    code = main(["draw", str(ARCH / "lenet.cnn"), "--net", "LeNet", "-o", str(tmp_path), "--style", style])
+    err = capsys.readouterr().err
+    assert code == 1 and f"'{tmp_path}' is a folder: -o takes the figure's file name" in err, err
+    assert list(tmp_path.iterdir()) == []

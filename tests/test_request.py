@@ -132,3 +132,13 @@ def test_too_deep_nesting_is_the_located_limit_error():
     assert exc.message == "block calls nest deeper than 100 (is 'b' recursive?)"
     assert where(exc) == (1, text.index("b(x) |") + 1)
     assert "(99 times)" in exc.render({"t.cnn": text})
+
+
+def test_the_exact_input_note_follows_only_a_drop_warning(tmp_path, capsys):
+    from cnndsl.cli.main import main
+
+    spec = tmp_path / "g.cnn"
+    spec.write_text("network N { input 6x1x1, groupnorm 6 }\n", encoding="utf-8")
+    assert main(["check", str(spec)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: groupnorm1" in err and "note:" not in err, err

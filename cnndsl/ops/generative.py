@@ -209,7 +209,7 @@ def _reshape_shape(a: Attrs, shapes: list[Shape]) -> tuple[Shape, ...]:
     want, have = prod(a["shape"]), prod(shapes[0])
     if want != have:
         raise ShapeError(f"reshape {dims(a['shape'])} needs {want:,} elements per sample; "
-                         f"its {dims(shapes[0])} input has {have:,}")
+                         f"its input, {dims(shapes[0])}, has {have:,}")
     return (a["shape"],)
 
 

@@ -42,6 +42,9 @@ def render(source: str, fmt: str) -> bytes:
 
 def output_format(path: str | os.PathLike) -> str:
     """The format of an output path, from its extension (svg, pdf, png, dot); CnnError for any other."""
+    if Path(path).is_dir():
+        raise CnnError(f"'{path}' is a folder: -o takes the figure's file name",
+                       hint=f"for example -o {Path(path) / 'net'}.svg")
     fmt = Path(path).suffix.lstrip(".").lower()
     if fmt not in FORMATS:
         raise CnnError(f"unknown output format '.{fmt}' for '{path}'", hint="use .svg, .pdf, .png or .dot")

@@ -25,6 +25,9 @@ INSTALL_PDFTOPPM = "install poppler's pdftoppm: sudo apt-get install poppler-uti
 def blocks_format(path: str | os.PathLike) -> str:
     """The format of a block figure's output path, from its extension (tex, pdf, png); CnnError for any
     other."""
+    if Path(path).is_dir():
+        raise CnnError(f"'{path}' is a folder: -o takes the figure's file name",
+                       hint=f"for example -o {Path(path) / 'net'}.pdf")
     fmt = Path(path).suffix.lstrip(".").lower()
     if fmt not in BLOCK_FORMATS:
         raise CnnError(f"unknown output format '.{fmt}' for '{path}' with --style blocks",
