@@ -221,3 +221,13 @@ def test_format_text_raises_cnnerror_with_the_location():
     with pytest.raises(cnndsl.CnnError) as info:
         format_text("network T {\n  input 3x8x8 +\n}\n", "t.cnn")
     assert (info.value.span.file, info.value.span.line) == ("t.cnn", 2)
+
+
+def test_a_byte_order_mark_is_dropped_and_flagged_by_check(tmp_path: Path):
+    path = tmp_path / "t.cnn"
+    tidy = (ROOT / "architectures/lenet.cnn").read_bytes()
+    path.write_bytes(b"\xef\xbb\xbf" + tidy)
+    result = run("fmt", "--check", str(path))
+    assert result.returncode == 1 and result.stdout.splitlines() == [f"would reformat {path}"]
+    assert run("fmt", str(path)).returncode == 0
+    assert path.read_bytes() == tidy

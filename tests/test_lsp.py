@@ -217,9 +217,18 @@ async def test_formatting_gives_the_formatters_text(client: LanguageClient, tmp_
                                                                                           insert_spaces=True)))
     assert edits, "the messy document needs formatting"
     lines = messy.split("\n")
+    assert all(e.range.end.line < len(lines) and e.range.end.character <= len(lines[e.range.end.line])
+               for e in edits), "every edit ends inside the document"
     for edit in sorted(edits, key=lambda e: (e.range.start.line, e.range.start.character), reverse=True):
         start, end = edit.range.start, edit.range.end
         before = "\n".join(lines[:start.line] + [lines[start.line][:start.character]])
         after = "\n".join([lines[end.line][end.character:]] + lines[end.line + 1:]) if end.line < len(lines) else ""
         lines = (before + edit.new_text + after).split("\n")
     assert "\n".join(lines) == format_text(messy) != messy
+    tidy = format_text(messy)
+    tidy_uri = (tmp_path / "tidy.cnn").as_uri()
+    await _open(client, tidy_uri, tidy)
+    same = await client.text_document_formatting_async(lsp.DocumentFormattingParams(
+        text_document=lsp.TextDocumentIdentifier(uri=tidy_uri), options=lsp.FormattingOptions(
+            tab_size=4, insert_spaces=True)))
+    assert not same, "a tidy document gets no edit"

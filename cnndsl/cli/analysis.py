@@ -133,7 +133,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dtype", choices=sorted(DTYPE_BYTES), default="float32", help="element type (default float32)")
     p.add_argument("--depth", type=at_least(int, 0), metavar="D",
                    help="fold block calls deeper than D into one row (latex, markdown: blocks at depth D and "
-                        "deeper are bracketed stacks; default 1)")
+                        "deeper are bracketed stacks, default 1; table, csv, json: default every layer)")
     p.add_argument("--format", choices=["table", "markdown", "markdown-layers", "csv", "json", "latex"],
                    default="table", help="output format (json: docs/summary-json.md; latex and markdown: a stage "
                                          "table as the VGG and ResNet papers' Table 1; markdown-layers: every row)")

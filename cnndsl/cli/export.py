@@ -26,11 +26,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     from .common import EPILOG, add_common, add_weights
 
     # the opset is stated here without importing torch (tests/test_export.py checks it is OPSET)
-    p = sub.add_parser("export", help="export a network to ONNX, TorchScript or a standalone Python file",
+    p = sub.add_parser("export", help="export a network to ONNX, TorchScript, a torch.export program or a "
+                                      "standalone Python file",
                        description=textwrap.fill(
                                    "Write the compiled network as ONNX opset 17 (input 'input'; outputs named "
                                    "after the network's `output` statements, else 'output'; the shapes cnndsl "
-                                   "computed declared, with a dynamic batch axis), TorchScript, or one Python file "
+                                   "computed declared, with a dynamic batch axis), TorchScript, a torch.export program "
+                                   "(pt2), or one Python file "
                                    "that needs only torch and whose state_dict matches the compiled model's. The "
                                    "file is written only after it is checked: every output run in onnxruntime (when "
                                    "installed) or in the loaded-back TorchScript must have cnndsl's shape and "

@@ -35,9 +35,9 @@ def _one(name: str, args: argparse.Namespace) -> bool:
             sys.stdout.write(result)
         return result != text
     path = Path(name)
-    text = read_text(path)
+    text = read_text(path)  # a UTF-8 byte-order mark is read and dropped: the formatted file has none
     result = formatted(text, name)
-    if result == text:
+    if result == text and not _has_bom(path):
         return False
     if args.diff:
         sys.stdout.writelines(difflib.unified_diff(text.splitlines(True), result.splitlines(True),
@@ -49,6 +49,11 @@ def _one(name: str, args: argparse.Namespace) -> bool:
         write_atomic(path, result.encode("utf-8"), mode=stat.S_IMODE(os.stat(path).st_mode))
         print(f"reformatted {name}", file=sys.stderr)
     return True
+
+
+def _has_bom(path: Path) -> bool:
+    with path.open("rb") as file:
+        return file.read(3) == b"\xef\xbb\xbf"
 
 
 def _expanded(names: list[str]) -> list[str]:

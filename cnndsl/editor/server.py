@@ -73,8 +73,10 @@ def build_server() -> LanguageServer:
                 new = format_text(text)
             except CnnError:  # a text that does not parse is left as it is; its diagnostic says why
                 return None
-            lines = text.split("\n")
-            end = lsp.Position(line=len(lines), character=0)
+            if new == text:  # nothing to change: no edit, so the editor marks nothing modified
+                return []
+            lines = text.split("\n")  # the range ends at the document's real end (UTF-16 units, LSP's default)
+            end = lsp.Position(line=len(lines) - 1, character=len(lines[-1].encode("utf-16-le")) // 2)
             return [lsp.TextEdit(range=lsp.Range(start=lsp.Position(line=0, character=0), end=end), new_text=new)]
 
     return server
