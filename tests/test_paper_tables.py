@@ -104,3 +104,45 @@ def test_the_latex_table_compiles(tmp_path, name, file, depth):
     assert result.returncode == 0, result.stdout[-3000:]
     assert (tmp_path / "t.pdf").stat().st_size > 1000
     assert "Overfull" not in result.stdout or depth == 0  # depth 1 fits the page
+
+
+GENERATOR = """network G {
+    input 100x1x1
+    conv_transpose 4x4 256, bn, relu
+    conv 3x3 48 pad=1, pixel_shuffle 4, tanh
+}
+network Two {
+    input 3x16x16
+    a = conv 3x3 4 pad=1, relu
+    b = a -> conv 1x1 4, sigmoid
+    c = a -> center_crop 8x8
+    output b
+    output c
+}
+"""
+
+
+@pytest.mark.parametrize("name", ["G", "Two"])
+def test_a_stage_shows_its_own_output_size_and_shape_changes_get_rows(name, tmp_path):
+    """A silent layer joins the row before it only when it reads that row's layer and keeps its shape;
+    pixel_shuffle, center_crop of another branch and concat are rows of their own (newcomer: the
+    U-Net's conv_transpose row showed the concat's 1024 channels, a conv row a crop's size)."""
+    spec = tmp_path / "g.cnn"
+    spec.write_text(GENERATOR, encoding="utf-8")
+    net = cnndsl.check(str(spec), net=name)
+    shapes = {s.layer.qualname: "×".join(map(str, s.layer.shape)) for s in net.walk()}
+    for stage in paper.stages(analyse(net)):
+        assert "×".join(map(str, stage.shape)) == shapes[stage.name], (stage, shapes)
+    rows = {stage.name: stage for stage in paper.stages(analyse(net))}
+    if name == "G":
+        assert rows["pixel_shuffle1"].items == ["pixel_shuffle 4"]
+    else:
+        assert rows["center_crop1"].items == ["center_crop 8×8"] and "conv2" in rows
+
+
+def test_the_unets_up_convolution_rows_show_their_own_channels():
+    net = _net("UNet", "unet")
+    ups = [s.layer for s in net.walk() if s.layer.op == "conv_transpose"]
+    rows = {stage.name: stage for stage in paper.stages(analyse(net))}
+    assert ups and all(rows[u.qualname].shape == u.shape for u in ups)
+    assert any(stage.items == ["concat"] for stage in rows.values())

@@ -116,9 +116,20 @@ def _items(rows: list[Row], depth: int | None) -> list[str | Stack]:
     return items
 
 
+def _joins(r: Row, rows: list[Row]) -> bool:
+    """Whether a silent layer of the body joins the stage before it: it reads that stage's last layer and
+    keeps its shape (batch norm, an activation, dropout), or it is a `flatten` (the papers' tables go from
+    the last pool straight to the fc rows). A silent layer that changes the shape or reads another branch
+    (a concat, pixel_shuffle, center_crop) is a row of its own, so that no row shows another's size."""
+    if r.family not in SILENT or not rows or rows[-1].name not in r.inputs:
+        return False
+    return r.shape == rows[-1].shape or r.op == "flatten"
+
+
 def stages(s: Summary, depth: int | None = 1) -> list[Stage]:
     """The network body as table rows: each layer or block call written in the body is a stage (the silent
-    layers after a layer join it); a block call's layers at `depth` (None: every layer a line)."""
+    layers after a layer join it, see `_joins`); a block call's layers at `depth` (None: every layer a line).
+    A stage's output size is its last layer's, before a joined `flatten`."""
     groups: list[tuple[str, bool, list[Row]]] = []
     for r in s.rows:
         path = r.name.split(".")
@@ -127,7 +138,7 @@ def stages(s: Summary, depth: int | None = 1) -> list[Stage]:
                 groups.append((path[0], True, []))
         elif r.family is Family.IO and not r.inputs:
             continue
-        elif not groups or r.family not in SILENT or not groups[-1][2]:
+        elif not groups or not _joins(r, groups[-1][2]):
             groups.append((r.name, False, []))
         groups[-1][2].append(r)
     out: list[Stage] = []
@@ -135,9 +146,15 @@ def stages(s: Summary, depth: int | None = 1) -> list[Stage]:
         if is_block:
             items = _items(rows, depth)
         else:
-            items = [t for r in rows if (t := layer_text(r)) is not None]
-        out.append(Stage(name, rows[-1].shape, items, sum(r.params for r in rows), sum(r.macs for r in rows)))
+            items = [t for r in rows if (t := layer_text(r)) is not None] or [_source_text(rows[0])]
+        shown = [r for r in rows if r.op != "flatten"] or rows
+        out.append(Stage(name, shown[-1].shape, items, sum(r.params for r in rows), sum(r.macs for r in rows)))
     return out
+
+
+def _source_text(r: Row) -> str:
+    """A silent layer on a row of its own, as the source writes it (`pixel_shuffle 4`, `concat`)."""
+    return re.sub(r"(?<=\d)x(?=\d)", "×", r.label)
 
 
 SPACE = r"\addlinespace[3pt]"  # booktabs' space between rows, around a bracketed stack
