@@ -203,10 +203,10 @@ def _known_dims(value) -> list[int | None]:  # noqa: ANN001 (an onnx ValueInfoPr
 def declare_shapes(proto, net: Network, names: list[str],  # noqa: ANN001 (an onnx ModelProto)
                    input_shape: tuple[int, ...] | None = None) -> None:
     """Declare the input's shape (`input_shape`, per sample; the network's by default) and each output's
-    as cnndsl computed it (batch axis `batch`),
-    after checking that the outputs are named `names` and that ONNX's own shape inference, which
-    other runtimes follow, gives the same shapes; CnnError otherwise. The intermediate shapes
-    torch wrote are dropped: they are optional, and ONNX's rules give them."""
+    as cnndsl computed it (batch axis `batch`), after checking that the outputs are named `names` and
+    that ONNX's own shape inference, which other runtimes follow, gives the same shapes; CnnError
+    otherwise. The intermediate shapes torch wrote are dropped: they are optional, and ONNX's rules give
+    them."""
     import onnx
 
     graph = proto.graph
