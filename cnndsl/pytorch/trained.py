@@ -21,6 +21,9 @@ from ..errors import CnnError
 from ..ir import Network
 from ..ops import dims
 
+# where a compiled model (a GraphModule) keeps the input shape it takes when it is not the network's
+INPUT_SHAPE = "cnndsl.input_shape"
+
 
 def weights_file(path: str | os.PathLike) -> Path:
     """The state_dict file `path` names: `path/model.pt` for a run folder, else `path` itself.
@@ -126,7 +129,7 @@ def with_preprocessing(model: fx.GraphModule, net: Network, prep: Preprocess) ->
     images of floats in [0, 1] at the data set's size, N×`prep.channels`×`prep.height`×`prep.width`: resized
     as training resized them (`data.scaled`: bilinear, no corner alignment, no antialiasing) when the run
     used --resize, then normalised per channel. The layers and the state_dict are unchanged; the input's
-    shape goes into `model.meta["input_shape"]`, which the exports declare and check (`model_input_shape`).
+    shape goes into `model.meta[INPUT_SHAPE]`, which the exports declare and check (`model_input_shape`).
     CnnError when the images, resized, are not the network's input (a run made for another --input)."""
     image_shape = (prep.channels, prep.height, prep.width)
     # `data.scaled` resizes when the width differs from the side, to a square
@@ -144,14 +147,14 @@ def with_preprocessing(model: fx.GraphModule, net: Network, prep: Preprocess) ->
         x = image
         if resize:
             x = graph.call_function(F.interpolate, (x,), {"size": (resize, resize), "mode": "bilinear",
-                                                          "align_corners": False})
+                                                          "align_corners": False, "antialias": False})
         mean = prep.mean[0] if len(set(prep.mean)) == 1 else _per_channel(graph, prep.mean)
         centred = graph.call_function(torch.sub, (x, mean))
         std = prep.std[0] if len(set(prep.std)) == 1 else _per_channel(graph, prep.std)
         scaled = graph.call_function(torch.div, (centred, std))
     for user in users:
         user.replace_input_with(image, scaled)
-    model.meta["input_shape"] = image_shape
+    model.meta[INPUT_SHAPE] = image_shape
     model.recompile()
     return model
 
@@ -160,7 +163,7 @@ def model_input_shape(net: Network, model: torch.nn.Module) -> tuple[int, ...]:
     """The per-sample shape `model` takes: the data set's image size when `with_preprocessing` baked
     a resize in, else the network's input shape."""
     meta = getattr(model, "meta", None)
-    return tuple(meta.get("input_shape", net.input_shape)) if isinstance(meta, dict) else tuple(net.input_shape)
+    return tuple(meta.get(INPUT_SHAPE, net.input_shape)) if isinstance(meta, dict) else tuple(net.input_shape)
 
 
 def _per_channel(graph: fx.Graph, values: list[float]) -> fx.Node:
