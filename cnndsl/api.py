@@ -118,12 +118,13 @@ def export(path: PathLike, format: str, output: PathLike, net: str | None = None
     against torch) before it is written atomically; on any error nothing is written. See docs/export.md.
 
     Args: `net`, `input`, `plugins` and the parameter keywords as `check`; `weights` as in `load`; `preprocess`
-    (needs `weights`, a run folder) bakes the run's normalisation into the model, which then takes images
-    as floats in [0, 1] (N×C×H×W at the data set's size; docs/deploy.md).
+    (needs `weights`, a run folder) bakes the run's resize and normalisation into the model, which then takes
+    images as floats in [0, 1] (N×C×H×W at the data set's size, also for a run trained with --resize;
+    docs/deploy.md).
 
     Raises: CnnError for everything `load` refuses, an unknown format, `preprocess` without a run folder
-    or for a run trained with --resize, an output that cannot be written, and an exported file that
-    disagrees with torch.
+    or for a run whose resized images are not the network's input, an output that cannot be written, and
+    an exported file that disagrees with torch.
     """
     from .pytorch.export import export as write
     from .pytorch.trained import trained_model

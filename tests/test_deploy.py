@@ -212,9 +212,3 @@ def test_per_channel_normalisation_is_baked_into_onnx(tmp_path: Path):
     got = onnxruntime.InferenceSession(str(tmp_path / "t.onnx")).run(None, {"input": x.numpy()})[0]
     torch.testing.assert_close(torch.from_numpy(got), want, rtol=1e-4, atol=1e-5)
 
-
-def test_a_resized_run_cannot_be_baked_but_says_why(tmp_path: Path):
-    spec, run = fake_run(tmp_path, image=[3, 4, 4], resize=8)
-    with pytest.raises(cnndsl.CnnError, match="--preprocess cannot bake --resize 8: network 'Tiny' takes 3x8x8"):
-        cnndsl.export(spec, "py", tmp_path / "t.py", weights=run, preprocess=True)
-    assert not (tmp_path / "t.py").exists()

@@ -49,6 +49,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, metavar="OUT")
     add_weights(p)
     p.add_argument("--preprocess", action="store_true",
-                   help="bake the run's normalisation into the model: it then takes images as floats in [0, 1] "
-                        "(needs --weights RUN_FOLDER; see docs/deploy.md)")
+                   help="bake the run's resize and normalisation into the model: it then takes images as floats "
+                        "in [0, 1] at the data set's size (needs --weights RUN_FOLDER; see docs/deploy.md)")
     p.set_defaults(run=cmd_export)

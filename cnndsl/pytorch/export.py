@@ -25,6 +25,7 @@ from ..ops import dims, torch_layers
 from .fx_backend import compile_network
 from .initialise import init_lines
 from .onnx_export import ATOL, CHECK_BATCH, INPUT_NAME, OPSET, RTOL, check_input, onnx_model, output_names, run_onnx
+from .trained import model_input_shape
 
 FORMATS = ("onnx", "torchscript", "py", "pt2")
 # the names the Python file's code reads: a network named so is exported as class `NAME_`
@@ -140,8 +141,9 @@ def to_python(net: Network, model: torch.fx.GraphModule) -> str:
     if cls in SHADOWED:  # a class named `torch` or `getattr` would hide what the file's code calls
         cls += "_"
     names = output_names(net)
+    shape = model_input_shape(net, model)
     doc = (f"{net.name}, exported by `cnndsl export --format py`; needs only torch.\n\n"
-           f"Input: N x {dims(net.input_shape)}. Output{'s' if len(names) > 1 else ''} of forward"
+           f"Input: N x {dims(shape)}. Output{'s' if len(names) > 1 else ''} of forward"
            + (", a tuple in this order" if len(names) > 1 else "") + ": "
            + ", ".join(f"{n} (N x {dims(s)})" for n, s in zip(names, net.output_shapes, strict=True)) + ".\n")
     lines = ['"""' + doc + '"""',
@@ -164,21 +166,21 @@ def to_python(net: Network, model: torch.fx.GraphModule) -> str:
     outputs = "(outputs,)" if len(names) == 1 else "outputs"
     lines += ["", "if __name__ == \"__main__\":", f"    model = {cls}().eval()",
               # two samples: torch refuses one for a group norm of one value per group, eval mode too
-              f"    outputs = model(torch.zeros(2, {', '.join(map(str, net.input_shape))}))",
+              f"    outputs = model(torch.zeros(2, {', '.join(map(str, shape))}))",
               f"    for name, value in zip({tuple(names)!r}, {outputs}):",
               "        print(name, tuple(value.shape))", ""]
     return "\n".join(lines)
 
 
-def _signature(net: Network, onnx: bool) -> str:
+def _signature(net: Network, onnx: bool, shape: tuple[int, ...]) -> str:
     """What the file takes and gives: `'input' Nx3x8x8 -> 'a' Nx4x8x8, 'b' Nx4x8x8` (ONNX's
-    names), `forward(Nx3x8x8) -> (a Nx4x8x8, b Nx4x8x8)` (a tuple in output order)."""
+    names), `forward(Nx3x8x8) -> (a Nx4x8x8, b Nx4x8x8)` (a tuple in output order); `shape` is the input's."""
     outs = [(f"'{n}'" if onnx else n, f"Nx{dims(s)}") for n, s in zip(output_names(net), net.output_shapes,
                                                                          strict=True)]
     gives = ", ".join(f"{n} {s}" for n, s in outs)
     if onnx:
-        return f"'{INPUT_NAME}' Nx{dims(net.input_shape)} -> {gives}"
-    return f"forward(Nx{dims(net.input_shape)}) -> " + (f"({gives})" if len(outs) > 1 else gives)
+        return f"'{INPUT_NAME}' Nx{dims(shape)} -> {gives}"
+    return f"forward(Nx{dims(shape)}) -> " + (f"({gives})" if len(outs) > 1 else gives)
 
 
 def _difference(got: torch.Tensor, want: torch.Tensor) -> tuple[float, float]:
@@ -195,11 +197,11 @@ def _difference(got: torch.Tensor, want: torch.Tensor) -> tuple[float, float]:
 
 
 def compare(net: Network, model: nn.Module, got: list[torch.Tensor], runtime: str) -> float:
-    """Check `got`, a runtime's outputs on `check_input(net)`, against the compiled model's:
+    """Check `got`, a runtime's outputs on `check_input` of the model's input shape, against the compiled model's:
     every output must have cnndsl's shape and torch's values (see `_difference`). Returns the
     largest difference; CnnError, naming the output and its layer, otherwise."""
     with torch.no_grad():
-        want = model(check_input(net))
+        want = model(check_input(model_input_shape(net, model)))
     want = list(want) if isinstance(want, tuple) else [want]
     names = output_names(net)
     if len(got) != len(want):
@@ -229,7 +231,7 @@ def _torchscript(net: Network, model: fx.GraphModule) -> tuple[bytes, str]:
             torch.jit.save(scripted, buffer)
             loaded = torch.jit.load(io.BytesIO(buffer.getvalue())).eval()
             with torch.no_grad():
-                got = loaded(check_input(net))
+                got = loaded(check_input(model_input_shape(net, model)))
         except Exception as exc:  # noqa: BLE001 (TorchScript's errors are of many kinds)
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise CnnError(f"TorchScript cannot take network '{net.name}': {reason}",
@@ -254,13 +256,13 @@ def _pt2(net: Network, model: fx.GraphModule) -> tuple[bytes, str]:
 
     try:
         batch = torch.export.Dim("batch", min=1)
-        program = torch.export.export(model, (torch.randn(TRACE_BATCH, *net.input_shape),),
+        program = torch.export.export(model, (torch.randn(TRACE_BATCH, *model_input_shape(net, model)),),
                                       dynamic_shapes=({0: batch},))
         buffer = io.BytesIO()
         torch.export.save(program, buffer)
         loaded = torch.export.load(io.BytesIO(buffer.getvalue())).module()
         with torch.no_grad():
-            got = loaded(check_input(net))
+            got = loaded(check_input(model_input_shape(net, model)))
     except Exception as exc:  # noqa: BLE001 (torch.export's errors are of many kinds)
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CnnError(f"torch.export cannot take network '{net.name}': {reason}",
@@ -281,22 +283,24 @@ def export(net: Network, fmt: str, output: str | os.PathLike, check_onnx: bool =
     the same way. py: see `to_python` (the file holds no weights: load a state_dict into it).
     pt2: a `torch.export` program (`torch.export.load(OUT).module()`), checked the same way.
     `model` is the compiled network to write (with trained weights, preprocessing); by default
-    a freshly compiled one.
+    a freshly compiled one. The file takes `model_input_shape` inputs: the network's, or the data set's
+    image size when `trained.with_preprocessing` baked a resize in.
     """
     if fmt not in FORMATS:
         raise CnnError(f"unknown export format '{fmt}'", hint="formats: " + ", ".join(FORMATS))
     model = (model if model is not None else compile_network(net)).eval()
+    shape = model_input_shape(net, model)
     if fmt == "onnx":
         data, note = _onnx(net, model, check_onnx)
-        what = f"ONNX opset {OPSET}: {_signature(net, onnx=True)}"
+        what = f"ONNX opset {OPSET}: {_signature(net, onnx=True, shape=shape)}"
     elif fmt == "torchscript":
         data, note = _torchscript(net, model)
-        what = f"TorchScript: {_signature(net, onnx=False)}"
+        what = f"TorchScript: {_signature(net, onnx=False, shape=shape)}"
     elif fmt == "pt2":
         data, note = _pt2(net, model)
-        what = f"torch.export program: {_signature(net, onnx=False)}"
+        what = f"torch.export program: {_signature(net, onnx=False, shape=shape)}"
     else:
         data, note = to_python(net, model).encode(), ""
-        what = f"Python: {_signature(net, onnx=False)}"
+        what = f"Python: {_signature(net, onnx=False, shape=shape)}"
     write_atomic(Path(output), data)
     return f"wrote {output} ({what}){note}"

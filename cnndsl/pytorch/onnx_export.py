@@ -26,6 +26,7 @@ from torch import fx, nn
 from ..errors import CnnError
 from ..ir import Layer, Network
 from ..ops import dims
+from .trained import model_input_shape
 
 OPSET = 17            # widely deployed (onnxruntime >= 1.11, TensorRT >= 8.6); pinned, not torch's default
 INPUT_NAME = "input"
@@ -199,11 +200,13 @@ def _known_dims(value) -> list[int | None]:  # noqa: ANN001 (an onnx ValueInfoPr
     return [d.dim_value if d.HasField("dim_value") else None for d in value.type.tensor_type.shape.dim]
 
 
-def declare_shapes(proto, net: Network, names: list[str]) -> None:  # noqa: ANN001 (an onnx ModelProto)
-    """Declare the input's and each output's shape as cnndsl computed it (batch axis `batch`),
-    after checking that the outputs are named `names` and that ONNX's own shape inference, which
-    other runtimes follow, gives the same shapes; CnnError otherwise. The intermediate shapes
-    torch wrote are dropped: they are optional, and ONNX's rules give them."""
+def declare_shapes(proto, net: Network, names: list[str],  # noqa: ANN001 (an onnx ModelProto)
+                   input_shape: tuple[int, ...] | None = None) -> None:
+    """Declare the input's shape (`input_shape`, per sample; the network's by default) and each output's
+    as cnndsl computed it (batch axis `batch`), after checking that the outputs are named `names` and
+    that ONNX's own shape inference, which other runtimes follow, gives the same shapes; CnnError
+    otherwise. The intermediate shapes torch wrote are dropped: they are optional, and ONNX's rules give
+    them."""
     import onnx
 
     graph = proto.graph
@@ -224,7 +227,8 @@ def declare_shapes(proto, net: Network, names: list[str]) -> None:  # noqa: ANN0
             raise CnnError(f"ONNX's shape rules give output '{name}' of layer '{ref.layer.qualname}' the shape "
                            f"{'x'.join(str(g or '?') for g in got[1:])}, not {dims(ref.shape)}",
                            ref.layer.span, chain=ref.layer.chain)
-    for value, shape in [(graph.input[0], net.input_shape), *zip(graph.output, net.output_shapes, strict=True)]:
+    declared = [(graph.input[0], input_shape or net.input_shape), *zip(graph.output, net.output_shapes, strict=True)]
+    for value, shape in declared:
         value.type.tensor_type.shape.CopyFrom(onnx.helper.make_tensor_type_proto(
             onnx.TensorProto.FLOAT, ["batch", *shape]).tensor_type.shape)
     try:
@@ -234,7 +238,8 @@ def declare_shapes(proto, net: Network, names: list[str]) -> None:  # noqa: ANN0
 
 
 def onnx_model(net: Network, model: fx.GraphModule) -> bytes:
-    """The network as a checked ONNX file's bytes (see the module docstring)."""
+    """The network as a checked ONNX file's bytes (see the module docstring); its input is
+    `model_input_shape` (the data set's image size where preprocessing with a resize is baked in)."""
     try:
         import onnx
     except ImportError:
@@ -242,11 +247,11 @@ def onnx_model(net: Network, model: fx.GraphModule) -> bytes:
     names = output_names(net)
     lowered = lowered_for_export(net, model).eval()
     try:
-        data = _to_onnx(lowered, net.input_shape, names)
+        data = _to_onnx(lowered, model_input_shape(net, model), names)
     except Exception as exc:  # noqa: BLE001 (torch.onnx raises many kinds; each becomes a located CnnError)
         raise _export_error(net, lowered, exc, "torch.onnx") from None
     proto = onnx.load_from_string(data)
-    declare_shapes(proto, net, names)
+    declare_shapes(proto, net, names, model_input_shape(net, model))
     return proto.SerializeToString()
 
 
@@ -259,12 +264,14 @@ def run_onnx(data: bytes, net: Network, model: fx.GraphModule) -> list[torch.Ten
     except ImportError:
         return None
     try:
-        outputs = _session(data).run(output_names(net), {INPUT_NAME: check_input(net).numpy()})
+        feed = {INPUT_NAME: check_input(model_input_shape(net, model)).numpy()}
+        outputs = _session(data).run(output_names(net), feed)
     except Exception as exc:  # noqa: BLE001 (onnxruntime's errors are its own classes)
         raise _export_error(net, lowered_for_export(net, model).eval(), exc, "onnxruntime") from None
     return [torch.from_numpy(o) for o in outputs]
 
 
-def check_input(net: Network) -> torch.Tensor:
-    """The input every export is checked on: a seeded random batch of `CHECK_BATCH`."""
-    return torch.randn(CHECK_BATCH, *net.input_shape, generator=torch.Generator().manual_seed(0))
+def check_input(shape: tuple[int, ...]) -> torch.Tensor:
+    """The input every export is checked on: a seeded random batch of `CHECK_BATCH` inputs of `shape` (per
+    sample: the model's input, `model_input_shape`)."""
+    return torch.randn(CHECK_BATCH, *shape, generator=torch.Generator().manual_seed(0))

@@ -14,10 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F  # noqa: N812
 from torch import fx
 
 from ..errors import CnnError
 from ..ir import Network
+from ..ops import dims
+
+# where a compiled model (a GraphModule) keeps the input shape it takes when it is not the network's
+INPUT_SHAPE = "cnndsl.input_shape"
 
 
 def weights_file(path: str | os.PathLike) -> Path:
@@ -81,7 +86,8 @@ def _dims(t: torch.Tensor) -> str:
 @dataclass(frozen=True)
 class Preprocess:
     """How training turned a data set's images into inputs: images of `channels`×`height`×`width` (the
-    data set's size) as floats in [0, 1], resized to `resize`×`resize` when set (bilinear), then
+    data set's size) as floats in [0, 1], resized to `resize`×`resize` when set (bilinear, no corner
+    alignment, no antialiasing), then
     normalised per channel, `(x - mean[c]) / std[c]`. `classes` names each output class."""
 
     data: str
@@ -119,28 +125,45 @@ def read_preprocess(run: str | os.PathLike) -> Preprocess:
 
 
 def with_preprocessing(model: fx.GraphModule, net: Network, prep: Preprocess) -> fx.GraphModule:
-    """`model` with `prep`'s normalisation as the first operations of its graph (in place; returned), so
-    the model takes images of floats in [0, 1]. The layers and the state_dict are unchanged. CnnError
-    when the images' size or channels are not the network's input (a run with --resize: the exported
-    model would need another input shape than the network's)."""
-    if (prep.channels, prep.height, prep.width) != tuple(net.input_shape) or prep.resize not in (None, prep.height):
-        raise CnnError(f"--preprocess cannot bake --resize {prep.resize}: network '{net.name}' takes "
-                       f"{'x'.join(map(str, net.input_shape))}, {prep.data} gives {prep.channels}x{prep.height}x"
-                       f"{prep.width}", hint="resize images to the network's input size before the exported model; "
-                                             "`cnndsl predict` and `cnndsl evaluate` resize as training did")
+    """`model` with `prep` as the first operations of its graph (in place; returned), so that it takes
+    images of floats in [0, 1] at the data set's size, N×`prep.channels`×`prep.height`×`prep.width`: resized
+    as training resized them (`data.scaled`: bilinear, no corner alignment, no antialiasing) when the run
+    used --resize, then normalised per channel. The layers and the state_dict are unchanged; the input's
+    shape goes into `model.meta[INPUT_SHAPE]`, which the exports declare and check (`model_input_shape`).
+    CnnError when the images, resized, are not the network's input (a run made for another --input)."""
+    image_shape = (prep.channels, prep.height, prep.width)
+    # `data.scaled` resizes when the width differs from the side, to a square
+    resize = prep.resize if prep.resize and prep.width != prep.resize else None
+    fed = (prep.channels, resize, resize) if resize else image_shape
+    if fed != tuple(net.input_shape):
+        got = f"{prep.data} gives {dims(image_shape)}" + (f", {dims(fed)} after --resize {resize}" if resize else "")
+        raise CnnError(f"--preprocess cannot feed network '{net.name}': it takes {dims(net.input_shape)}, {got}",
+                       hint="use the --net, --input and --set values of the training run")
     graph = model.graph
     image = next(n for n in graph.nodes if n.op == "placeholder")
     users = list(image.users)
     first = next(n for n in graph.nodes if n.op != "placeholder")
     with graph.inserting_before(first):  # each node goes before `first`: in the order made
+        x = image
+        if resize:
+            x = graph.call_function(F.interpolate, (x,), {"size": (resize, resize), "mode": "bilinear",
+                                                          "align_corners": False, "antialias": False})
         mean = prep.mean[0] if len(set(prep.mean)) == 1 else _per_channel(graph, prep.mean)
-        centred = graph.call_function(torch.sub, (image, mean))
+        centred = graph.call_function(torch.sub, (x, mean))
         std = prep.std[0] if len(set(prep.std)) == 1 else _per_channel(graph, prep.std)
         scaled = graph.call_function(torch.div, (centred, std))
     for user in users:
         user.replace_input_with(image, scaled)
+    model.meta[INPUT_SHAPE] = image_shape
     model.recompile()
     return model
+
+
+def model_input_shape(net: Network, model: torch.nn.Module) -> tuple[int, ...]:
+    """The per-sample shape `model` takes: the data set's image size when `with_preprocessing` baked
+    a resize in, else the network's input shape."""
+    meta = getattr(model, "meta", None)
+    return tuple(meta.get(INPUT_SHAPE, net.input_shape)) if isinstance(meta, dict) else tuple(net.input_shape)
 
 
 def _per_channel(graph: fx.Graph, values: list[float]) -> fx.Node:
