@@ -158,7 +158,8 @@ figure img {{ display: block; max-width: 100%; height: auto; border: 1px solid #
               box-sizing: border-box; }}
 figure.graph img, figure.print img {{ max-height: 900px; width: auto; }}
 figcaption {{ color: #555; font-size: 13px; margin-top: 0.3em; contain: inline-size; }}
-.missing {{ border: 1px dashed #c66; background: #fff6f6; color: #933; padding: 1em; max-width: 60em; font-size: 14px; }}
+.missing {{ border: 1px dashed #c66; background: #fff6f6; color: #933; padding: 1em; max-width: 60em;
+            font-size: 14px; }}
 details {{ margin: 0.5em 0 1em; }} summary {{ cursor: pointer; color: #555; }}
 pre {{ margin: 0; }}
 .highlight {{ font-size: 12px; background: #f7f7f7; padding: 1em; overflow: auto; max-height: 40em; }}

@@ -1,9 +1,9 @@
 """Where the slabs of a block figure go (cnndsl.render.tikz draws them there). The figure is one row, left to
 right, unless it is wider than a page (`max_width`, cm) or a layout is asked for:
 
-- `rows`: the row wraps like text into rows of about equal width, cut only between slabs that no skip arrow
-  spans (a ResNet's or DenseNet's cut falls between blocks), each row under the one before, the arrow
-  between rows drawn back along a lane under the captions;
+- `rows`: the row wraps like text into as few rows within `max_width` as the cuts allow, of about equal
+  width, cut only between slabs that no skip arrow spans (a ResNet's or DenseNet's cut falls between
+  blocks), each row under the one before, the arrow between rows drawn back along a lane under the captions;
 - `u`: an encoder-decoder (U-Net) as its paper draws it: one row per scale, top to bottom as the feature map
   shrinks; a slab that changes the scale is placed straight under (or over) the slab before it, so the
   encoder runs down the left, the decoder up the right, and the skip arrows run across within a row.
@@ -134,7 +134,7 @@ def place(order: list[Slab], arrows: list[Arrow], max_width: float = MAX_WIDTH,
     if layout == "u" or (layout == "auto" and _encoder_decoder(order, arrows, levels)):
         geo = _u(order, levels)
     else:
-        rows = _rows(order, arrows, geo, math.ceil(width / max_width) if max_width > 0 else 2)
+        rows = _rows(order, arrows, geo, max_width if max_width > 0 else width / 2)
         widest = max(max(g.right for g in rows.values() if g.row == r) for r in {g.row for g in rows.values()})
         if widest > WORTH * width:  # skip arrows span every cut that would help: wrapping gains nothing
             return geo
@@ -189,20 +189,37 @@ def _cuts(order: list[Slab], arrows: list[Arrow]) -> list[int]:
 
 
 def _rows(order: list[Slab], arrows: list[Arrow], row: dict[tuple[str, ...], Geometry],
-          count: int) -> dict[tuple[str, ...], Geometry]:
-    """The one row cut into `count` rows of about equal width where the cuts allow, each from x = 0."""
-    cuts, width = _cuts(order, arrows), max(g.right for g in row.values())
-    starts = [0]
-    for n in range(1, count):  # the allowed cut nearest each n-th of the width
-        after = [c for c in cuts if c > starts[-1]]
-        if after:
-            starts.append(min(after, key=lambda c: abs(row[order[c].key].left - width * n / count)))
+          max_width: float) -> dict[tuple[str, ...], Geometry]:
+    """The one row cut into rows at most `max_width` wide where the cuts allow, as few as that takes and of
+    about equal width, each from x = 0; a last row under a quarter of `max_width` joins the one before."""
+    pos = [row[s.key].left for s in order] + [max(g.right for g in row.values())]
+    ends = [*_cuts(order, arrows), len(order)]
+    starts = _greedy(pos, ends, max_width)
+    limit = pos[-1] / len(starts)
+    while len(balanced := _greedy(pos, ends, limit)) > len(starts):  # the same rows, widths evened out
+        limit *= 1.02
+    starts = balanced
+    if len(starts) > 1 and pos[-1] - pos[starts[-1]] < max_width / 4:
+        starts.pop()
     geo = {}
     for r, (first, end) in enumerate(zip(starts, [*starts[1:], len(order)], strict=True)):
         for key, g in _one_row(order[first:end]).items():
             g.row = r
             geo[key] = g
     return geo
+
+
+def _greedy(pos: list[float], ends: list[int], limit: float) -> list[int]:
+    """Where rows start when each runs to the furthest allowed end (`ends`, ascending, the last one the end of
+    the figure) that keeps it within `limit` cm, or to the first when none does."""
+    starts = [0]
+    while True:
+        later = [c for c in ends if c > starts[-1]]
+        fitting = [c for c in later if pos[c] - pos[starts[-1]] <= limit]
+        end = fitting[-1] if fitting else later[0]
+        if end == ends[-1]:
+            return starts
+        starts.append(end)
 
 
 def skip_heights(order: list[Slab], arrows: list[Arrow], geo: dict[tuple[str, ...], Geometry]) -> dict[int, float]:
