@@ -62,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--compact", action="store_true", help="fold norms and activations into the layer before them")
     p.add_argument("--names", action="store_true", help="show the names the source gives with `as`")
     p.add_argument("--wrap", type=int, default=WRAP, metavar="N",
-                   help=f"with --rankdir LR, wrap into rows of N boxes along the longest path (default {WRAP})")
+                   help=f"with --rankdir LR, wrap into rows of at most N boxes along the longest path (default {WRAP})")
     p.add_argument("--layout", choices=LAYOUTS, default="auto",
                    help="--style blocks: row (one row), rows (rows that wrap), u (a row per scale, for "
                         "encoder-decoders) or auto (default: one row up to --max-width, else u or rows)")
