@@ -56,6 +56,18 @@ def test_a_block_figure_without_pdflatex_is_a_note_not_a_broken_image(tmp_path, 
     assert not list((tmp_path / "out").glob("*.png"))
 
 
+def test_a_print_figure_that_would_repeat_the_graph_is_a_note():
+    import cnndsl
+
+    unet = gallery.views(cnndsl.check(ARCH / "unet.cnn", net="UNet"))  # nothing folds, every shape changes
+    assert [v.same_as for v in unet] == [None, "graph", None]
+    page = gallery.page([(ARCH / "unet.cnn", [("UNet", unet)])])
+    assert '<img src="UNet-print.svg"' not in page and "the same figure as the graph" in page
+    assert '<img src="UNet.svg"' in page and '<img src="UNet-blocks.png"' in page
+    lenet = gallery.views(cnndsl.check(ARCH / "lenet.cnn", net="LeNet"))  # its activations fold
+    assert [v.same_as for v in lenet] == [None, None, None]
+
+
 @pytest.mark.skipif(not dot_available(), reason="needs Graphviz's dot")
 def test_a_second_build_takes_every_figure_from_the_cache(small, tmp_path, capsys):
     out, _ = small

@@ -32,19 +32,21 @@ from .latex import compile_tex
 from .tikz import to_tikz
 
 BLOCK_DEPTH = {"resnet18": 1}  # block figures drawn deeper than the default 0, to show what a block holds
-PNG_DPI = 110                  # the gallery's block figures: legible on screen, small in git
+PNG_DPI = 150                  # the gallery's block figures: captions legible at 1:1 on screen, small in git
 
 
 @dataclass
 class View:
     """One figure of a network: the file it is written to, the options of `cnndsl draw` that make it, the
-    source text `dot` or `pdflatex` compiles, and after `make_all` the error that stopped it, if any."""
+    source text `dot` or `pdflatex` compiles, the view whose figure it would repeat (then it is not made),
+    and after `make_all` the error that stopped it, if any."""
 
     name: str
     style: str
     options: str
     source: str
     fmt: str  # svg (from DOT) or png (from LaTeX)
+    same_as: str | None = None
     error: str | None = None
 
     def make(self) -> bytes:
@@ -62,11 +64,14 @@ def views(net: Network) -> list[View]:
     depth = BLOCK_DEPTH.get(net.name, 0)
     # left to right in rows, unless merges join distant boxes (U-Net's skips): their edges would cross the rows
     rankdir = "TB" if any(box.family is Family.MERGE for box in layout(net, 0).boxes.values()) else "LR"
-    return [View(f"{net.name}.svg", "graph", "", to_dot(net, 0), "svg"),
-            View(f"{net.name}-print.svg", "print", "--compact --shapes changes" + " --rankdir LR" * (rankdir == "LR"),
-                 to_dot(net, 0, rankdir, shapes="changes", compact=True), "svg"),
-            View(f"{net.name}-blocks.png", "blocks", "--style blocks" + (f" --depth {depth}" if depth else ""),
-                 to_tikz(net, depth), "png")]
+    graph = View(f"{net.name}.svg", "graph", "", to_dot(net, 0), "svg")
+    printed = View(f"{net.name}-print.svg", "print", "--compact --shapes changes" + " --rankdir LR" * (rankdir == "LR"),
+                   to_dot(net, 0, rankdir, shapes="changes", compact=True), "svg")
+    if printed.source == graph.source:  # U-Net at depth 0: nothing folds and every shape changes
+        printed.same_as = graph.style
+    blocks = View(f"{net.name}-blocks.png", "blocks", "--style blocks" + f" --depth {depth}" * bool(depth),
+                  to_tikz(net, depth), "png")
+    return [graph, printed, blocks]
 
 
 def make_all(todo: list[View], out: Path, cache: Path | None, jobs: int) -> list[Path]:
@@ -117,7 +122,10 @@ def build(out: Path, library: Path | None = None, cache: Path | None = None, job
     for file in sorted(library.glob("*.cnn")):
         program = load_program(file)
         files.append((file, [(name, views(elaborate(program, name, {}))) for name in program.own_networks]))
-    todo = [view for _, nets in files for _, vs in nets for view in vs]
+    todo = [view for _, nets in files for _, vs in nets for view in vs if not view.same_as]
+    for _, nets in files:  # a repeat is not drawn: no stale file of it either
+        for view in (view for _, vs in nets for view in vs if view.same_as):
+            (out / view.name).unlink(missing_ok=True)
     written = make_all(todo, out, cache, jobs or os.cpu_count() or 1)
     index = out / "index.html"
     write_atomic(index, page(files).encode())
@@ -127,8 +135,12 @@ def build(out: Path, library: Path | None = None, cache: Path | None = None, job
 def _figure(view: View, file: str, name: str) -> str:
     """A view as a figure with the command that draws it, or the note saying why it is missing."""
     command = f"cnndsl draw {file} --net {name} {view.options} -o {view.name}".replace("  ", " ")
-    shown = (f'<div class="missing">not made: {html.escape(view.error)}</div>' if view.error else
-             f'<a href="{view.name}"><img src="{view.name}" alt="{name}, {view.style}" loading="lazy"></a>')
+    if view.same_as:
+        shown = f'<div class="same">the same figure as the {view.same_as}: nothing folds, every shape changes</div>'
+    elif view.error:
+        shown = f'<div class="missing">not made: {html.escape(view.error)}</div>'
+    else:
+        shown = f'<a href="{view.name}"><img src="{view.name}" alt="{name}, {view.style}" loading="lazy"></a>'
     return (f'<figure class="{view.style}">{shown}<figcaption><b>{view.style}</b> '
             f'<code>{html.escape(command)}</code></figcaption></figure>')
 
@@ -160,6 +172,7 @@ figure.graph img, figure.print img {{ max-height: 900px; width: auto; }}
 figcaption {{ color: #555; font-size: 13px; margin-top: 0.3em; contain: inline-size; }}
 .missing {{ border: 1px dashed #c66; background: #fff6f6; color: #933; padding: 1em; max-width: 60em;
             font-size: 14px; }}
+.same {{ border: 1px dashed #bbb; color: #666; padding: 0.6em 1em; font-size: 14px; }}
 details {{ margin: 0.5em 0 1em; }} summary {{ cursor: pointer; color: #555; }}
 pre {{ margin: 0; }}
 .highlight {{ font-size: 12px; background: #f7f7f7; padding: 1em; overflow: auto; max-height: 40em; }}
