@@ -166,15 +166,16 @@ def _encoder_decoder(order: list[Slab], arrows: list[Arrow], levels: list[int]) 
 
 def _u(order: list[Slab], levels: list[int]) -> dict[tuple[str, ...], Geometry]:
     """One row per scale; a slab that changes the scale goes straight under or over the slab before it."""
-    geo, cursor = {}, defaultdict(float)  # cursor: where each row's next column may start
+    geo: dict[tuple[str, ...], Geometry] = {}
+    cursor: dict[int, float] = {}  # where each row's next column may start
     for i, slab in enumerate(order):
         level = levels[i]
-        start = cursor[level]
+        start = cursor.get(level, 0.0)
         if i and levels[i - 1] != level:  # centred under (over) the slab before, if its row leaves room
             probe, before = _column(slab, 0.0), geo[order[i - 1].key]
             centred = before.centre - probe[0].centre
-            # else wholly to its right, for an arrow that turns into its side
-            start = centred if centred >= start else max(start, before.right + 0.3 - probe[0].left)
+            beside = max(start, before.right + 0.3 - probe[0].left)  # wholly to its right: the arrow turns in
+            start = centred if level not in cursor or centred >= start else beside
         g, cursor[level] = _column(slab, start)
         g.row = level
         geo[slab.key] = g
