@@ -40,6 +40,7 @@ def test_no_box_or_caption_overlaps_another(file, name):
     for slab in order:
         g = geo[slab.key]
         half = 0.0 if slab.glyph else text_width(caption_lines(slab)) / 2
+        assert g.half == half
         extents.append((min(g.left, g.centre - half), max(g.right, g.centre + half), g.y - g.depth, g.y + g.top))
     for i, a in enumerate(extents):
         for b in extents[i + 1:]:

@@ -38,7 +38,7 @@ LANE = 0.5        # cm between a row's lowest caption and the next row's highest
 class Geometry:
     """Where a slab is drawn (cm): x where its thickness w starts on its row's axis y (its front face starts
     dx/2 to the left, as the oblique depth vector (dx, dy) centres the box on the axis), height h; `row` counts
-    the rows from the top, `depth` how far under the axis its caption reaches."""
+    the rows from the top, `depth` how far under the axis its caption reaches, `half` half its caption's width."""
 
     x: float
     w: float
@@ -48,6 +48,7 @@ class Geometry:
     y: float = 0.0
     row: int = 0
     depth: float = 0.0
+    half: float = 0.0
 
     @property
     def top(self) -> float:
@@ -58,6 +59,11 @@ class Geometry:
     def right(self) -> float:
         """The x of the slab's rightmost point (its back right edge)."""
         return self.x + self.w + self.dx / 2
+
+    @property
+    def reach(self) -> float:
+        """The x of the rightmost point of the slab or its caption."""
+        return max(self.right, self.centre + self.half)
 
     @property
     def left(self) -> float:
@@ -99,8 +105,10 @@ def geometry(slab: Slab, x: float) -> Geometry:
     else:
         w, h, d = 0.18, _log(math.prod(shape), 0.25, 0.25), 0.18
     dx, dy = 0.35 * d, 0.3 * d
-    depth = h / 2 + dy / 2 + 0.08 + LINE * len(caption_lines(slab))
-    return Geometry(x + dx / 2 + (REPEAT if slab.count > 1 else 0.0), w, h, dx, dy, depth=depth)
+    lines = caption_lines(slab)
+    depth = h / 2 + dy / 2 + 0.08 + LINE * len(lines)
+    return Geometry(x + dx / 2 + (REPEAT if slab.count > 1 else 0.0), w, h, dx, dy, depth=depth,
+                    half=text_width(lines) / 2)
 
 
 def _column(slab: Slab, start: float) -> tuple[Geometry, float]:

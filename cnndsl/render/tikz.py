@@ -120,7 +120,7 @@ def _turn(src: Geometry, dst: Geometry, end: float, geo: dict[tuple[str, ...], G
     if dst.left > src.right:
         return rf"\draw[turn] {_c(src.x + src.w, src.y)} -| {_c(dst.centre, dst.y + dst.h / 2)};"
     lane = src.y - max(g.depth for g in geo.values() if g.row == src.row) - LANE / 2
-    turn, back = max(src.right, src.x + src.w) + 0.3, min(end, 0.0) - 0.3
+    turn, back = src.reach + 0.3, min(end, 0.0) - 0.3  # right of the source's caption, left of the row
     points = [(src.x + src.w, src.y), (turn, src.y), (turn, lane), (back, lane), (back, dst.y), (end, dst.y)]
     return r"\draw[turn] " + " -- ".join(_c(*p) for p in points) + ";"
 
