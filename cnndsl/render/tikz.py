@@ -1,6 +1,7 @@
-"""The TikZ side of block figures (`cnndsl draw --style blocks`): the slabs of cnndsl.render.blocks laid
-out left to right as oblique 3-D boxes sized on a log scale, with captions, straight and skip arrows and
-a legend, in a standalone LaTeX document that needs only TikZ."""
+"""The TikZ side of block figures (`cnndsl draw --style blocks`): the slabs of cnndsl.render.blocks, where
+cnndsl.render.placement puts them (one row, rows that wrap, or a U), as oblique 3-D boxes sized on a log
+scale, with captions, straight, turning and skip arrows and a legend, in a standalone LaTeX document that
+needs only TikZ."""
 
 from __future__ import annotations
 
