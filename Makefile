@@ -46,7 +46,7 @@ demo: setup
 	$(CNNDSL) train architectures/lenet.cnn --net LeNetBN --epochs 1 --device cpu --out runs/demo
 	$(CNNDSL) draw architectures/lenet.cnn --net LeNetBN --full -o runs/demo/LeNetBN.svg
 
-# the SVG of every zoo network and docs/gallery/index.html
+# every zoo network as graph, print-ready graph and block figure, and docs/gallery/index.html (docs/figures.md)
 gallery: setup
 	$(PY) -m cnndsl.render.gallery docs/gallery
 

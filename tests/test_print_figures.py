@@ -103,6 +103,16 @@ def test_lr_layouts_wrap_into_rows():
     assert strip > 8 and wrapped < strip / 2, (strip, wrapped)
 
 
+def test_lr_rows_are_evened_out_not_a_lone_box_on_the_last_row():
+    from cnndsl.render.diagram import layout
+    from cnndsl.render.refine import rows
+
+    pic = layout(cnndsl.check(ARCH / "vgg.cnn", net="vgg16"), 0)  # input, 5 boxes, output: 7 ranks in a chain
+    assert len(pic.boxes) == 7
+    assert [len(row) for row in rows(pic, 6)] == [4, 3]
+    assert [len(row) for row in rows(pic, 7)] == [7] and [len(row) for row in rows(pic, 3)] == [3, 2, 2]
+
+
 def test_outputs_are_marked_and_named_and_names_shown_on_request():
     net = cnndsl.check_text(TWO)
     plain, named = to_dot(net), to_dot(net, compact=True, names=True)

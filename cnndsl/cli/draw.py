@@ -7,6 +7,7 @@ import sys
 
 from ..errors import CnnError
 from ..render.diagram import SHAPES, THEMES, WRAP
+from ..render.placement import LAYOUTS, MAX_WIDTH
 
 
 def cmd_draw(args: argparse.Namespace) -> int:
@@ -25,7 +26,7 @@ def cmd_draw(args: argparse.Namespace) -> int:
     net = checked(args)
     depth = None if args.full else (args.depth if args.depth is not None else 0)
     if args.style == "blocks":
-        path = draw_blocks(net, args.output, depth)
+        path = draw_blocks(net, args.output, depth, args.max_width, args.layout)
     else:
         path = draw_network(net, args.output, depth, args.rankdir, args.shapes, args.params, args.theme,
                             args.compact, args.names, args.wrap)
@@ -61,7 +62,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--compact", action="store_true", help="fold norms and activations into the layer before them")
     p.add_argument("--names", action="store_true", help="show the names the source gives with `as`")
     p.add_argument("--wrap", type=int, default=WRAP, metavar="N",
-                   help=f"with --rankdir LR, wrap into rows of N boxes along the longest path (default {WRAP})")
+                   help=f"with --rankdir LR, wrap into rows of at most N boxes along the longest path (default {WRAP})")
+    p.add_argument("--layout", choices=LAYOUTS, default="auto",
+                   help="--style blocks: row (one row), rows (rows that wrap), u (a row per scale, for "
+                        "encoder-decoders) or auto (default: one row up to --max-width, else u or rows)")
+    p.add_argument("--max-width", type=float, default=MAX_WIDTH, metavar="CM",
+                   help=f"--style blocks: wrap a figure wider than CM centimetres (default {MAX_WIDTH:g}; 0 never)")
     p.add_argument("--params", action="store_true", help="show parameter counts in the nodes")
     p.add_argument("--theme", default="color", metavar="NAME",
                    help=f"colour theme: {', '.join(THEMES)} (mono is print-friendly)")

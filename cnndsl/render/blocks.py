@@ -1,6 +1,6 @@
 """Block figures in the style of CNN papers (PlotNeuralNet, NN-SVG): which boxes and arrows a network
-is drawn with (`cnndsl draw --style blocks`); cnndsl.render.tikz lays them out left to right and
-writes the TikZ picture.
+is drawn with (`cnndsl draw --style blocks`); cnndsl.render.placement lays them out (left to right,
+wrapped when wide) and cnndsl.render.tikz writes the TikZ picture.
 
 The boxes are the diagram's (`diagram.layout` at the same depth, folded repeats with `×N`), then made
 to read as the papers draw them: a light layer (activation, norm, dropout: the families ACT, NORM and

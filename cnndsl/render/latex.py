@@ -12,6 +12,7 @@ from pathlib import Path
 from ..errors import CnnError
 from ..files import write_atomic
 from ..ir import Network
+from .placement import LAYOUTS, MAX_WIDTH
 from .tikz import to_tikz
 
 BLOCK_FORMATS = ("tex", "pdf", "png")
@@ -64,8 +65,8 @@ def _run(command: list[str], folder: str, what: str) -> None:
                        "pdflatex FIG.tex")
 
 
-def compile_tex(source: str, fmt: str) -> bytes:
-    """LaTeX source -> bytes of `fmt` (pdf by pdflatex, png by pdflatex and pdftoppm at PNG_DPI; for
+def compile_tex(source: str, fmt: str, dpi: int = PNG_DPI) -> bytes:
+    """LaTeX source -> bytes of `fmt` (pdf by pdflatex, png by pdflatex and pdftoppm at `dpi`; for
     `tex`, the text itself). CnnError when a program is missing or fails. pdflatex runs without shell
     escape, in a temporary folder."""
     if fmt == "tex":
@@ -78,20 +79,26 @@ def compile_tex(source: str, fmt: str) -> bytes:
         _run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape", "figure.tex"], folder,
              "pdflatex")
         if fmt == "png":
-            _run(["pdftoppm", "-png", "-r", str(PNG_DPI), "-singlefile", "figure.pdf", "figure"], folder, "pdftoppm")
+            _run(["pdftoppm", "-png", "-r", str(dpi), "-singlefile", "figure.pdf", "figure"], folder, "pdftoppm")
         return Path(folder, f"figure.{fmt}").read_bytes()
 
 
-def draw_blocks(net: Network, output: str | os.PathLike, depth: int | None = 0) -> Path:
+def draw_blocks(net: Network, output: str | os.PathLike, depth: int | None = 0, max_width: float = MAX_WIDTH,
+                layout: str = "auto") -> Path:
     """Draw `net` as a block figure (see cnndsl.render.blocks) into `output`, a .tex, .pdf or .png file, with
-    blocks folded below `depth` (None: every layer); returns the path. Raises CnnError for another
-    extension, a negative depth, a missing or failing pdflatex/pdftoppm (nothing is written), or an output
-    that cannot be written."""
+    blocks folded below `depth` (None: every layer), wrapped as cnndsl.render.placement says when wider than
+    `max_width` cm (0: never) or when `layout` (auto, row, rows, u) asks; returns the path. Raises CnnError
+    for another extension, a negative depth or width, an unknown layout, a missing or failing
+    pdflatex/pdftoppm (nothing is written), or an output that cannot be written."""
     path = Path(output)
     fmt = blocks_format(path)
     if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 0):
         raise CnnError(f"depth must be 0 or more (or None for every layer), got {depth!r}")
+    if not max_width >= 0:
+        raise CnnError(f"the maximum width must be 0 (never wrap) or more centimetres, got {max_width}")
+    if layout not in LAYOUTS:
+        raise CnnError(f"unknown layout '{layout}' for a block figure", hint=f"use one of {', '.join(LAYOUTS)}")
     if fmt != "tex" and (error := _missing(fmt, path)):  # before any work; nothing is written
         raise error
-    write_atomic(path, compile_tex(to_tikz(net, depth), fmt))
+    write_atomic(path, compile_tex(to_tikz(net, depth, max_width, layout), fmt))
     return path

@@ -3,6 +3,7 @@ layout wraps into), applied to a `Picture` before it becomes DOT."""
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from graphlib import TopologicalSorter
 
@@ -57,8 +58,9 @@ def changed_shapes(pic: Picture) -> set[int]:
 
 
 def rows(pic: Picture, width: int) -> list[list[tuple]]:
-    """The boxes in rows of `width` ranks (a box's rank: the longest path to it from the input), for an
-    LR figure that wraps like text instead of running off as one strip. One row when it fits."""
+    """The boxes in rows of at most `width` ranks (a box's rank: the longest path to it from the input), for
+    an LR figure that wraps like text instead of running off as one strip. One row when it fits; else as few
+    rows as that takes, evened out (7 ranks at width 6: rows of 4 and 3, not a lone box on a row of its own)."""
     graph = TopologicalSorter({key: set() for key in pic.boxes})
     for src, dst, _ in pic.edges:
         graph.add(dst, src)
@@ -68,7 +70,9 @@ def rows(pic: Picture, width: int) -> list[list[tuple]]:
         preds[dst].append(src)
     for key in graph.static_order():
         rank[key] = 1 + max((rank[p] for p in preds[key]), default=-1)
-    out: list[list[tuple]] = [[] for _ in range(max(rank.values(), default=0) // width + 1)]
-    for key in pic.boxes:
-        out[rank[key] // width].append(key)
+    ranks = max(rank.values(), default=0) + 1
+    count = math.ceil(ranks / width)
+    out: list[list[tuple]] = [[] for _ in range(count)]
+    for key in pic.boxes:  # row i holds the ranks r with r * count // ranks == i: at most `width`, none empty
+        out[rank[key] * count // ranks].append(key)
     return out
