@@ -45,7 +45,7 @@ def test_alexnet_has_a_box_per_heavy_layer_captioned_with_its_output_size():
     conv = next(layer for layer in heavy if layer.entry.family is Family.CONV)
     assert re.search(re.escape(conv.label.replace("x", "$\\times$")) + r".*\$\\cdot\$ relu", tex.replace(r"\\ ", " "))
     for family in {*(layer.entry.family for layer in heavy), Family.ACT}:  # the legend names the families drawn
-        assert "{" + family.legend + "}" in tex
+        assert "{" + ("input" if family is Family.IO else family.legend) + "}" in tex
     assert "{" + Family.NORM.legend + "}" not in tex
 
 
@@ -163,3 +163,19 @@ def test_a_paper_can_input_the_tex(tmp_path: Path):
                             capture_output=True, text=True, stdin=subprocess.DEVNULL)
     assert result.returncode == 0, result.stdout[-2000:]
     assert (tmp_path / "paper.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_layers_passed_through_label_every_arrow_and_parallel_arrows_stay_apart():
+    """Reshaping layers (crops, pixel_shuffle) become labels of the arrows through them, straight arrows
+    included, with room for the label; two arrows between the same neighbours run apart; the legend's
+    white swatch is the input only (newcomer: unlabelled pixel_shuffle arrow, two crops drawn as one)."""
+    net = cnndsl.check_text("network B { input 4x7x7\n a = center_crop 4x4\n b = center_crop 10x9\n"
+                            " c = b -> center_crop 4x4\n add(a, c) -> conv 1x1 2\n}", net="B")
+    tex = to_tikz(net)
+    arrows = re.findall(r"\\draw\[flow\] \(([-\d.]+),([-\d.]+)\) --(?: node\[via\] \{(.*?)\})? \(", tex)
+    labelled = sorted(label for *_, label in arrows if label)
+    assert labelled == ["center\\_crop", "center\\_crop, center\\_crop, center\\_crop"], arrows
+    assert len({(x, y) for x, y, label in arrows if label}) == 2  # not drawn over each other
+    assert "{input}" in tex and "input, output" not in tex
+    g = to_tikz(cnndsl.check_text("network G { input 100x1x1\n conv 3x3 48 pad=1, pixel_shuffle 4, tanh }"))
+    assert re.search(r"\\draw\[flow\] [^;]* node\[via\] \{pixel\\_shuffle\}", g)

@@ -26,6 +26,7 @@ from .blocks import Arrow, Slab, caption
 LAYOUTS = ("auto", "row", "rows", "u")
 MAX_WIDTH = 24.0  # cm: wider one-row figures wrap (a landscape A4 text width; 0 never wraps)
 GAP = 0.45        # cm between the outlines of neighbouring boxes
+VIA = 0.09        # cm per character of an arrow's label, set \tiny
 WRAP = 14         # characters a caption line holds before it wraps
 LINE = 0.3        # cm, the height of a caption line (\scriptsize)
 BALL = 0.22       # cm, radius of a merge node
@@ -121,10 +122,16 @@ def _column(slab: Slab, start: float) -> tuple[Geometry, float]:
     return g, max(g.right + GAP, start + column)
 
 
-def _one_row(order: list[Slab]) -> dict[tuple[str, ...], Geometry]:
+def _one_row(order: list[Slab], arrows: list[Arrow] = ()) -> dict[tuple[str, ...], Geometry]:
+    """The slabs left to right; the gap after a slab is wide enough for the labels (`center_crop`,
+    `pixel_shuffle`) of the arrows into its neighbour."""
     geo, cursor = {}, 0.0
-    for slab in order:
+    for n, slab in enumerate(order):
         geo[slab.key], cursor = _column(slab, cursor)
+        after = order[n + 1].key if n + 1 < len(order) else None
+        labels = [", ".join(a.via) for a in arrows if a.src == slab.key and a.dst == after and a.via]
+        if labels:
+            cursor = max(cursor, geo[slab.key].right + VIA * max(map(len, labels)) + 2 * GAP)
     return geo
 
 
@@ -134,7 +141,7 @@ def place(order: list[Slab], arrows: list[Arrow], max_width: float = MAX_WIDTH,
     wider than `max_width` cm (0: never)."""
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
-    geo = _one_row(order)
+    geo = _one_row(order, arrows)
     width = max((g.right for g in geo.values()), default=0.0)
     if layout == "row" or (layout == "auto" and (max_width <= 0 or width <= max_width)):
         return geo
@@ -212,7 +219,7 @@ def _rows(order: list[Slab], arrows: list[Arrow], row: dict[tuple[str, ...], Geo
         starts.pop()
     geo = {}
     for r, (first, end) in enumerate(zip(starts, [*starts[1:], len(order)], strict=True)):
-        for key, g in _one_row(order[first:end]).items():
+        for key, g in _one_row(order[first:end], arrows).items():
             g.row = r
             geo[key] = g
     return geo

@@ -85,21 +85,27 @@ def _ball(slab: Slab, g: Geometry) -> list[str]:
     return out
 
 
+PARALLEL = 0.3  # cm between arrows that join the same two neighbours
+
+
 def _arrows(order: list[Slab], arrows: list[Arrow], geo: dict[tuple[str, ...], Geometry]) -> list[str]:
     """Neighbours joined by a straight arrow (across rows: see _turn); others by a skip arrow over the slabs
     between on the source's row (cnndsl.render.placement.skip_heights)."""
     index = {s.key: i for i, s in enumerate(order)}
     heights = skip_heights(order, arrows, geo)
     out = []
+    seen: dict[tuple, int] = {}  # neighbours joined more than once (two crops of one tensor into an add)
     for n, a in enumerate(arrows):
         src, dst = geo[a.src], geo[a.dst]
+        via = rf" node[via] {{{tex_text(', '.join(a.via))}}}" if a.via else ""
         if n not in heights:
             end = dst.left - (REPEAT if order[index[a.dst]].count > 1 else 0.0)
-            out.append(rf"\draw[flow] {_c(src.x + src.w, src.y)} -- {_c(end, dst.y)};" if src.row == dst.row
-                       else _turn(src, dst, end, geo))
+            k = seen[a.src, a.dst] = seen.get((a.src, a.dst), -1) + 1
+            shift = -PARALLEL * k  # each further arrow between the same two slabs runs below the first
+            out.append(rf"\draw[flow] {_c(src.x + src.w, src.y + shift)} --{via} {_c(end, dst.y + shift)};"
+                       if src.row == dst.row else _turn(src, dst, end, geo))
             continue
         height = src.y + heights[n]
-        via = rf" node[via] {{{tex_text(', '.join(a.via))}}}" if a.via else ""
         out.append(rf"\draw[skip] {_c(src.centre, src.y + src.h / 2)} -- {_c(src.centre, height)} --{via} "
                    rf"{_c(dst.centre, height)} -- {_c(dst.centre, dst.y + dst.h / 2)};")
     return out
@@ -127,13 +133,14 @@ def _turn(src: Geometry, dst: Geometry, end: float, geo: dict[tuple[str, ...], G
 
 
 def _legend(families: list[Family]) -> list[str]:
-    """A row of swatches naming the families the figure uses, under it."""
+    """A row of swatches naming the families the figure uses, under it. White is only the input here: an
+    output is its layer's box, named under it."""
     out = [r"\coordinate (legend) at ([yshift=-0.35cm]current bounding box.south west);",
            r"\begin{scope}[shift={(legend)}]"]
     for n, family in enumerate(families):
-        x = 2.3 * n
+        x, name = 2.3 * n, "input" if family is Family.IO else family.legend
         out.append(rf"\filldraw[fill={family.value}] {_c(x, -0.1)} rectangle {_c(x + 0.3, 0.1)};"
-                   rf" \node[anchor=west, font=\scriptsize\sffamily] at {_c(x + 0.35, 0)} {{{family.legend}}};")
+                   rf" \node[anchor=west, font=\scriptsize\sffamily] at {_c(x + 0.35, 0)} {{{name}}};")
     return [*out, r"\end{scope}"]
 
 
