@@ -65,8 +65,8 @@ class Elaborator:
         self.budget.tensors(op, shapes, span, frame.chain)
         if init is None and entry.initialisable:  # the `init` statements' default: the op's, else its family's
             init = frame.inits.get(op) or frame.inits.get(entry.family.value)
-        n = self.ir.add_layer(op, (*frame.path, name), attrs, [(t.node, t.port) for t in inputs], shapes, span,
-                              frame.chain, init)
+        n = self.ir.add_layer(op, (*frame.path, *name.split(".")), attrs, [(t.node, t.port) for t in inputs], shapes,
+                              span, frame.chain, init)
         for message in entry.warn(attrs, in_shapes):
             who = ".".join((*frame.path, name))
             self.ir.add_warning(Diagnostic(f"{who} ({entry.describe(attrs)}) {message}", span,
@@ -295,7 +295,7 @@ class Elaborator:
             inner_scope.values["in_shape"] = self.shape(cur)
             inner_scope.values["in_channels"] = self.shape(cur)[0]
         name = frame.claim(block.name, name_of(alias, scope, call.span), call.span)
-        inner = Frame((*frame.path, name), (*frame.chain, (block.name, call.func_span)), False,
+        inner = Frame((*frame.path, *name.split(".")), (*frame.chain, (block.name, call.func_span)), False,
                       inits=dict(frame.inits))
         text = f"{block.name}(" + ", ".join([_shown(v) for v in list(args.values())[:len(call.args)]] +
                                             [f"{k.name}={_shown(args[k.name])}" for k in call.kwargs]) + ")"

@@ -95,15 +95,21 @@ def verify_text(text: str, module: Any, example_input: Any) -> None:
         raise CnnError(f"the imported network does not take the model's weights by name: {str(e)[:400]}") from None
     with torch.no_grad():
         want, got = module.eval()(example_input), model(example_input)
-    want = _first(want)
-    got = _first(got)
-    diff = ((got - want).abs().max() / want.abs().max().clamp_min(1e-12)).item()
-    if diff > TOLERANCE:
-        raise CnnError(f"the imported network's outputs differ from the model's by {diff:.1e} (relative)")
+    for name, (w, g) in _paired(want, got, net.output_names).items():
+        diff = ((g - w).abs().max() / w.abs().max().clamp_min(1e-12)).item()
+        if diff > TOLERANCE:
+            raise CnnError(f"the imported network's output{' ' + name if name else 's'} differ"
+                           f"{'s' if name else ''} from the model's by {diff:.1e} (relative)")
 
 
-def _first(out: Any) -> Any:
-    return out[0] if isinstance(out, (tuple, list)) else out
+def _paired(want: Any, got: Any, names: list[str]) -> dict[str, tuple[Any, Any]]:
+    """The model's outputs and the compiled network's, paired: a dict's by name (the network's `output`
+    names), else the first of each (GoogLeNet's logits; its auxiliary outputs run in training only)."""
+    gots = list(got) if isinstance(got, (tuple, list)) else [got]
+    if isinstance(want, dict):
+        by_name = dict(zip(names, gots, strict=True))
+        return {k: (v, by_name[k]) for k, v in want.items()}
+    return {"": (want[0] if isinstance(want, (tuple, list)) else want, gots[0])}
 
 
 def check_name(name: str) -> str:
