@@ -112,14 +112,21 @@ def _paired(want: Any, got: Any, names: list[str]) -> dict[str, tuple[Any, Any]]
     return {"": (want[0] if isinstance(want, (tuple, list)) else want, gots[0])}
 
 
-def check_name(name: str) -> str:
-    """`name` if torchvision has such a classification model we can import; else CnnError."""
+def segmentation_models() -> list[str]:
+    """torchvision's semantic segmentation models (FCN, DeepLabV3, LR-ASPP), all importable."""
     from torchvision import models
 
-    names = models.list_models(module=models)
+    return models.list_models(module=models.segmentation)
+
+
+def check_name(name: str) -> str:
+    """`name` if torchvision has such a classification or segmentation model we can import; else CnnError."""
+    from torchvision import models
+
+    names = models.list_models(module=models) + segmentation_models()
     if name not in names:
         close = difflib.get_close_matches(name, names, n=4, cutoff=0.5)
-        raise CnnError(f"torchvision has no classification model '{name}'",
+        raise CnnError(f"torchvision has no classification or segmentation model '{name}'",
                        hint=(f"did you mean {', '.join(repr(c) for c in close)}?" if close
                              else "`cnndsl import --list` lists them"))
     why = unsupported(name)
@@ -129,27 +136,31 @@ def check_name(name: str) -> str:
 
 
 def torchvision_model(name: str) -> Any:
-    """torchvision's classification model `name`, randomly initialised (no download)."""
+    """torchvision's classification or segmentation model `name`, randomly initialised (no download: a
+    segmentation model's backbone too), with its default heads (no auxiliary classifier)."""
     from torchvision import models
 
+    backbone = {"weights_backbone": None} if name in segmentation_models() else {}
     with warnings.catch_warnings():  # googlenet, inception_v3: a notice about future initialisation
         warnings.simplefilter("ignore", FutureWarning)
-        return models.get_model(check_name(name), weights=None)
+        return models.get_model(check_name(name), weights=None, **backbone)
 
 
 def default_input(name: str) -> tuple[int, int, int]:
-    """The input size torchvision's weights for `name` were trained at (224 when unknown)."""
+    """The input size torchvision's weights for `name` were trained at: the crop of a classification
+    model's transforms, the resize of a segmentation model's (520); 224 when unknown."""
     from torchvision import models
 
     try:
-        size = models.get_model_weights(name).DEFAULT.transforms.keywords.get("crop_size", 224)
+        keywords = models.get_model_weights(name).DEFAULT.transforms.keywords
+        size = keywords.get("crop_size", keywords.get("resize_size", 224))
     except (ValueError, AttributeError):
         size = 224
     return (3, size, size)
 
 
 def import_torchvision(name: str, input_shape: tuple[int, ...] | None = None, verify: bool = True) -> str:
-    """The `.cnn` text of torchvision's classification model `name`, randomly initialised, traced on two
+    """The `.cnn` text of torchvision's classification or segmentation model `name`, randomly initialised, traced on two
     random samples of `input_shape` (per sample, C×H×W; default: the size its weights were trained at)
     and verified as `import_module` does. Raises CnnError for a name torchvision lacks or the language
     cannot express, and as `import_module`."""
