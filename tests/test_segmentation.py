@@ -13,7 +13,7 @@ from torchvision import models
 import cnndsl
 from cnndsl.analysis import analyse
 from cnndsl.cli import main
-from tests.conftest import wrap
+from tests.conftest import ARCH, wrap
 
 SIZE = 64  # small and fast; the round trip holds at any size
 
@@ -52,15 +52,16 @@ def test_resize_like_of_branches_and_of_one_branch():
         assert torch.equal(model(x), model.c(x))
 
 
-@pytest.mark.parametrize("body,message", [
-    ("resize_like { identity | identity | identity }", "`resize_like` takes two branches"),
-    ("resize_like { flatten | identity }", "resizes CxHxW tensors"),
-    ("resize_like 2", "joins branches"),
+@pytest.mark.parametrize("body,message,line", [
+    ("resize_like { identity | identity | identity }", "`resize_like` takes two branches", 4),
+    ("resize_like { flatten | identity }", "resizes CxHxW tensors", 4),
+    ("x = identity\n    y = flatten\n    resize_like(x, y)", "resizes CxHxW tensors", 6),
+    ("resize_like 2", "joins branches", 4),
 ])
-def test_resize_like_errors_are_located(body, message):
+def test_resize_like_errors_are_located(body, message, line):
     with pytest.raises(cnndsl.CnnError, match=message) as info:
         cnndsl.check_text(wrap(body, "3x8x8"))
-    assert info.value.span is not None and info.value.span.line == 4
+    assert info.value.span is not None and info.value.span.line == line
 
 
 def test_dotted_names_nest_layers_in_modules():
@@ -148,3 +149,19 @@ def test_the_command_line_imports_a_segmentation_model(tmp_path, capsys):
     assert cnndsl.check(out).output_shapes == [(21, 48, 48)]
     assert main(["import", "--list"]) == 0
     assert "fcn_resnet50" in capsys.readouterr().out.split()
+
+
+@pytest.mark.parametrize("name", ["fcn_resnet50", "deeplabv3_resnet50"])
+def test_the_zoos_segmentation_networks_are_torchvisions(name):
+    """architectures/segmentation.cnn, written from what `cnndsl import` gives, at another input than
+    its own (every resize takes its size from a tensor)."""
+    original = _segmentation_model(name)
+    net = cnndsl.check(ARCH / "segmentation.cnn", net=name, input=(3, 72, 56))
+    model = cnndsl.compile(net).eval()
+    model.load_state_dict(original.state_dict(), strict=True)
+    x = torch.randn(1, 3, 72, 56, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        want, got = original(x)["out"], model(x)
+    assert net.output_names == ["out"] and got.shape == want.shape == (1, 21, 72, 56)
+    assert torch.allclose(got, want, rtol=1e-5, atol=1e-5 * want.abs().max().item())
+    assert net.warnings == []

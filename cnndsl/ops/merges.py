@@ -87,6 +87,8 @@ def _resize_like_shape(a: Attrs, shapes: list[Shape]) -> tuple[Shape, ...]:
     if len(shapes) > 2:
         raise ShapeError(f"`resize_like` takes two branches, the tensor to resize and the one whose size it takes "
                          f"(got {len(shapes)})")
+    if len(shapes) == 1:  # passed on, as a merge of one branch is
+        return (shapes[0],)
     for s in shapes:
         if len(s) != 3:
             raise ShapeError(f"`resize_like` resizes CxHxW tensors to a CxHxW tensor's size (got {dims(s)})")
@@ -94,9 +96,13 @@ def _resize_like_shape(a: Attrs, shapes: list[Shape]) -> tuple[Shape, ...]:
 
 
 def _resize_like(torch: object, xs: list, a: Attrs) -> object:
+    """x resized to ref's height and width; torch refuses what the shape rule refuses (a third tensor,
+    a reference of another rank: `shape[2:]` is then not two sizes)."""
     if len(xs) == 1:  # one branch: resized to its own size, itself
         return xs[0]
-    return torch.nn.functional.interpolate(xs[0], size=xs[1].shape[-2:], mode="bilinear", align_corners=False)
+    if len(xs) > 2:
+        raise ValueError(f"resize_like takes two tensors, got {len(xs)}")
+    return torch.nn.functional.interpolate(xs[0], size=xs[1].shape[2:], mode="bilinear", align_corners=False)
 
 
 def _resize_like_reach(a: Attrs, shapes: list[Shape], out: Shape, port: int) -> tuple[tuple[reach.Reads, ...], ...]:
