@@ -1,6 +1,7 @@
 """`cnndsl import`: a torch model as `.cnn` text a person would write.
 
-trace (torch.fx, `trace.py`) -> map layers to ops (`rules.py`) -> normalise the graph and
+trace (torch.fx, `trace.py`) -> map layers to ops (`rules.py`) -> normalise the graph (a
+module instance that takes or gives several tensors is dissolved into dotted names) and
 write each module instance as items (`graph.py`) -> loops (`loops.py`) -> blocks with
 parameters (`blocks.py`) -> text (`text.py`) -> check: the text is compiled, must load the
 model's state_dict by name (strict) and give the same outputs, or nothing is returned.
@@ -41,10 +42,13 @@ def import_module(module: Any, example_input: Any, name: str | None = None, veri
     """The `.cnn` text of `module` (a torch.nn.Module), traced on `example_input` (a batch, shape (N, C, H,
     W); the text's input is its shape per sample). The module's train/eval mode is restored afterwards.
 
+    A module instance that takes or gives several tensors is written into its caller's body under
+    dotted names (`as "backbone.6"`); a model that returns a dict (torchvision's segmentation models)
+    has outputs named after its keys (`output out`).
+
     Raises CnnError when the model cannot be traced or run on the example, has a layer or call with no
-    exact op, a module instance that takes or gives more than one tensor, or shared weights, or (with
-    `verify`) when the compiled text does not reproduce the model (weights by name, outputs to 1e-5
-    relative).
+    exact op, or shared weights, or (with `verify`) when the compiled text does not reproduce the model
+    (weights by name, each output to 1e-5 relative; a dict's outputs by name).
     """
     from .blocks import structure
     from .inits import init_statement

@@ -111,8 +111,8 @@ class _Builder:
 
 def structure(g: Graph, name: str) -> Imported:
     """The blocks and network body of an import graph: module instances of one class (and similar shape)
-    grouped into blocks with parameters, repeated items into loops. Raises CnnError where a module
-    instance takes or gives more than one tensor."""
+    grouped into blocks with parameters, repeated items into loops; a module instance that takes or
+    gives several tensors is no block, its layers and children named by dotted paths (`graph.dissolve`)."""
     g = dissolve(normalize(g))
     builder = _Builder(g, name)
     for _ in range(len(builder.paths) + 2):
