@@ -5,6 +5,9 @@ state_dict loads by name (strict), and every named output equals torchvision's."
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
 from torch.nn import functional
@@ -62,6 +65,20 @@ def test_resize_like_errors_are_located(body, message, line):
     with pytest.raises(cnndsl.CnnError, match=message) as info:
         cnndsl.check_text(wrap(body, "3x8x8"))
     assert info.value.span is not None and info.value.span.line == line
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript", "py"])
+def test_resize_like_and_dotted_names_export(tmp_path, fmt):
+    """ONNX and TorchScript exports are checked against torch by the exporter (onnxruntime, loading back);
+    the Python file is run here."""
+    path = tmp_path / "seg.cnn"
+    path.write_text(wrap('x0 = identity\n    y = x0 -> conv 3x3/2 8 pad=1 as "backbone.stem", relu\n'
+                         '    y2 = y -> conv 3x3/2 4 pad=1 as "head.conv"\n    out = resize_like(y2, x0)\n'
+                         '    output out', "3x20x18"))
+    assert main(["export", str(path), "--format", fmt, "-o", str(tmp_path / f"seg.{fmt}")]) == 0
+    if fmt == "py":
+        run = subprocess.run([sys.executable, str(tmp_path / "seg.py")], capture_output=True, text=True, check=True)
+        assert run.stdout.split() == ["out", "(2,", "4,", "20,", "18)"]
 
 
 def test_dotted_names_nest_layers_in_modules():
