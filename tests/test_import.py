@@ -84,7 +84,7 @@ def test_unknown_name_lists_close_matches(capsys, tmp_path):
     out = tmp_path / "r.cnn"
     assert main(["import", "torchvision:resnet5", "-o", str(out)]) == 1
     err = capsys.readouterr().err
-    assert "no classification model 'resnet5'" in err and "'resnet50'" in err
+    assert "no classification or segmentation model 'resnet5'" in err and "'resnet50'" in err
     assert not out.exists()
 
 

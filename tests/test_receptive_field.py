@@ -112,6 +112,10 @@ CASES = {
     "instancenorm with running statistics": ("conv 3x3 2, instancenorm track_running_stats=true", "1x7x6"),
     "dilated maxpool": ("maxpool 3x3/2 dilation=2 pad=1 ceil=true", "1x11x10"),
     "adaptive maxpool": ("conv 3x3/2 2, adaptive_maxpool 3x2", "1x15x11"),
+    # segmentation heads: bilinear back to another tensor's size (PyTorch's step for a size)
+    "resize_like up": ("conv 3x3/2 2, resize_like { conv 3x3/2 2 pad=1 | identity }", "1x11x9"),
+    "resize_like by a ratio that is no integer": ("conv 3x3 2, resize_like { avgpool 3 | identity }", "1x12x9"),
+    "resize_like down": ("resize_like { upsample 3 mode=bilinear | maxpool 2 }", "1x7x5"),
 }
 
 

@@ -27,11 +27,13 @@ def cmd_import(args: argparse.Namespace) -> int:
     output; returns 0. CnnError for a missing or unknown name, an output that exists without --force,
     and as `cnndsl.import_module`."""
     from ..api import parse_shape
-    from ..importer import check_name, import_torchvision, importable
+    from ..importer import check_name, import_torchvision, importable, segmentation_models
 
     if args.list:
         for name, why in importable():
             print(f"{name:<22} {why or ''}".rstrip())
+        for name in segmentation_models():  # all importable
+            print(name)
         return 0
     if not args.model:
         raise CnnError("name a model to import: cnndsl import torchvision:NAME")
@@ -59,11 +61,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     from .common import EPILOG
 
     p = sub.add_parser("import", help="write a torchvision model as a .cnn file",
-                       description="Trace a torchvision classification model with torch.fx and write it as "
-                                   ".cnn text: module classes become blocks with parameters, repeated calls "
-                                   "become loops, layers keep torchvision's names so its state_dict loads "
-                                   "by name. The text is compiled and checked against the model before "
-                                   "anything is written.", epilog=EPILOG)
+                       description="Trace a torchvision classification or segmentation model with torch.fx "
+                                   "and write it as .cnn text: module classes become blocks with parameters, "
+                                   "repeated calls become loops, layers keep torchvision's names so its "
+                                   "state_dict loads by name. The text is compiled and checked against the "
+                                   "model before anything is written.", epilog=EPILOG)
     p.add_argument("model", nargs="?", metavar="torchvision:NAME", help="e.g. torchvision:resnet50")
     p.add_argument("-o", "--output", metavar="OUT.cnn", help="write here instead of to standard output")
     p.add_argument("--force", action="store_true", help="replace OUT.cnn if it exists")
@@ -71,6 +73,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                      "weights were trained at, e.g. 3x224x224)")
     p.add_argument("--no-verify", action="store_true",
                    help="skip the round-trip check (compile, load the weights, compare outputs)")
-    p.add_argument("--list", action="store_true", help="list torchvision's classification models and "
-                                                       "why those that cannot be imported cannot")
+    p.add_argument("--list", action="store_true", help="list torchvision's classification and segmentation "
+                                                       "models, and why those that cannot be imported cannot")
     p.set_defaults(run=cmd_import)

@@ -65,13 +65,24 @@ class Elaborator:
         self.budget.tensors(op, shapes, span, frame.chain)
         if init is None and entry.initialisable:  # the `init` statements' default: the op's, else its family's
             init = frame.inits.get(op) or frame.inits.get(entry.family.value)
-        n = self.ir.add_layer(op, (*frame.path, name), attrs, [(t.node, t.port) for t in inputs], shapes, span,
-                              frame.chain, init)
+        n = self.ir.add_layer(op, (*frame.path, *name.split(".")), attrs, [(t.node, t.port) for t in inputs], shapes,
+                              span, frame.chain, init)
         for message in entry.warn(attrs, in_shapes):
             who = ".".join((*frame.path, name))
             self.ir.add_warning(Diagnostic(f"{who} ({entry.describe(attrs)}) {message}", span,
                                            chain=frame.chain, severity="warning"))
         return n
+
+    def claim(self, frame: Frame, base: str, alias: str | None, span: Span) -> str:
+        """The name of a new layer or block call in `frame` (`Frame.claim`). The modules a dotted name
+        makes (`backbone` of `as "backbone.0"`) are recorded as block instances the first time, so that
+        every layer and call sits inside a known one; they are drawn and summarised as plain containers."""
+        known = len(frame.containers)
+        name = frame.claim(base, alias, span)
+        for prefix in list(frame.containers)[known:]:
+            self.ir.add_block((*frame.path, *prefix.split(".")), prefix.rsplit(".", 1)[-1], prefix, span, frame.chain,
+                              container=True)
+        return name
 
     def shape(self, t: TensorRef) -> Shape:
         """The shape per sample of a tensor already in the graph."""
@@ -141,7 +152,7 @@ class Elaborator:
             raise CnnError("a network has one `input`", stmt.span)
         shape = self.input_shape or _declared_shape(stmt, scope)
         name = INPUT.name  # the input layer is named after its op
-        self.input_node = self.add_node(name, {"shape": shape}, [], frame, frame.claim(name, name, stmt.span),
+        self.input_node = self.add_node(name, {"shape": shape}, [], frame, self.claim(frame, name, name, stmt.span),
                                         stmt.span)
         return TensorRef(self.input_node)
 
@@ -228,7 +239,7 @@ class Elaborator:
         attrs = bind_layer(op, layer, scope)
         init = bind_init(op, layer, scope)
         source = self.flowing(cur, layer.span, f"`{layer.op}`", frame)
-        name = frame.claim(op.name, name_of(layer.alias, scope, layer.span), layer.span)
+        name = self.claim(frame, op.name, name_of(layer.alias, scope, layer.span), layer.span)
         n = self.add_node(op.name, attrs, [source], frame, name, layer.span, init)
         count = op.outputs(attrs)
         return Multi(n, count) if count > 1 else TensorRef(n)
@@ -244,7 +255,8 @@ class Elaborator:
         for branch in merge.branches:
             end = yield self.body(branch, scope.child(), frame, start)
             ends.append(self.flowing(end, merge.span, "a branch", frame))
-        return TensorRef(self.add_node(op.name, {}, ends, frame, frame.claim(op.name, None, merge.span), merge.span))
+        name = self.claim(frame, op.name, None, merge.span)
+        return TensorRef(self.add_node(op.name, {}, ends, frame, name, merge.span))
 
     def named_merge(self, call: ast.Call, alias: str | None, scope: Scope, frame: Frame) -> TensorRef:
         """A merge of named tensors, `concat(a, b)`; CnnError for keywords, no tensors, or a name that is not a
@@ -259,7 +271,7 @@ class Elaborator:
             if not isinstance(arg, ast.Name):
                 raise CnnError(f"{call.func}(...) takes tensor names", arg.span)
             ends.append(self.tensor(arg, scope, frame))
-        name = frame.claim(op.name, name_of(alias, scope, call.span), call.span)
+        name = self.claim(frame, op.name, name_of(alias, scope, call.span), call.span)
         return TensorRef(self.add_node(op.name, {}, ends, frame, name, call.span))
 
     # ---- calls
@@ -294,8 +306,8 @@ class Elaborator:
         if isinstance(cur, TensorRef):
             inner_scope.values["in_shape"] = self.shape(cur)
             inner_scope.values["in_channels"] = self.shape(cur)[0]
-        name = frame.claim(block.name, name_of(alias, scope, call.span), call.span)
-        inner = Frame((*frame.path, name), (*frame.chain, (block.name, call.func_span)), False,
+        name = self.claim(frame, block.name, name_of(alias, scope, call.span), call.span)
+        inner = Frame((*frame.path, *name.split(".")), (*frame.chain, (block.name, call.func_span)), False,
                       inits=dict(frame.inits))
         text = f"{block.name}(" + ", ".join([_shown(v) for v in list(args.values())[:len(call.args)]] +
                                             [f"{k.name}={_shown(args[k.name])}" for k in call.kwargs]) + ")"

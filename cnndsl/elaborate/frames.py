@@ -15,14 +15,15 @@ from ..ops.inits import LayerInit
 _FIELD = re.compile(r"\{([^{}]*)\}")
 
 
-_NAME = re.compile(r"[A-Za-z0-9_-]+", re.ASCII)
+_NAME = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*", re.ASCII)
 
 
 def name_of(alias: str | None, scope: Scope, span: Span) -> str | None:
     """The name an `as` gives: a word, a position (`as 0`, as nn.Sequential numbers its
     layers), or a quoted template whose `{NAME}` fields are filled from the scope
-    (`as "denselayer{i}"`, `as "{i}"`). A name may not be empty or hold a dot or braces:
-    it is one step of a module path."""
+    (`as "denselayer{i}"`, `as "{i}"`). A name may not be empty or hold braces; dots
+    separate the steps of a module path (`as "backbone.0"`: layer `0` inside a module
+    `backbone` that no block call makes, as torchvision's models nest their layers)."""
     if alias is None:
         return None
 
@@ -38,8 +39,8 @@ def name_of(alias: str | None, scope: Scope, span: Span) -> str | None:
     # ASCII only: Python reads a non-ASCII name in generated code through NFKC (`ℌ` is `H`), so it
     # could name another layer; a backslash would be an escape in the generated strings
     if not _NAME.fullmatch(name):
-        raise CnnError(f"{show(name, 40)} cannot name a layer: a name is one step of a module path, made of "
-                       "ASCII letters, digits, '_' and '-'", span)
+        raise CnnError(f"{show(name, 40)} cannot name a layer: a name is a module path, steps of ASCII letters, "
+                       "digits, '_' and '-' joined by single dots", span)
     return name
 
 
@@ -85,18 +86,31 @@ class Frame:
     # the `init` statements' defaults in force: an op or family name -> its layers' init; a block
     # instance starts with a copy of its caller's
     inits: dict[str, LayerInit] = field(default_factory=dict)
+    # the modules that dotted names make (`backbone` of `as "backbone.0"`), where first named
+    containers: dict[str, Span] = field(default_factory=dict)
 
     def claim(self, base: str, alias: str | None, span: Span) -> str:
-        """`as` names are taken as given; others are `op1, op2, ...` per block instance."""
+        """`as` names are taken as given; others are `op1, op2, ...` per block instance. A dotted name
+        (`backbone.0`) puts the layer into modules named by its first steps: CnnError where a name is
+        taken, where such a module would be a named layer, or a named layer such a module."""
         if alias is not None:
+            steps = alias.split(".")
+            outer = next((p for p in (".".join(steps[:k]) for k in range(1, len(steps))) if p in self.names), None)
             if alias in self.names:
                 raise CnnError(f"the name '{alias}' is already used at {self.names[alias]}", span)
+            if alias in self.containers:
+                raise CnnError(f"'{alias}' already holds the layers named '{alias}.…' (first at "
+                               f"{self.containers[alias]})", span)
+            if outer is not None:
+                raise CnnError(f"'{alias}' would be inside '{outer}', a layer named at {self.names[outer]}", span)
             self.names[alias] = span
+            for k in range(1, len(steps)):
+                self.containers.setdefault(".".join(steps[:k]), span)
             return alias
         while True:
             self.counters[base] += 1
             name = f"{base}{self.counters[base]}"
-            if name not in self.names:
+            if name not in self.names and name not in self.containers:
                 self.names[name] = span
                 return name
 

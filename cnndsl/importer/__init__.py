@@ -1,6 +1,7 @@
 """`cnndsl import`: a torch model as `.cnn` text a person would write.
 
-trace (torch.fx, `trace.py`) -> map layers to ops (`rules.py`) -> normalise the graph and
+trace (torch.fx, `trace.py`) -> map layers to ops (`rules.py`) -> normalise the graph (a
+module instance that takes or gives several tensors is dissolved into dotted names) and
 write each module instance as items (`graph.py`) -> loops (`loops.py`) -> blocks with
 parameters (`blocks.py`) -> text (`text.py`) -> check: the text is compiled, must load the
 model's state_dict by name (strict) and give the same outputs, or nothing is returned.
@@ -41,10 +42,13 @@ def import_module(module: Any, example_input: Any, name: str | None = None, veri
     """The `.cnn` text of `module` (a torch.nn.Module), traced on `example_input` (a batch, shape (N, C, H,
     W); the text's input is its shape per sample). The module's train/eval mode is restored afterwards.
 
+    A module instance that takes or gives several tensors is written into its caller's body under
+    dotted names (`as "backbone.6"`); a model that returns a dict (torchvision's segmentation models)
+    has outputs named after its keys (`output out`).
+
     Raises CnnError when the model cannot be traced or run on the example, has a layer or call with no
-    exact op, a module instance that takes or gives more than one tensor, or shared weights, or (with
-    `verify`) when the compiled text does not reproduce the model (weights by name, outputs to 1e-5
-    relative).
+    exact op, or shared weights, or (with `verify`) when the compiled text does not reproduce the model
+    (weights by name, each output to 1e-5 relative; a dict's outputs by name).
     """
     from .blocks import structure
     from .inits import init_statement
@@ -95,25 +99,38 @@ def verify_text(text: str, module: Any, example_input: Any) -> None:
         raise CnnError(f"the imported network does not take the model's weights by name: {str(e)[:400]}") from None
     with torch.no_grad():
         want, got = module.eval()(example_input), model(example_input)
-    want = _first(want)
-    got = _first(got)
-    diff = ((got - want).abs().max() / want.abs().max().clamp_min(1e-12)).item()
-    if diff > TOLERANCE:
-        raise CnnError(f"the imported network's outputs differ from the model's by {diff:.1e} (relative)")
+    for name, (w, g) in _paired(want, got, net.output_names).items():
+        diff = ((g - w).abs().max() / w.abs().max().clamp_min(1e-12)).item()
+        if diff > TOLERANCE:
+            raise CnnError(f"the imported network's output{' ' + name if name else 's'} differ"
+                           f"{'s' if name else ''} from the model's by {diff:.1e} (relative)")
 
 
-def _first(out: Any) -> Any:
-    return out[0] if isinstance(out, (tuple, list)) else out
+def _paired(want: Any, got: Any, names: list[str]) -> dict[str, tuple[Any, Any]]:
+    """The model's outputs and the compiled network's, paired: a dict's by name (the network's `output`
+    names), else the first of each (GoogLeNet's logits; its auxiliary outputs run in training only)."""
+    gots = list(got) if isinstance(got, (tuple, list)) else [got]
+    if isinstance(want, dict):
+        by_name = dict(zip(names, gots, strict=True))
+        return {k: (v, by_name[k]) for k, v in want.items()}
+    return {"": (want[0] if isinstance(want, (tuple, list)) else want, gots[0])}
+
+
+def segmentation_models() -> list[str]:
+    """torchvision's semantic segmentation models (FCN, DeepLabV3, LR-ASPP), all importable."""
+    from torchvision import models
+
+    return models.list_models(module=models.segmentation)
 
 
 def check_name(name: str) -> str:
-    """`name` if torchvision has such a classification model we can import; else CnnError."""
+    """`name` if torchvision has such a classification or segmentation model we can import; else CnnError."""
     from torchvision import models
 
-    names = models.list_models(module=models)
+    names = models.list_models(module=models) + segmentation_models()
     if name not in names:
         close = difflib.get_close_matches(name, names, n=4, cutoff=0.5)
-        raise CnnError(f"torchvision has no classification model '{name}'",
+        raise CnnError(f"torchvision has no classification or segmentation model '{name}'",
                        hint=(f"did you mean {', '.join(repr(c) for c in close)}?" if close
                              else "`cnndsl import --list` lists them"))
     why = unsupported(name)
@@ -123,27 +140,31 @@ def check_name(name: str) -> str:
 
 
 def torchvision_model(name: str) -> Any:
-    """torchvision's classification model `name`, randomly initialised (no download)."""
+    """torchvision's classification or segmentation model `name`, randomly initialised (no download: a
+    segmentation model's backbone too), with its default heads (no auxiliary classifier)."""
     from torchvision import models
 
+    backbone = {"weights_backbone": None} if name in segmentation_models() else {}
     with warnings.catch_warnings():  # googlenet, inception_v3: a notice about future initialisation
         warnings.simplefilter("ignore", FutureWarning)
-        return models.get_model(check_name(name), weights=None)
+        return models.get_model(check_name(name), weights=None, **backbone)
 
 
 def default_input(name: str) -> tuple[int, int, int]:
-    """The input size torchvision's weights for `name` were trained at (224 when unknown)."""
+    """The input size torchvision's weights for `name` were trained at: the crop of a classification
+    model's transforms, the resize of a segmentation model's (520); 224 when unknown."""
     from torchvision import models
 
     try:
-        size = models.get_model_weights(name).DEFAULT.transforms.keywords.get("crop_size", 224)
+        keywords = models.get_model_weights(name).DEFAULT.transforms.keywords
+        size = keywords.get("crop_size", keywords.get("resize_size", 224))
     except (ValueError, AttributeError):
         size = 224
     return (3, size, size)
 
 
 def import_torchvision(name: str, input_shape: tuple[int, ...] | None = None, verify: bool = True) -> str:
-    """The `.cnn` text of torchvision's classification model `name`, randomly initialised, traced on two
+    """The `.cnn` text of torchvision's classification or segmentation model `name`, randomly initialised, traced on two
     random samples of `input_shape` (per sample, C×H×W; default: the size its weights were trained at)
     and verified as `import_module` does. Raises CnnError for a name torchvision lacks or the language
     cannot express, and as `import_module`."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from graphlib import TopologicalSorter
 
 from ..ops import REGISTRY
-from .graph import Graph, Scope, body, normalize
+from .graph import Graph, Scope, body, dissolve, normalize
 from .items import Call, Const, Merge, alias_of, calls_in, map_calls, shape_of, values_of
 from .loops import compress
 from .parameters import RESERVED, Block, finish, prune
@@ -41,7 +41,7 @@ def _class_key(g: Graph, path: tuple) -> tuple:
 
 
 def _base(name: str) -> str:
-    return "".join(c for c in name if not c.isdigit()).strip("_-")
+    return "".join(c for c in name if not c.isdigit()).strip("_-.")
 
 
 class _Builder:
@@ -111,9 +111,9 @@ class _Builder:
 
 def structure(g: Graph, name: str) -> Imported:
     """The blocks and network body of an import graph: module instances of one class (and similar shape)
-    grouped into blocks with parameters, repeated items into loops. Raises CnnError where a module
-    instance takes or gives more than one tensor."""
-    g = normalize(g)
+    grouped into blocks with parameters, repeated items into loops; a module instance that takes or
+    gives several tensors is no block, its layers and children named by dotted paths (`graph.dissolve`)."""
+    g = dissolve(normalize(g))
     builder = _Builder(g, name)
     for _ in range(len(builder.paths) + 2):
         if not builder.group():
@@ -146,7 +146,9 @@ def _block_name(cls: str, path: tuple, taken: set[str], parent: str) -> str:
     """The class name (`Bottleneck`); for a plain container its attribute name without digits
     (`layer1` -> `layer`), or the parent's class with it where that is a reserved word
     (MBConv's `block` -> `MBConv_block`), or `stage` for a numbered one (`features.3`)."""
-    base = _base(path[-1]) if cls in _CONTAINERS else cls.lstrip("_")
+    # a dotted name's last word (`classifier.cbr` -> `cbr`, `convs.0` -> `convs`)
+    word = next((w for w in reversed(path[-1].split(".")) if _base(w)), path[-1])
+    base = _base(word) if cls in _CONTAINERS else cls.lstrip("_")
     base = "".join(c if c.isalnum() or c == "_" else "_" for c in base) or "stage"
     if not base.isidentifier() or base in RESERVED:
         base = f"{parent.lstrip('_')}_{base}" if base.isidentifier() else "stage"

@@ -12,11 +12,14 @@ statements.
 from __future__ import annotations
 
 import dataclasses
+import keyword
+import re
 from dataclasses import dataclass, field
 
 import networkx as nx
 
 from ..errors import CnnError
+from ..lang.grammar import keywords
 from ..ops import CONCAT, IDENTITY, REGISTRY
 from .items import Const, Layer, Merge, NamedMerge, Output, Stmt, alias_of
 
@@ -48,6 +51,7 @@ class Graph:
     nodes: list[Node] = field(default_factory=list)
     outputs: list[Ref] = field(default_factory=list)
     scopes: dict[Path, str] = field(default_factory=dict)  # module path -> class name
+    output_names: list[str] = field(default_factory=list)  # a dict's keys, for a model that returns one
 
     def add(self, node: Node) -> Node:
         """Append `node`, giving it the next id; returns it."""
@@ -80,7 +84,44 @@ def normalize(g: Graph) -> Graph:
         if len(original) >= 3 and prefix is not None:
             n.inputs = [(prefix, 0), original[-1]]
         seen[original] = n.id
-    return Graph(nodes, list(g.outputs), dict(g.scopes))
+    return Graph(nodes, list(g.outputs), dict(g.scopes), list(g.output_names))
+
+
+def dissolve(g: Graph) -> Graph:
+    """`g` where no module instance takes or gives more than one tensor: such an instance (a
+    ModuleList run in a loop, ASPP's `convs`; a backbone that returns two feature maps; a head
+    that takes them) is no block call; its layers and children move into the instance around
+    it, named by dotted paths (`convs.0`, `backbone.6`), so that weights still load by name."""
+    while True:
+        paths = sorted({n.scope[:k] for n in g.nodes for k in range(1, len(n.scope) + 1)}, key=len)
+        bad = next((p for p in paths if _io(g, p) != (1, 1)), None)
+        if bad is None:
+            return g
+        g = _flatten(g, bad)
+
+
+def _io(g: Graph, path: Path) -> tuple[int, int]:
+    """How many tensors the instance at `path` takes and how many it gives."""
+    inside = {n.id for n in g.nodes if _inside(n.scope, path) and not REGISTRY[n.op].is_input}
+    taken = {ref for n in g.nodes if n.id in inside for ref in n.inputs if ref[0] not in inside}
+    given = {ref for n in g.nodes if n.id not in inside for ref in n.inputs if ref[0] in inside}
+    return len(taken), len(given | {ref for ref in g.outputs if ref[0] in inside})
+
+
+def _flatten(g: Graph, path: Path) -> Graph:
+    """`g` with the instance at `path` merged into its parent (see `dissolve`)."""
+    def moved(scope: Path) -> Path:
+        return path[:-1] + (f"{path[-1]}.{scope[len(path)]}",) + scope[len(path) + 1:]
+    nodes = []
+    for n in g.nodes:
+        if not _inside(n.scope, path):
+            nodes.append(n)
+        elif len(n.scope) > len(path):
+            nodes.append(dataclasses.replace(n, scope=moved(n.scope)))
+        else:
+            nodes.append(dataclasses.replace(n, scope=path[:-1], alias=n.alias and f"{path[-1]}.{n.alias}"))
+    scopes = {moved(p) if _inside(p, path) else p: cls for p, cls in g.scopes.items() if p != path}
+    return Graph(nodes, list(g.outputs), scopes, list(g.output_names))
 
 
 class Scope:
@@ -125,11 +166,23 @@ class Scope:
 
 
 def body(scope: Scope, call: dict) -> tuple:
-    """The items of one instance. `call(path)` gives the Call item for a child instance."""
+    """The items of one instance. `call(path)` gives the Call item for a child instance. A network whose
+    outputs have names (a dict's keys) is written as statements that end in `output NAME`."""
+    if not scope.path and output_names(scope.g):
+        return _statements(scope, call)
     try:
         return _series_parallel(scope, call)
     except _NotSeriesParallelError:
         return _statements(scope, call)
+
+
+def output_names(g: Graph) -> list[str]:
+    """The names of the model's outputs where they can name tensors of the text (plain words, not the
+    `x1` the importer gives other tensors, one per output), else []."""
+    names = g.output_names
+    good = all(n.isidentifier() and not keyword.iskeyword(n) and n not in keywords() and not re.fullmatch(r"x\d+", n)
+               for n in names)
+    return names if good and len(set(names)) == len(names) == len(set(g.outputs)) else []
 
 
 class _NotSeriesParallelError(Exception):
@@ -198,6 +251,7 @@ def _statements(scope: Scope, call: dict) -> tuple:
     for src in scope.outputs:
         readers.setdefault(src, []).append("OUT")
     names: dict[tuple, str] = {}
+    named = dict(zip(scope.outputs, output_names(scope.g), strict=False)) if not scope.path else {}
 
     def multi(e: object) -> int:
         return scope.g.nodes[e].outputs if isinstance(e, int) else 1
@@ -207,7 +261,7 @@ def _statements(scope: Scope, call: dict) -> tuple:
 
     def needs_name(src: tuple, nxt: object) -> bool:  # a merge names what it joins: `concat(x1, x2)`
         got = readers.get(src, [])
-        several = not scope.path and len(scope.outputs) > 1 and "OUT" in got  # `output x3` needs a name
+        several = not scope.path and (len(scope.outputs) > 1 or named) and "OUT" in got  # `output x3` needs a name
         return multi(src[0]) > 1 or got not in ([nxt], []) or any(merge(r) for r in got) or several
 
     stmts: list = []
@@ -234,7 +288,7 @@ def _statements(scope: Scope, call: dict) -> tuple:
         outs = [(e, p) for p in range(multi(e))]
         if any(needs_name(o, nxt) for o in outs):
             for o in outs:
-                names[o] = f"x{len(names) + 1}"
+                names[o] = named.get(o) or f"x{len(names) + 1}"
             stmts.append(Stmt(tuple(names[o] for o in outs), source, tuple(items)))
             items, source, flowing = [], None, None
         else:
@@ -242,7 +296,7 @@ def _statements(scope: Scope, call: dict) -> tuple:
     if items:
         stmts.append(Stmt((), source, tuple(items)))
     if not scope.path:
-        stmts += [Output(names[o]) for o in scope.outputs] if len(scope.outputs) > 1 else []
+        stmts += [Output(names[o]) for o in scope.outputs] if len(scope.outputs) > 1 or named else []
     elif scope.outputs[0] != flowing:
         stmts.append(Stmt((), names[scope.outputs[0]], (Layer(IDENTITY.name, ()),)))
     return tuple(stmts)

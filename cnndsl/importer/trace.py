@@ -21,6 +21,7 @@ from torch.fx.passes.shape_prop import ShapeProp
 
 from ..errors import CnnError
 from ..ops import INPUT, LAYER_SCALE
+from ..ops.importing import SizeOf
 from .graph import Graph, Node
 from .rules import LEAVES, UnmappedError, map_function, map_module
 
@@ -102,6 +103,8 @@ class _Converter:
         self.params: dict[fx.Node, str] = {}
         self.called: set[str] = set()
         self.tuples: dict[fx.Node, list] = {}
+        self.shapes: dict[fx.Node, fx.Node] = {}  # `x.shape` -> x
+        self.sizes: dict[fx.Node, SizeOf] = {}  # `x.shape[-2:]` -> the height and width of x
 
     def ref(self, arg: object, where: str) -> tuple[int, int]:
         """The (node id, port) of an fx value; CnnError (naming `where`) when it is not a tensor the import
@@ -144,6 +147,8 @@ class _Converter:
         if isinstance(target, type) and issubclass(target, tuple):  # GoogLeNetOutputs(logits, aux2, aux1)
             self.tuples[n] = list(n.args) + list(n.kwargs.values())
             return
+        if self._size(n):
+            return
         if target is operator.getitem and n.args[0] in self.refs:
             node, _ = self.refs[n.args[0]]
             if self.graph.nodes[node].outputs > 1 and isinstance(n.args[1], int):
@@ -157,8 +162,10 @@ class _Converter:
             self.add(n, LAYER_SCALE.name, (("init", float(f"{value:.7g}")),), [self.ref(other, "layer scale")],
                      path[:-1], path[-1])
             return
+        args = tuple(self.sizes.get(a, a) if isinstance(a, fx.Node) else a for a in n.args)
+        kwargs = {k: self.sizes.get(v, v) if isinstance(v, fx.Node) else v for k, v in n.kwargs.items()}
         try:
-            mapped, tensors, outputs = map_function(target, n.args, n.kwargs, _shape(n.args[0])
+            mapped, tensors, outputs = map_function(target, args, kwargs, _shape(n.args[0])
                                                        if n.args and isinstance(n.args[0], fx.Node) else ())
         except UnmappedError as e:
             scope = ".".join(_scope(n))
@@ -174,10 +181,28 @@ class _Converter:
             self.add(n, op, slots, inputs, _scope(n), None, outputs)
             inputs = [self.refs[n]]
 
+    def _size(self, n: fx.Node) -> bool:
+        """Whether `n` is `x.shape` or its height and width, `x.shape[-2:]` (remembered for a call that
+        takes a size, `F.interpolate`): the importer follows the tensor whose size is read."""
+        if n.target is getattr and n.args[1:] == ("shape",) and n.args[0] in self.refs:
+            self.shapes[n] = n.args[0]
+            return True
+        if n.target is operator.getitem and n.args[0] in self.shapes and isinstance(n.args[1], slice):
+            tensor = self.shapes[n.args[0]]
+            axes = range(len(_shape(tensor)) + 1)[n.args[1]]  # the batch axis counts in `x.shape`
+            if list(axes) == [len(_shape(tensor)) - 1, len(_shape(tensor))] and len(_shape(tensor)) == 3:
+                self.sizes[n] = SizeOf(tensor)
+                return True
+        return False
+
     def output(self, n: fx.Node) -> None:
-        """The model's outputs (a tuple such as GoogLeNet's outputs unpacked)."""
+        """The model's outputs: a tuple such as GoogLeNet's outputs unpacked, or a dict of named outputs
+        (the segmentation models' `{"out": ..., "aux": ...}`), whose names are kept."""
         result = n.args[0]
         result = self.tuples.get(result, result) if isinstance(result, fx.Node) else result
+        if isinstance(result, dict):
+            self.graph.output_names = [str(k) for k in result]
+            result = list(result.values())
         values = list(result) if isinstance(result, (tuple, list)) else [result]
         self.graph.outputs = [self.ref(v, "the output") for v in values]
 

@@ -100,9 +100,12 @@ class IRBuilder:
         self._graph.add_edges_from((u, n) for u, _ in inputs)
         return n
 
-    def add_block(self, path: tuple[str, ...], block: str, call: str, span: Span, chain: CallChain) -> None:
-        """Record a block instance before its layers are added."""
-        self._graph.graph["blocks"][path] = {"block": block, "call": call, "span": span, "chain": chain}
+    def add_block(self, path: tuple[str, ...], block: str, call: str, span: Span, chain: CallChain,
+                  container: bool = False) -> None:
+        """Record a block instance before its layers are added; `container` for a module a dotted name
+        makes (`Block.container`)."""
+        self._graph.graph["blocks"][path] = {"block": block, "call": call, "span": span, "chain": chain,
+                                             **({"container": True} if container else {})}
 
     def add_stage(self, node: int, port: int) -> None:
         """Record the output of one item of the network body."""

@@ -88,6 +88,8 @@ class Block:
     span: Span        # the call in the source
     chain: CallChain  # the block calls it sits in, itself last
     children: tuple[Block, ...] = field(default=(), repr=False)  # the instances called directly in it
+    # a module a dotted name makes (`backbone` of `as "backbone.0"`), not a call: no one input and one output
+    container: bool = False
 
 
 @dataclass(frozen=True)
@@ -229,7 +231,7 @@ class Network:
         built: dict[tuple[str, ...], Block] = {}
         for path, info in reversed(self.graph.graph["blocks"].items()):  # children before parents
             built[path] = Block(path, info["block"], info["call"], info["span"], info["chain"],
-                                tuple(reversed(children.pop(path, []))))
+                                tuple(reversed(children.pop(path, []))), info.get("container", False))
             children.setdefault(path[:-1], []).append(built[path])
         return dict(reversed(built.items()))
 

@@ -41,8 +41,9 @@ ALIASES: dict[str, tuple[str, ...]] = {
     # merges
     "Concatenate": ("concat",), "cat": ("concat",), "Add": ("add",), "sum": ("add",), "Multiply": ("mul",),
     # shapes and resampling
-    "UpSampling2D": ("upsample",), "upsampling": ("upsample",), "interpolate": ("upsample",),
-    "resize": ("upsample",), "PixelShuffle": ("pixel_shuffle",), "depth_to_space": ("pixel_shuffle",),
+    "UpSampling2D": ("upsample",), "upsampling": ("upsample",), "interpolate": ("upsample", "resize_like"),
+    "resize": ("upsample", "resize_like"), "Resizing": ("resize_like",),
+    "PixelShuffle": ("pixel_shuffle",), "depth_to_space": ("pixel_shuffle",),
     "PixelUnshuffle": ("pixel_unshuffle",), "space_to_depth": ("pixel_unshuffle",), "Flatten": ("flatten",),
     "Dropout": ("dropout",), "Identity": ("identity",), "SpatialDropout2D": ("dropout2d",),
     "Reshape": ("reshape",), "view": ("reshape",), "Unflatten": ("reshape",),

@@ -19,6 +19,7 @@ with the reason.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from .registry import Shape
@@ -37,6 +38,15 @@ MODULE_RULES: dict[str, ModuleRule] = {}
 CALL_RULES: dict[str, CallRule] = {}
 
 Rule = TypeVar("Rule", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class SizeOf:
+    """A call's argument that is the height and width of a traced tensor, `x.shape[-2:]`
+    (`F.interpolate(y, size=x.shape[-2:])`): the importer passes it in place of the size, and a
+    rule reads `tensor` (what the importer follows) as one of the call's inputs."""
+
+    tensor: Any
 
 
 class UnmappedError(Exception):

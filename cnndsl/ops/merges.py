@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import functools
 import operator
+from math import prod
 
 from . import reach
-from .importing import Called, UnmappedError, arg, import_call_rule
+from .importing import Called, SizeOf, UnmappedError, arg, import_call_rule
 from .registry import Attrs, Family, Op, Param, Shape, ShapeError, dims, integer, register
 
 
@@ -80,7 +81,51 @@ SPLIT = Op("split", Family.RESHAPE, "Splits the channels into equal parts, sever
            function=lambda torch, xs, a: torch.tensor_split(xs[0], a["parts"], 1),
            examples=(("(a, b, c) = split 3\noutput c\noutput a", (6, 4, 4)),))
 
-register(CONCAT, ADD, MUL, SPLIT)
+
+
+def _resize_like_shape(a: Attrs, shapes: list[Shape]) -> tuple[Shape, ...]:
+    if len(shapes) > 2:
+        raise ShapeError(f"`resize_like` takes two branches, the tensor to resize and the one whose size it takes "
+                         f"(got {len(shapes)})")
+    if len(shapes) == 1:  # passed on, as a merge of one branch is
+        return (shapes[0],)
+    for s in shapes:
+        if len(s) != 3:
+            raise ShapeError(f"`resize_like` resizes CxHxW tensors to a CxHxW tensor's size (got {dims(s)})")
+    return ((shapes[0][0], *shapes[-1][1:]),)
+
+
+def _resize_like(torch: object, xs: list, a: Attrs) -> object:
+    """x resized to ref's height and width; torch refuses what the shape rule refuses (a third tensor,
+    a reference of another rank: `shape[2:]` is then not two sizes)."""
+    if len(xs) == 1:  # one branch: resized to its own size, itself
+        return xs[0]
+    if len(xs) > 2:
+        raise ValueError(f"resize_like takes two tensors, got {len(xs)}")
+    return torch.nn.functional.interpolate(xs[0], size=xs[1].shape[2:], mode="bilinear", align_corners=False)
+
+
+def _resize_like_reach(a: Attrs, shapes: list[Shape], out: Shape, port: int) -> tuple[tuple[reach.Reads, ...], ...]:
+    """The first branch is read bilinearly (PyTorch's step for a size); of the second only the size is read."""
+    resized = (reach.same(0, out[0]), *(reach.bilinear_to_size(i, shapes[0][i], out[i]) for i in (1, 2)))
+    return (resized, *((reach.nothing(0, out[0]), reach.nothing(1, out[1]), reach.nothing(2, out[2])),)
+            * (len(shapes) - 1))
+
+
+RESIZE_LIKE = Op(
+    "resize_like", Family.MERGE, "Resizes its first branch bilinearly to the height and width of its second "
+    "(`F.interpolate(x, size=y.shape[-2:], mode=\"bilinear\", align_corners=False)`), as segmentation heads "
+    "return to the input's size.",
+    infer=_resize_like_shape, merge=True, passes_one=True, glyph="resize", function=_resize_like,
+    reach=_resize_like_reach,
+    count_macs=lambda a, s, o: prod(o[0]) * 4 if len(s) > 1 else 0,
+    macs="one per output element, four for bilinear (as fvcore)",
+    examples=(("resize_like { conv 3x3/2 5 pad=1 | identity }", (3, 7, 6)),
+              ("x = identity\ny = x -> conv 3x3/2 5, upsample 3\nresize_like(y, x)", (3, 9, 8)),
+              ("resize_like { gap | identity }", (4, 5, 3))),
+)
+
+register(CONCAT, ADD, MUL, SPLIT, RESIZE_LIKE)
 
 
 # ---- import rules -------------------------------------------------------------------
@@ -112,3 +157,13 @@ def _chunk_call(args: tuple, kwargs: dict, shape: Shape) -> Called:
     if dim not in (1, -len(shape) - 1 if shape else 1) or not shape or shape[0] % parts:
         raise UnmappedError(f"chunk into {parts} along axis {dim}")
     return [(SPLIT.name, (("parts", parts),))], [args[0] if args else None], parts
+
+
+@import_call_rule("torch.nn.functional.interpolate")
+def _interpolate_call(args: tuple, kwargs: dict, shape: Shape) -> Called:
+    size, mode = arg(args, kwargs, 1, "size"), arg(args, kwargs, 3, "mode", "nearest")
+    corners, antialias = arg(args, kwargs, 4, "align_corners"), arg(args, kwargs, 6, "antialias", False)
+    if not isinstance(size, SizeOf) or mode != "bilinear" or corners or antialias or len(shape) != 3:
+        raise UnmappedError("only `F.interpolate(x, size=y.shape[-2:], mode=\"bilinear\", align_corners=False)` "
+                            "has an op (`resize_like`)")
+    return [(RESIZE_LIKE.name, ())], [args[0], size.tensor], 1

@@ -122,14 +122,30 @@ def bilinear(axis: int, n_in: int, n_out: int, scale: float) -> Reads:
     """Bilinear upsampling (align_corners=False): output i reads the two inputs around
     max((i + 0.5) / scale - 0.5, 0), the second only where its weight is not 0 (a source on an
     input pixel, or the last one). In double precision, as PyTorch computes it for float64."""
+    return _bilinear(axis, n_in, n_out, 1.0 / scale)
+
+
+def bilinear_to_size(axis: int, n_in: int, n_out: int) -> Reads:
+    """Bilinear resizing to a given size (align_corners=False, `F.interpolate(size=...)`): as
+    `bilinear`, with PyTorch's step for a size, `n_in / n_out` (not the inverse of a scale)."""
+    return _bilinear(axis, n_in, n_out, n_in / n_out)
+
+
+def nothing(axis: int, n_out: int) -> Reads:
+    """No output index reads this input along the axis (a tensor whose size alone is used)."""
+    return Reads(axis, lambda: [NOTHING] * n_out)
+
+
+def _bilinear(axis: int, n_in: int, n_out: int, step: float) -> Reads:
+    """Output i reads the two inputs around max(step * (i + 0.5) - 0.5, 0) (see `bilinear`)."""
     def spans() -> list[Span]:
-        step, out = 1.0 / scale, []
+        out = []
         for i in range(n_out):
             src = max(step * (i + 0.5) - 0.5, 0.0)
             lo = min(int(src), n_in - 1)
             out.append((lo, lo + 1 if lo < n_in - 1 and src > lo else lo))
         return out
-    return Reads(axis, spans, 1 / scale)
+    return Reads(axis, spans, step)
 
 
 def elementwise(in_shapes: list, out_shape: tuple) -> tuple[tuple[Reads, ...], ...]:

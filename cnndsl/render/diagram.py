@@ -43,8 +43,8 @@ def layout(net: Network, depth: int | None = 0) -> Picture:
         if not op.drawn:
             first = step.inputs[0]
             same[layer.id, 0] = same.get((first.layer.id, first.port), (first.layer.id, first.port))
-        if depth is not None and len(layer.block_path) > depth:
-            key = layer.path[:depth + 1]
+        key = _folded(layer.path, depth, blocks)
+        if key is not None:
             box = boxes.setdefault(key, Box(key, blocks[key].call, Family.BLOCK,
                                             name=_given(key[-1], blocks[key].block)))
         elif not op.drawn or (op.passes_one and len(step.inputs) == 1):  # drawn as the edge it is (an add
@@ -75,6 +75,16 @@ def layout(net: Network, depth: int | None = 0) -> Picture:
         box = boxes[("", str(i))] = _output_box(i, name, ref.shape)
         edges.append((owner[ref.layer.id], box.key, _shape(ref.shape)))
     return _fold(Picture(boxes, edges))
+
+
+def _folded(path: tuple[str, ...], depth: int | None, blocks: dict) -> tuple[str, ...] | None:
+    """The block call at `depth` (None: none) that holds the layer at `path`, counting block calls only: a
+    module a dotted name makes (`Block.container`) is opened, since it is no call with one input and one
+    output; None where the layer sits at a lesser depth."""
+    if depth is None:
+        return None
+    calls = [path[:k] for k in range(1, len(path)) if not blocks[path[:k]].container]
+    return calls[depth] if len(calls) > depth else None
 
 
 def _given(name: str, kind: str) -> str | None:
