@@ -203,3 +203,25 @@ def test_a_layer_cnndsl_lacks_is_said_to_be_lacking_not_hinted_by_spelling(other
     hint = _hint(f"{other} 3")
     assert hint.startswith(f"cnndsl has no op for what other tools call `{other}`: "), hint
     assert f"'{look_alike}'" not in hint
+
+
+@pytest.mark.parametrize("body,word", [("conv 3x3 16 pad=1 relu", "relu"), ("conv 3x3 16 pad=1 bn, relu", "bn"),
+                                       ("conv 3x3 16 pad=1 bias=false relu", "relu")])
+def test_a_missing_comma_after_a_keyword_argument_is_hinted(body, word):
+    exc = error_of(wrap("    " + body, "3x8x8"))
+    assert exc.message.endswith("expected '='") and exc.diagnostic.hint == f"a ',' missing before '{word}'?"
+
+
+def test_a_let_without_its_equals_sign_gets_no_comma_hint():
+    exc = error_of(wrap("    let x 3\n    relu", "3x8x8"))
+    assert exc.diagnostic.hint is None or "','" not in exc.diagnostic.hint
+
+
+@pytest.mark.parametrize("body,size", [("conv 3X3 8", "3x3"), ("relu", None)])
+def test_sizes_written_with_a_capital_x_or_a_times_sign_are_hinted(body, size):
+    if size:
+        exc = error_of(wrap("    " + body, "3x8x8"))
+        assert "lowercase x" in exc.diagnostic.hint and where(exc)[1] == body.index("X3") + 5
+    else:
+        exc = error_of("network N {\n    input 3\u00d78\u00d78\n    relu\n}\n")
+        assert exc.message == "unexpected character '\u00d7'" and "letter x" in exc.diagnostic.hint

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from ..errors import CnnError, Span, suggest
 from ..lang import syntax as ast
 from ..lang.values import Scope, evaluate, show, type_name
@@ -28,6 +30,9 @@ def _convert(op: Op, param: Param, value: object, span: Span) -> object:
         raise CnnError(f"{op.name} {param.name} must be {exc}, got {type_name(value)} {show(value)}", span) from None
 
 
+_CAPITAL_X = re.compile(r"X\d+")
+
+
 def bind_layer(op: Op, layer: ast.Layer, scope: Scope) -> dict:
     """The op's attributes from a layer's positional and keyword arguments, each converted by its
     `Param.kind`, defaults filled in and `Op.prepare` applied. Raises CnnError at the argument for too
@@ -38,6 +43,11 @@ def bind_layer(op: Op, layer: ast.Layer, scope: Scope) -> dict:
     if len(layer.args) > len(positional):
         extra = layer.args[len(positional)]
         n = len(positional)
+        capital = next((a for a in layer.args if isinstance(a.value, ast.Name) and _CAPITAL_X.fullmatch(a.value.id)),
+                       None)
+        if capital is not None:  # `3X3` reads as the number 3 and the name X3
+            raise CnnError(f"{op.name} takes {n} positional argument{'s' if n != 1 else ''}, got {len(layer.args)}",
+                           capital.span, "sizes are written with a lowercase x: `3x3`, `3x32x32`")
         missing_comma = isinstance(extra.value, ast.Name) and extra.value.id in REGISTRY
         raise CnnError(f"{op.name} takes {n} positional argument{'s' if n != 1 else ''}, got {len(layer.args)}",
                        extra.span, f"a ',' missing before '{extra.value.id}'?" if missing_comma

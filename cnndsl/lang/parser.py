@@ -50,7 +50,8 @@ def _translate(exc: Exception, file: str, text: str) -> CnnError:
     if isinstance(exc, UnexpectedCharacters):
         ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else "?"
         span = Span(file, exc.line, exc.column, exc.line, exc.column + 1)
-        hint = "strings are only used by `import`; use '#' for comments" if ch in "'" else None
+        hint = ("strings are only used by `import`; use '#' for comments" if ch in "'" else
+                "sizes are written with the letter x: `3x32x32`" if ch == "\u00d7" else None)
         return CnnError(f"unexpected character '{ch}'", span, hint)
     if isinstance(exc, UnexpectedEOF):
         line = text.count("\n") + 1
@@ -76,6 +77,11 @@ def _hint(tok: Token, exc: UnexpectedToken, text: str) -> str | None:
                f"put a space before '(' for a parenthesised argument"
     if (tok.value in _OPERATORS or tok.type == "COMPARE") and "AS" in (exc.expected or ()):
         return _operator_in_layer(tok, exc, text)
+    stack = _stack(exc)
+    if set(exc.expected or ()) == {"EQUAL"} and len(stack) > 1 and isinstance(stack[-1], Token) \
+            and stack[-1].type == "NAME" and isinstance(stack[-2], Tree):  # after a layer's keyword arguments
+        # `conv 3x3 16 pad=1 relu`: after a keyword argument, a word reads as the next keyword's name
+        return f"a ',' missing before '{stack[-1].value}'?"
     if tok.type in ("LBRACE", "IN"):  # `repeet 3 {`, `fro i in`: a misspelt keyword read as an op's name
         word = _first_word(_stack(exc))
         meant = None if word is None else suggest(word, ("repeat", "for", "if"))
