@@ -146,3 +146,4 @@ def test_the_unets_up_convolution_rows_show_their_own_channels():
     rows = {stage.name: stage for stage in paper.stages(analyse(net))}
     assert ups and all(rows[u.qualname].shape == u.shape for u in ups)
     assert any(stage.items == ["concat"] for stage in rows.values())
+    assert all(f"2×2 up-conv, {u.attrs['out']}, stride 2" in rows[u.qualname].items for u in ups)

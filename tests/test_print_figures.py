@@ -152,3 +152,11 @@ def test_a_folder_given_as_the_output_is_refused_with_a_file_name_to_use(style, 
     err = capsys.readouterr().err
     assert code == 1 and f"'{tmp_path}' is a folder: -o takes the figure's file name" in err, err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_output_without_extension_says_so(tmp_path, capsys):
+    from cnndsl.cli.main import main
+
+    code = main(["draw", str(ARCH / "lenet.cnn"), "--net", "LeNet", "-o", str(tmp_path / "v")])
+    err = capsys.readouterr().err
+    assert code == 1 and "has no extension: it names the figure's format" in err and not (tmp_path / "v").exists()

@@ -53,8 +53,9 @@ def layer_text(r: Row, stride: bool = True) -> str | None:
     if r.family in SILENT:
         return None
     kernel, out = r.attrs.get("kernel"), r.attrs.get("out")
-    if r.family is Family.CONV and kernel and out:
-        text = f"{times(kernel)}, {out}" + (f", groups {r.attrs['groups']}" if r.attrs.get("groups", 1) > 1 else "")
+    if r.family is Family.CONV and kernel and out:  # a transposed one as U-Net's paper writes it: up-conv
+        up = " up-conv" if r.op == "conv_transpose" else ""
+        text = f"{times(kernel)}{up}, {out}" + (f", groups {r.attrs['groups']}" if r.attrs.get("groups", 1) > 1 else "")
     elif r.family is Family.POOL and kernel:
         text = f"{times(kernel)} {r.op}"
     elif r.family is Family.FC and out:

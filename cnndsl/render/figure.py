@@ -46,6 +46,8 @@ def output_format(path: str | os.PathLike) -> str:
         raise CnnError(f"'{path}' is a folder: -o takes the figure's file name",
                        hint=f"for example -o {Path(path) / 'net'}.svg")
     fmt = Path(path).suffix.lstrip(".").lower()
+    if not fmt:
+        raise CnnError(f"'{path}' has no extension: it names the figure's format", hint="use .svg, .pdf, .png or .dot")
     if fmt not in FORMATS:
         raise CnnError(f"unknown output format '.{fmt}' for '{path}'", hint="use .svg, .pdf, .png or .dot")
     return fmt

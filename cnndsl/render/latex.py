@@ -30,6 +30,8 @@ def blocks_format(path: str | os.PathLike) -> str:
         raise CnnError(f"'{path}' is a folder: -o takes the figure's file name",
                        hint=f"for example -o {Path(path) / 'net'}.pdf")
     fmt = Path(path).suffix.lstrip(".").lower()
+    if not fmt:
+        raise CnnError(f"'{path}' has no extension: it names the figure's format", hint="use .tex, .pdf or .png")
     if fmt not in BLOCK_FORMATS:
         raise CnnError(f"unknown output format '.{fmt}' for '{path}' with --style blocks",
                        hint="use .tex, .pdf or .png")
