@@ -27,7 +27,8 @@ def weights_file(path: str | os.PathLike) -> Path:
     file = path / "model.pt" if path.is_dir() else path
     if not file.is_file():
         what = f"run folder '{path}' has no model.pt" if path.is_dir() else f"weights file '{path}' does not exist"
-        raise CnnError(what, hint="--weights takes a run folder (cnndsl train --out DIR) or a state_dict file")
+        raise CnnError(what, hint="--weights takes a run folder (cnndsl train --out DIR) or a weights file such as "
+                                  "its model.pt")
     return file
 
 
