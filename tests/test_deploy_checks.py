@@ -128,11 +128,13 @@ def test_export_refuses_an_output_named_for_another_format(trained, capsys, tmp_
     spec, _, run = trained
     image = tmp_path / "shoe.png"
     image.write_bytes(b"\x89PNG a photo")
-    for fmt, name in (("onnx", image), ("py", tmp_path / "x.onnx"), ("pt2", tmp_path / "model")):
+    (tmp_path / "README").write_text("mine")
+    for fmt, name in (("onnx", image), ("py", tmp_path / "x.onnx"), ("pt2", tmp_path / "README")):
         code, _, err = cli(capsys, "export", str(spec), "--weights", str(run), "--format", fmt, "-o", str(name))
         assert code == 1 and f"--format {fmt} writes" in err and f"-o '{name}' is" in err, err
     assert image.read_bytes() == b"\x89PNG a photo" and not (tmp_path / "x.onnx").exists()
-    for fmt, name in (("torchscript", "m.ts"), ("py", "m.PY")):
+    assert (tmp_path / "README").read_text() == "mine"
+    for fmt, name in (("torchscript", "m.ts"), ("py", "m.PY"), ("py", "new_name_without_extension")):
         code, _, err = cli(capsys, "export", str(spec), "--format", fmt, "-o", str(tmp_path / name))
         assert code == 0, err
 
