@@ -99,7 +99,10 @@ def test_predict_classifies_images_of_any_size_and_names_bad_files(run: Path, te
     assert f"image '{tmp_path / 'missing.png'}' does not exist" in err
     assert f"cannot read image '{tmp_path / 'text.png'}'" in err
     result = json.loads(out)
-    assert [r["image"] for r in result] == [str(grey), str(rgb)]
+    assert [r["image"] for r in result] == [str(grey), str(tmp_path / "missing.png"), str(tmp_path / "text.png"),
+                                            str(rgb)]
+    assert ["error" in r for r in result] == [False, True, True, False]
+    result = [r for r in result if "error" not in r]
     classes = json.loads((run / "run.json").read_text())["preprocessing"]["classes"]
     probs = reference_logits(run, images[:1]).softmax(1)[0]
     want = probs.topk(3)

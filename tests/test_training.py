@@ -93,7 +93,8 @@ def cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("args,message", [
     (["--net", "AlexNet", "--epochs", "1"], "AlexNet expects 1x224x224 inputs but fashion-mnist gives 1x28x28"),
     (["--net", "LeNet", "--out", "/proc/run"], "cannot write to --out '/proc/run'"),
-    (["--net", "LeNet", "--set", "classes=7"], "LeNet outputs 7 values but fashion-mnist has 10 classes"),
+    (["--net", "LeNet", "--set", "classes=7"],
+     "LeNet outputs 7 values per image but training on fashion-mnist needs a vector of 10"),
     (["--net", "LeNet", "--augment", "rotate"], "unknown --augment rotate"),
 ])
 def test_bad_training_requests(args, message):

@@ -52,11 +52,14 @@ def add_common(p: argparse.ArgumentParser) -> None:
     add_plugin(p)
 
 
-def add_weights(p: argparse.ArgumentParser, required: bool = False) -> None:
-    """--weights: a run folder (its model.pt) or a state_dict file."""
+def add_weights(p: argparse.ArgumentParser, required: bool = False, run_only: bool = False) -> None:
+    """--weights: a run folder (its model.pt) or a state_dict file; with `run_only` (predict, evaluate, which
+    need the run's preprocessing from run.json) a run folder or the model.pt in one."""
+    other = ("or the model.pt in one (its run.json gives the preprocessing)" if run_only
+             else "or a state_dict file (torch.save(model.state_dict()))")
     p.add_argument("--weights", metavar="PATH", required=required,
                    help="trained weights: a run folder (cnndsl train --out DIR; its model.pt, the best epoch's "
-                        "state_dict) or a state_dict file")
+                        f"state_dict) {other}")
 
 
 def request_of(file: str, net: str | None, shape: str | None, sets: Sequence[str],
@@ -65,7 +68,11 @@ def request_of(file: str, net: str | None, shape: str | None, sets: Sequence[str
     `program` is FILE when the command has loaded it already."""
     input_shape = parse_shape(shape) if shape else None
     params = parse_sets(sets)
-    return Request.of(program or load_program(file), net, input_shape, params)
+    program = program or load_program(file)
+    if net is None and len(program.own_networks) > 1:  # said in the command line's words, not the API's (net=)
+        raise CnnError(f"{file} defines several networks; choose one with --net NAME",
+                       hint="networks: " + ", ".join(program.own_networks))
+    return Request.of(program, net, input_shape, params)
 
 
 def checked(args: argparse.Namespace) -> Network:

@@ -15,12 +15,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     run folder without preprocessing, and for data that do not fit the run."""
     from ..training.deployed import Trained, evaluate
     from ..training.loop import _device
+    from ..training.runs import prepare
     from .common import checked
 
     device = _device(args.device)
     trained = Trained.of(checked(args), args.weights, device)
+    out = prepare(Path(args.out)) if args.out else trained.run  # created now, not after the evaluation
     result = evaluate(trained, args.data, device)
-    out = Path(args.out) if args.out else trained.run
     write_confusion_png(out / "confusion.png", result)
     if args.json:
         print(json.dumps(result, indent=2))
@@ -92,10 +93,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("file", metavar="FILE")
     add_common(p)
-    add_weights(p, required=True)
+    add_weights(p, required=True, run_only=True)
     p.add_argument("--data", help="the data set to test on (default: the run's): fashion-mnist, mnist, cifar10, "
                                   "or an image folder")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="default: cuda if available")
-    p.add_argument("--out", metavar="DIR", help="where confusion.png goes (default: the run folder)")
+    p.add_argument("--out", metavar="DIR", help="where confusion.png goes (default: the run folder; created "
+                                                "if missing)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(run=cmd_evaluate)

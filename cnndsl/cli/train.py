@@ -22,7 +22,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                    optimizer=args.optimizer, momentum=args.momentum, weight_decay=args.weight_decay,
                    schedule=args.schedule, augment=augment, device=args.device, amp=args.amp,
                    channels_last=args.channels_last, compile=args.compile, seed=args.seed,
-                   out=args.out or f"runs/{args.net or 'train'}", resume=args.resume, subset=args.subset)
+                   out=args.out or f"runs/{args.net or 'train'}", resume=args.resume, subset=args.subset,
+                   force=args.force)
     try:
         rows = train(args.file, args.net, args.input, opts, **parse_sets(args.set))
     except TrainingInterruptedError as exc:
@@ -66,7 +67,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--out", metavar="DIR", help="output folder (default runs/NET)")
+    p.add_argument("--out", metavar="DIR", help="output folder (default runs/NET); one that holds a run already is "
+                                                "refused, unless --resume or --force")
     p.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.pt")
+    p.add_argument("--force", action="store_true", help="replace the run in --out: its files (run.json, model.pt, "
+                                                        "checkpoint.pt, metrics, curves.png, confusion.png) are "
+                                                        "removed once the data are loaded; other files stay")
     p.add_argument("--subset", type=positive_int, metavar="N", help="train on the first N images only")
     p.set_defaults(run=cmd_train)

@@ -30,6 +30,23 @@ from .trained import model_input_shape
 FORMATS = ("onnx", "torchscript", "py", "pt2")
 # the names the Python file's code reads: a network named so is exported as class `NAME_`
 SHADOWED = frozenset({"torch", "nn", "operator", *dir(builtins)})
+# the file name endings each format's output may have: an -o named for another kind (shoe.png, a .onnx
+# for Python code) is refused before anything is built, so an export never replaces a file of another kind
+SUFFIXES = {"onnx": (".onnx",), "torchscript": (".pt", ".pth", ".ts", ".torchscript"), "py": (".py",),
+            "pt2": (".pt2",)}
+
+
+def check_output_name(fmt: str, output: str | os.PathLike) -> None:
+    """CnnError unless `output` ends as a `fmt` file should (SUFFIXES, any case). A name without an
+    extension says nothing of its kind: it is taken unless it is an existing regular file (a device such as
+    /dev/null is taken)."""
+    path = Path(output)
+    suffix = path.suffix.lower()
+    if suffix in SUFFIXES[fmt] or (not suffix and not path.is_file()):
+        return
+    kind = f"a '{suffix}' file" if suffix else "an existing file without an extension"
+    raise CnnError(f"--format {fmt} writes {' or '.join(SUFFIXES[fmt])} files, and -o '{output}' is {kind}",
+                   hint="name the output after its format, e.g. -o model" + SUFFIXES[fmt][0])
 
 
 def _literal(value: object) -> str:
@@ -275,7 +292,9 @@ def export(net: Network, fmt: str, output: str | os.PathLike, check_onnx: bool =
            model: fx.GraphModule | None = None) -> str:
     """Write the network in `fmt` (one of FORMATS) to `output`; returns a line saying what was
     written and checked. The file is built and checked in memory and written atomically only
-    then: on any CnnError nothing is written and an existing file is left as it was.
+    then: on any CnnError nothing is written and an existing file is left as it was. `output` must end
+    as a `fmt` file does (SUFFIXES: .onnx; .pt, .pth, .ts or .torchscript; .py; .pt2) or have no extension
+    and be no existing regular file (`check_output_name`), else CnnError.
 
     onnx: opset OPSET, input `input` (N×C×H×W), outputs named by `output_names` with cnndsl's
     shapes declared (N dynamic); run in onnxruntime, when it is installed and `check_onnx`,
@@ -288,6 +307,7 @@ def export(net: Network, fmt: str, output: str | os.PathLike, check_onnx: bool =
     """
     if fmt not in FORMATS:
         raise CnnError(f"unknown export format '{fmt}'", hint="formats: " + ", ".join(FORMATS))
+    check_output_name(fmt, output)
     model = (model if model is not None else compile_network(net)).eval()
     shape = model_input_shape(net, model)
     if fmt == "onnx":

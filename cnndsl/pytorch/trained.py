@@ -32,7 +32,8 @@ def weights_file(path: str | os.PathLike) -> Path:
     file = path / "model.pt" if path.is_dir() else path
     if not file.is_file():
         what = f"run folder '{path}' has no model.pt" if path.is_dir() else f"weights file '{path}' does not exist"
-        raise CnnError(what, hint="--weights takes a run folder (cnndsl train --out DIR) or a state_dict file")
+        raise CnnError(what, hint="--weights takes a run folder (cnndsl train --out DIR) or a weights file such as "
+                                  "its model.pt")
     return file
 
 
@@ -43,9 +44,9 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     file = weights_file(path)
     try:
         state = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 (torch raises many kinds for a damaged or foreign file)
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CnnError(f"cannot read weights '{file}': {reason}",
+    except Exception:  # noqa: BLE001 (torch raises many kinds for a damaged or foreign file; its texts are
+        # paragraphs, one of which suggests weights_only=False, which would run the file's code)
+        raise CnnError(f"'{file}' is not a state_dict saved by torch or cnndsl (another kind of file, or damaged)",
                        hint="model.pt of a run, or a file written by torch.save(model.state_dict())") from None
     if isinstance(state, dict) and state.get("format") == "cnndsl-model":  # a run's model.pt: weights + preprocessing
         state = state.get("model")
@@ -87,8 +88,9 @@ def _dims(t: torch.Tensor) -> str:
 class Preprocess:
     """How training turned a data set's images into inputs: images of `channels`×`height`×`width` (the
     data set's size) as floats in [0, 1], resized to `resize`×`resize` when set (bilinear, no corner
-    alignment, no antialiasing), then
-    normalised per channel, `(x - mean[c]) / std[c]`. `classes` names each output class."""
+    alignment, no antialiasing), then normalised per channel, `(x - mean[c]) / std[c]`. `classes` names each
+    output class. `data` is the data set's name; `source` what `--data` named in training (a folder's
+    path), where known."""
 
     data: str
     classes: list[str]
@@ -98,14 +100,39 @@ class Preprocess:
     resize: int | None
     mean: list[float]
     std: list[float]
+    source: str | None = None
 
     @classmethod
     def of_run(cls, info: dict) -> Preprocess:
         """From the `preprocessing` object of run.json and model.pt (cnndsl/training/runs.py `preprocessing`).
         KeyError or TypeError for one without these fields."""
         channels, height, width = info["image"]
-        return cls(data=info["dataset"], classes=list(info["classes"]), channels=channels, height=height,
-                   width=width, resize=info["resize"], mean=list(info["mean"]), std=list(info["std"]))
+        prep = cls(data=info["dataset"], classes=list(info["classes"]), channels=channels, height=height,
+                   width=width, resize=info["resize"], mean=list(info["mean"]), std=list(info["std"]),
+                   source=info.get("data"))
+        prep.validate()
+        return prep
+
+    def validate(self) -> None:
+        """ValueError saying what is wrong when the fields cannot describe a training run's inputs (a
+        hand-edited run.json): sizes and `resize` positive integers, one mean and one std per channel, each
+        std positive and finite (else every output is NaN), class names as strings."""
+        import math
+
+        def number(v: object) -> bool:
+            return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+        sizes = (self.channels, self.height, self.width) + ((self.resize,) if self.resize is not None else ())
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in sizes):
+            raise ValueError(f"image {[self.channels, self.height, self.width]} and resize {self.resize} must be "
+                             "positive integers")
+        for name, values in (("mean", self.mean), ("std", self.std)):
+            if len(values) != self.channels or not all(number(v) for v in values):
+                raise ValueError(f"{name} must be {self.channels} finite numbers (one per channel), got {values}")
+        if not all(v > 0 for v in self.std):
+            raise ValueError(f"std must be positive, got {self.std}")
+        if not self.classes or not all(isinstance(c, str) for c in self.classes):
+            raise ValueError(f"classes must be a list of names, got {self.classes}")
 
 
 def read_preprocess(run: str | os.PathLike) -> Preprocess:
@@ -117,9 +144,15 @@ def read_preprocess(run: str | os.PathLike) -> Preprocess:
         info = json.loads(path.read_text())
         return Preprocess.of_run(info["preprocessing"])
     except FileNotFoundError:
-        raise CnnError(f"no run.json next to the weights in '{folder}'",
-                       hint="preprocessing comes from a run folder: --weights RUN_FOLDER") from None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CnnError(f"no run.json next to the weights '{run}', so the run's preprocessing is unknown",
+                       hint="--weights takes a run folder of `cnndsl train --out DIR` (or the model.pt in one), "
+                            "which holds run.json") from None
+    except json.JSONDecodeError as exc:
+        raise CnnError(f"'{path}' is not valid JSON: {exc}") from None
+    except ValueError as exc:
+        raise CnnError(f"'{path}' has invalid preprocessing: {exc}", hint="run.json is written by cnndsl train: "
+                       "restore it, or retrain") from None
+    except (OSError, KeyError, TypeError) as exc:
         raise CnnError(f"'{path}' holds no preprocessing ({type(exc).__name__}: {exc})",
                        hint="retrain with this version of cnndsl, which records it in run.json") from None
 

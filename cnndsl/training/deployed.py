@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F  # noqa: N812
@@ -15,6 +16,9 @@ from ..ir import Network
 from ..pytorch.fx_backend import compile_network
 from ..pytorch.trained import Preprocess, load_weights, read_preprocess
 from . import data as datasets
+
+if TYPE_CHECKING:
+    import PIL.Image
 
 
 @dataclass
@@ -30,10 +34,17 @@ class Trained:
     @classmethod
     def of(cls, net: Network, weights: str | os.PathLike, device: torch.device) -> Trained:
         """`net` compiled with the weights at `weights` (a run folder, or its model.pt). CnnError as
-        `load_weights` and `read_preprocess`."""
-        prep = read_preprocess(weights)
+        `load_weights` and `read_preprocess` (the weights are read first, so a missing or foreign file is
+        named as such), and when run.json's channels or classes are not the network's input and outputs."""
         model = load_weights(compile_network(net), weights, net).to(device).eval()
+        prep = read_preprocess(weights)
         run = Path(weights) if Path(weights).is_dir() else Path(weights).parent
+        channels, outputs = net.input_shape[0], net.output_shapes[0]
+        if prep.channels != channels or outputs != (len(prep.classes),):
+            raise CnnError(f"'{run / 'run.json'}' does not fit network '{net.name}': its preprocessing gives "
+                           f"{prep.channels} channels and names {len(prep.classes)} classes; the network takes "
+                           f"{channels} channels and outputs {'x'.join(map(str, outputs))} values",
+                           hint="run.json is written by cnndsl train: restore it, or retrain")
         return cls(net, model, prep, run, device)
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
@@ -48,10 +59,9 @@ def evaluate(trained: Trained, data: str | None, device: torch.device) -> dict:
     """The test set of `data` (default: the run's) through the model: `top1`, `top5` accuracy, `per_class`
     accuracy by class name, `confusion` (rows: true class, columns: predicted), `classes`, `images`."""
     prep = trained.prep
-    _, test = datasets.load(data or prep.data, (prep.height, prep.width), prep.channels)
-    if test.shape != (prep.channels, prep.height, prep.width) or test.classes != len(prep.classes):
-        raise CnnError(f"{data} has {test.classes} classes of {'x'.join(map(str, test.shape))} images, the run "
-                       f"was trained on {len(prep.classes)} classes of {prep.channels}x{prep.height}x{prep.width}")
+    data = data or prep.source or prep.data  # an image folder by the path training was given
+    _, test = datasets.load(data, (prep.height, prep.width), prep.channels)
+    check_fits(test, data, prep)
     k = min(5, len(prep.classes))
     top1 = topk = 0
     confusion = torch.zeros(len(prep.classes), len(prep.classes), dtype=torch.int64)
@@ -70,6 +80,30 @@ def evaluate(trained: Trained, data: str | None, device: torch.device) -> dict:
             "confusion": confusion.tolist()}
 
 
+def check_fits(test: datasets.Dataset, name: str, prep: Preprocess) -> None:
+    """CnnError unless the data set `test` (called `name`) has the run's image size and the run's classes, by
+    name and in the same order: the labels are positions in that list, so another class under the same
+    position would be counted against the wrong output."""
+    size = "x".join(map(str, test.shape))
+    if test.shape != (prep.channels, prep.height, prep.width):
+        raise CnnError(f"'{name}' has images of {size}, the run was trained on {prep.channels}x{prep.height}x"
+                       f"{prep.width}")
+    names = list(test.class_names)
+    if not names and test.classes != len(prep.classes):  # a data set without names: the count is all we know
+        raise CnnError(f"'{name}' has {test.classes} classes, the run was trained on {len(prep.classes)}")
+    if names and names != prep.classes:
+        data_only = [c for c in names if c not in prep.classes]
+        run_only = [c for c in prep.classes if c not in names]
+        differ = "; ".join(part for part in (f"only in '{name}': {_listed(data_only)}" if data_only else "",
+                                             f"only in the run: {_listed(run_only)}" if run_only else "") if part)
+        raise CnnError(f"the classes of '{name}' are not the run's ({differ or 'the same names in another order'})",
+                       hint=f"the run was trained on {len(prep.classes)} classes: {_listed(prep.classes)}")
+
+
+def _listed(names: list[str], count: int = 10) -> str:
+    return ", ".join(names[:count]) + (f" (and {len(names) - count} more)" if len(names) > count else "")
+
+
 def read_image(path: str | os.PathLike, prep: Preprocess) -> torch.Tensor:
     """The image file at `path` (PNG, JPEG, ... as PIL reads it) as uint8 (C, H, W): grey or RGB as the run's
     channels, resized to the data set's size as `data.load_folder` does. CnnError naming a missing,
@@ -78,7 +112,7 @@ def read_image(path: str | os.PathLike, prep: Preprocess) -> torch.Tensor:
 
     try:
         with Image.open(path) as image:
-            pixels = image.convert("L" if prep.channels == 1 else "RGB")
+            pixels = _eight_bit(image).convert("L" if prep.channels == 1 else "RGB")
             pixels.load()
     except FileNotFoundError:
         raise CnnError(f"image '{path}' does not exist") from None
@@ -91,6 +125,20 @@ def read_image(path: str | os.PathLike, prep: Preprocess) -> torch.Tensor:
         x = F.interpolate(x[None].float(), size=(prep.height, prep.width), mode="bilinear",
                           antialias=True).round().clamp(0, 255).byte()[0]
     return x
+
+
+def _eight_bit(image: PIL.Image.Image) -> PIL.Image.Image:
+    """`image` with 8 bits per pixel. PIL reads a 16-bit grey PNG or TIFF as mode I;16 (values 0-65535) and
+    its convert() to L or RGB clips them at 255; they are scaled here instead by keeping the high byte, v >> 8,
+    as torchvision's `to_dtype(uint8, scale=True)` does: 65535 is 255, and a 16-bit copy of an 8-bit image
+    (each value times 256 or 257) gives the 8-bit image back. Other modes (PIL reads 16-bit colour PNGs as
+    8-bit RGB already; float F) are left to convert()."""
+    if not image.mode.startswith("I;16"):
+        return image
+    import numpy as np
+    from PIL import Image
+
+    return Image.fromarray((np.asarray(image).astype(np.uint16) >> 8).astype(np.uint8))
 
 
 def predict(trained: Trained, image: torch.Tensor, top: int) -> list[tuple[str, float]]:

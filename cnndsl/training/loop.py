@@ -33,7 +33,7 @@ class Options:
     image folder), `resize` (side in pixels), `epochs`, `batch_size`, `lr`, `optimizer` (sgd, adam,
     adamw), `momentum` (SGD's), `weight_decay`, `schedule` (none, cosine, step), `augment` (flip, crop),
     `device` (auto, cpu, cuda), `amp`, `channels_last`, `compile`, `seed`, `out` (the run folder),
-    `resume`, `subset` (train on the first N images only)."""
+    `resume`, `subset` (train on the first N images only), `force` (replace a run already in `out`)."""
 
     data: str = "fashion-mnist"
     resize: int | None = None
@@ -53,6 +53,7 @@ class Options:
     out: str = "runs/train"
     resume: bool = False
     subset: int | None = None  # train on the first N images only (quick runs, tests)
+    force: bool = False  # replace the run already in `out` (without it, or resume, such an `out` is refused)
 
 
 class TrainingInterruptedError(Exception):
@@ -81,10 +82,13 @@ def _agree(net, train: datasets.Dataset, opts: Options) -> None:  # noqa: ANN001
         want = "x".join(map(str, net.input_shape))
         fix = f"--resize {net.input_shape[-1]}" if net.input_shape[0] == c else f"--input {got.split()[0]}"
         raise CnnError(f"{net.name} expects {want} inputs but {opts.data} gives {got}", hint=f"use {fix}")
-    outs = net.output_shapes[0]
-    if outs != (train.classes,):
-        raise CnnError(f"{net.name} outputs {'x'.join(map(str, outs))} values but {opts.data} has "
-                       f"{train.classes} classes", hint=f"use --set classes={train.classes}")
+    outs, n = net.output_shapes[0], train.classes
+    if outs != (n,):
+        # --set classes only fixes a network that ends in a vector as long as its `classes` parameter
+        fix = (f"use --set classes={n}" if len(outs) == 1 and net.params.get("classes") == outs[0]
+               else f"end the network in {n} values, e.g. `gap, flatten, fc {n}`")
+        raise CnnError(f"{net.name} outputs {'x'.join(map(str, outs))} values per image but training on {opts.data} "
+                       f"needs a vector of {n}, one score per class", hint=fix)
 
 
 def _optimizer(model: torch.nn.Module, opts: Options) -> tuple:
@@ -291,8 +295,9 @@ def train(file: str | os.PathLike, net: str | None = None, input: str | None = N
 
     Raises CnnError for bad input (everything `check` refuses, no CUDA for device cuda, a dataset that
     cannot be found or whose image size or classes do not fit the network), a damaged or mismatched
-    checkpoint, an `--out` another run is using or that cannot be written, and a loss that is not
-    finite; TrainingInterruptedError after Ctrl-C (a checkpoint of the last completed step is saved).
+    checkpoint, an `--out` another run is using, that cannot be written or that holds an earlier run
+    (unless `resume` or `force`), and a loss that is not finite; TrainingInterruptedError after Ctrl-C
+    (a checkpoint of the last completed step is saved).
     """
     opts = options or Options()
     rank, world = _world()
@@ -302,9 +307,13 @@ def train(file: str | os.PathLike, net: str | None = None, input: str | None = N
     checked = check(file, net, parse_shape(input) if input else None, **params)
     out = runs.prepare(Path(opts.out)) if rank == 0 else Path(opts.out)
     with runs.locked(out) if rank == 0 else contextlib.nullcontext():  # one writer: the first process
+        if rank == 0:  # under the lock: a run training there now is named as such
+            runs.check_reuse(out, opts.resume, opts.force)
         run = _Run(checked, opts, out, device)
         if opts.resume:
             run.resume()
+        elif opts.force and rank == 0:  # only now that the data fit: a refused run replaces nothing
+            runs.clear_run(out)
         if rank == 0:
             runs.write_run_info(out, file, checked, asdict(opts), world, run.preprocessing)
         forward = torch.compile(run.model) if opts.compile else run.model

@@ -32,14 +32,38 @@ from . import checkpoint
 
 
 def prepare(out: Path) -> Path:
-    """Create the run folder; refuse one that cannot be written before any training starts."""
+    """Create the output folder `out` (a run folder, evaluate's --out); refuse one that cannot be written before any
+    work starts. Returns `out`."""
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = tempfile.NamedTemporaryFile(dir=out, prefix=".probe.", delete=True)
         probe.close()
     except OSError as exc:
-        raise CnnError(f"cannot write to --out '{out}': {exc.strerror.lower()}") from None
+        raise CnnError(f"cannot write to --out '{out}': {(exc.strerror or str(exc)).lower()}") from None
     return out
+
+
+# the files a run writes into its folder (confusion.png: `cnndsl evaluate`'s, next to them): what
+# `--force` removes from a folder that holds an earlier run, and nothing else in it
+RUN_FILES = ("run.json", "model.pt", "checkpoint.pt", "metrics.json", "metrics.csv", "curves.png", "confusion.png")
+
+
+def check_reuse(out: Path, resume: bool, force: bool) -> None:
+    """Refuse to train into `out` when it holds an earlier run (any of run.json, model.pt, checkpoint.pt,
+    metrics.json), unless `resume` (continue it) or `force` (replace it: `clear_run` then removes its files).
+    CnnError naming the folder and what it holds."""
+    held = [name for name in ("run.json", "model.pt", "checkpoint.pt", "metrics.json") if (out / name).is_file()]
+    if held and not (resume or force):
+        raise CnnError(f"--out '{out}' already holds a run ({', '.join(held)})",
+                       hint="train into another --out; --resume continues that run; --force replaces it")
+
+
+def clear_run(out: Path) -> None:
+    """Remove an earlier run's files (RUN_FILES) from `out`, so that a replaced run leaves none of them
+    stale; the folder's other files stay."""
+    for name in RUN_FILES:
+        with contextlib.suppress(FileNotFoundError):
+            (out / name).unlink()
 
 
 LOCK = ".lock"
@@ -169,7 +193,19 @@ def write_metrics(out: Path, rows: list[dict]) -> None:
 
 
 def write_curves(path: Path, rows: list[dict]) -> None:
-    """Loss and accuracy per epoch, as d2l plots them: train loss, train acc, test acc."""
+    """Loss and accuracy per epoch, as d2l plots them: train loss, train acc, test acc (`curves_figure`)."""
+    import matplotlib.pyplot as plt
+
+    fig = curves_figure(rows)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    write_atomic(path, buffer.getvalue())
+
+
+def curves_figure(rows: list[dict]):  # noqa: ANN201 (a matplotlib Figure; matplotlib is imported here only)
+    """The figure of `write_curves`: one line per metric, each epoch a marker, so that a run of one epoch
+    (a line of one point draws nothing) shows its values too."""
     import matplotlib
     import matplotlib.ticker
 
@@ -178,16 +214,13 @@ def write_curves(path: Path, rows: list[dict]) -> None:
 
     epochs = [r["epoch"] for r in rows]
     fig, ax = plt.subplots(figsize=(4.5, 3.2), dpi=120)
-    ax.plot(epochs, [r["train_loss"] for r in rows], "-", label="train loss", color="#1f77b4")
-    ax.plot(epochs, [r["train_acc"] for r in rows], "--", label="train acc", color="#9467bd")
-    ax.plot(epochs, [r["test_acc"] for r in rows], "-.", label="test acc", color="#2ca02c")
+    ax.plot(epochs, [r["train_loss"] for r in rows], "o-", label="train loss", color="#1f77b4", markersize=4)
+    ax.plot(epochs, [r["train_acc"] for r in rows], "s--", label="train acc", color="#9467bd", markersize=4)
+    ax.plot(epochs, [r["test_acc"] for r in rows], "^-.", label="test acc", color="#2ca02c", markersize=4)
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_xlim(0.5 if len(epochs) == 1 else 1, max(epochs) + (0.5 if len(epochs) == 1 else 0))
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    write_atomic(path, buffer.getvalue())
+    return fig
