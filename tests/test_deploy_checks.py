@@ -225,8 +225,8 @@ def test_predict_json_lists_failed_images_with_their_error(trained, capsys, tmp_
 
 @pytest.mark.parametrize(("change", "message"), [
     ({"std": [0.0, 0.2, 0.2]}, "has invalid preprocessing: std must be positive, got [0.0, 0.2, 0.2]"),
-    ({"std": [0.2]}, "has invalid preprocessing: std must be 3 finite numbers (one per channel), got [0.2]"),
-    ({"mean": [0.5, "a", 0.5]}, "mean must be 3 finite numbers"),
+    ({"std": [0.2]}, "has invalid preprocessing: std must hold one finite number per channel (3), got [0.2]"),
+    ({"mean": [0.5, "a", 0.5]}, "mean must hold one finite number per channel (3)"),
     ({"image": [3, 0, 8]}, "image [3, 0, 8] and resize None must be positive integers"),
     ({"classes": ["cats"]}, "does not fit network 'Tiny': its preprocessing gives 3 channels and names 1 classes"),
     ({"image": [1, 8, 8], "mean": [0.5], "std": [0.2]}, "gives 1 channels and names 2 classes; the network takes 3"),

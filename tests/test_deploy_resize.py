@@ -129,7 +129,8 @@ def test_a_downscaling_run_bakes_the_resize_and_per_channel_normalisation(tmp_pa
     ([1, 8, 8], None, "--preprocess cannot feed network 'Tiny': it takes 3x8x8, folder gives 1x8x8"),
 ])
 def test_a_run_whose_images_do_not_become_the_networks_input_is_refused(tmp_path: Path, image, resize, message):
-    spec, run = fake_run(tmp_path, image=image, resize=resize)
+    channels = image[0]  # run.json itself is consistent: one mean and std per channel of its images
+    spec, run = fake_run(tmp_path, image=image, resize=resize, mean=[0.5] * channels, std=[0.25] * channels)
     with pytest.raises(cnndsl.CnnError, match=message):
         cnndsl.export(spec, "onnx", tmp_path / "t.onnx", weights=run, preprocess=True)
     assert not (tmp_path / "t.onnx").exists()

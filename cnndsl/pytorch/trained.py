@@ -128,7 +128,7 @@ class Preprocess:
                              "positive integers")
         for name, values in (("mean", self.mean), ("std", self.std)):
             if len(values) != self.channels or not all(number(v) for v in values):
-                raise ValueError(f"{name} must be {self.channels} finite numbers (one per channel), got {values}")
+                raise ValueError(f"{name} must hold one finite number per channel ({self.channels}), got {values}")
         if not all(v > 0 for v in self.std):
             raise ValueError(f"std must be positive, got {self.std}")
         if not self.classes or not all(isinstance(c, str) for c in self.classes):
