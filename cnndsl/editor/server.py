@@ -62,6 +62,12 @@ def build_server() -> LanguageServer:
         checked, _ = checked_at(params.text_document.uri, lsp.Position(line=0, character=0))
         return symbols(checked)
 
+    _add_formatting(server)
+    return server
+
+
+def _add_formatting(server: LanguageServer) -> None:
+    """Register document formatting on `server`, only when a formatter exists."""
     format_text = formatter()
     if format_text is not None:
         @server.feature(lsp.TEXT_DOCUMENT_FORMATTING)
@@ -76,8 +82,6 @@ def build_server() -> LanguageServer:
             lines = text.split("\n")
             end = lsp.Position(line=len(lines), character=0)
             return [lsp.TextEdit(range=lsp.Range(start=lsp.Position(line=0, character=0), end=end), new_text=new)]
-
-    return server
 
 
 def serve_stdio() -> None:
