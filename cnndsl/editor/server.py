@@ -62,6 +62,12 @@ def build_server() -> LanguageServer:
         checked, _ = checked_at(params.text_document.uri, lsp.Position(line=0, character=0))
         return symbols(checked)
 
+    _add_formatting(server)
+    return server
+
+
+def _add_formatting(server: LanguageServer) -> None:
+    """Register document formatting on `server`, only when a formatter exists."""
     format_text = formatter()
     if format_text is not None:
         @server.feature(lsp.TEXT_DOCUMENT_FORMATTING)
@@ -78,8 +84,6 @@ def build_server() -> LanguageServer:
             lines = text.split("\n")  # the range ends at the document's real end (UTF-16 units, LSP's default)
             end = lsp.Position(line=len(lines) - 1, character=len(lines[-1].encode("utf-16-le")) // 2)
             return [lsp.TextEdit(range=lsp.Range(start=lsp.Position(line=0, character=0), end=end), new_text=new)]
-
-    return server
 
 
 def serve_stdio() -> None:

@@ -235,9 +235,9 @@ def _series_parallel(scope: Scope, call: dict) -> tuple:
     return items
 
 
-def _statements(scope: Scope, call: dict) -> tuple:
-    """Named statements in dataflow order: a value gets a name when it is read by more than
-    the next element, or is an output."""
+def _dataflow(scope: Scope) -> tuple[list, dict[tuple, list]]:
+    """The scope's elements in dataflow order (ties broken by name, so the text is stable), and the
+    readers of each value (`(element, port)`): the elements that read it, and "OUT" for an output."""
     graph = nx.DiGraph()
     for e, ins in scope.inputs.items():
         graph.add_node(e)
@@ -250,6 +250,13 @@ def _statements(scope: Scope, call: dict) -> tuple:
             readers.setdefault(src, []).append(e)
     for src in scope.outputs:
         readers.setdefault(src, []).append("OUT")
+    return order, readers
+
+
+def _statements(scope: Scope, call: dict) -> tuple:
+    """Named statements in dataflow order: a value gets a name when it is read by more than
+    the next element, or is an output."""
+    order, readers = _dataflow(scope)
     names: dict[tuple, str] = {}
     named = dict(zip(scope.outputs, output_names(scope.g), strict=False)) if not scope.path else {}
 

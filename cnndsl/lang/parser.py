@@ -11,7 +11,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from ..errors import CnnError, Span, suggest
 from . import syntax as ast
-from .builder import Built, too_deep
+from .built import Built, too_deep
 from .gc_pause import gc_paused
 from .grammar import LayoutError, parser
 

@@ -9,20 +9,12 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from ..errors import CnnError, Span, suggest
-from ..ops.inits import CONSTRUCTORS, Init
 from . import syntax as ast
+from .builtin_functions import BUILTINS
+from .kinds import TensorRef, _number, show, type_name  # noqa: F401 (TensorRef: imported from here)
 from .limits import ITEMS_PER_STEP, MAX_INT_BITS, MAX_SEQUENCE, Meter, check_int, tuple_items
-
-
-@dataclass(frozen=True)
-class TensorRef:
-    """A tensor in the graph under construction: output `port` of node `node`."""
-
-    node: int
-    port: int = 0
 
 
 class Scope:
@@ -67,42 +59,6 @@ class Scope:
         return Scope(self)
 
 
-def type_name(value: object) -> str:
-    """A value's type as messages name it: int, float, bool, tuple, string, tensor."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, TensorRef):
-        return "tensor"
-    names = {int: "int", float: "float", tuple: "tuple", str: "string", Init: "initialiser"}
-    return names.get(type(value), type(value).__name__)
-
-
-def show(value: object, width: int = 200) -> str:
-    """A value as the language writes it, abbreviated to about `width` characters: a long tuple
-    shows its first items and its length, `(0, 0, ... 1000000 items)`, so that a message about
-    a huge value stays short."""
-    room = [width]
-
-    def text(v: object) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, tuple):
-            parts = []
-            for item in v:
-                if room[0] <= 0:
-                    parts.append(f"... {len(v)} items")
-                    break
-                parts.append(text(item))
-                room[0] -= len(parts[-1]) + 2
-            return f"({parts[0]},)" if len(v) == 1 and len(parts) == 1 else f"({', '.join(parts)})"
-        if isinstance(v, str):
-            return repr(v) if len(v) <= width else f"{v[:width]!r}... ({len(v)} characters)"
-        if isinstance(v, int) and v.bit_length() > MAX_INT_BITS:
-            return f"<an integer of {v.bit_length()} bits>"
-        return str(v)
-    return text(value)
-
-
 def _check_int(value: object, span: Span) -> object:
     if isinstance(value, int) and not isinstance(value, bool):
         return check_int(value, span)
@@ -111,10 +67,6 @@ def _check_int(value: object, span: Span) -> object:
     if isinstance(value, complex):  # (-8) ** 0.5
         raise CnnError("the result is not a real number", span)
     return value
-
-
-def _number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _power(a: object, b: object) -> object:
@@ -231,85 +183,6 @@ def _index(base: object, index: object, span: Span) -> object:
     if not -len(base) <= index < len(base):
         raise CnnError(f"index {index} out of range for a tuple of {len(base)}", span)
     return base[index]
-
-
-def _ints(args: tuple, name: str) -> tuple[int, ...]:
-    for a in args:
-        if not isinstance(a, int) or isinstance(a, bool):
-            raise TypeError(f"{name}() takes integers, got {type_name(a)}")
-    return args
-
-
-def _range(*args: object) -> tuple:
-    if not 1 <= len(args) <= 3:
-        raise TypeError("range() takes 1 to 3 integers")
-    r = range(*_ints(args, "range"))
-    if len(r) > MAX_SEQUENCE:
-        raise ValueError(f"range() too long ({len(r)} items; the limit is {MAX_SEQUENCE})")
-    return tuple(r)
-
-
-def _seq(value: object, name: str) -> tuple:
-    if not isinstance(value, tuple):
-        raise TypeError(f"{name}() takes a tuple, got {type_name(value)}")
-    return value
-
-
-def _pairs(count: int, width: int, name: str) -> None:
-    """`enumerate` and `zip` build `count` tuples of `width` items: refuse too many before."""
-    if count * (width + 1) > MAX_SEQUENCE:
-        raise ValueError(f"{name}() too long ({count * (width + 1)} items; the limit is {MAX_SEQUENCE})")
-
-
-def _enumerate(*args: object) -> tuple:
-    if len(args) != 1:
-        _arity("enumerate", 1)
-    _pairs(len(_seq(args[0], "enumerate")), 2, "enumerate")
-    return tuple(enumerate(args[0]))
-
-
-def _zip(*args: object) -> tuple:
-    seqs = [_seq(x, "zip") for x in args]
-    _pairs(min(map(len, seqs), default=0), len(seqs), "zip")
-    return tuple(zip(*seqs, strict=False))
-
-
-def _minmax(fn: Callable, name: str) -> Callable:
-    def apply(*args: object) -> object:
-        items = _seq(args[0], name) if len(args) == 1 else args
-        if not items:
-            raise ValueError(f"{name}() of an empty tuple")
-        if not all(_number(i) for i in items):
-            raise TypeError(f"{name}() takes numbers")
-        return fn(items)
-    return apply
-
-
-def _one_number(fn: Callable, name: str) -> Callable:
-    def apply(*args: object) -> object:
-        if len(args) != 1 or not _number(args[0]):
-            raise TypeError(f"{name}() takes one number")
-        return fn(args[0])
-    return apply
-
-
-BUILTINS: dict[str, Callable[..., object]] = {
-    "range": _range,
-    "len": lambda *a: len(_seq(a[0], "len")) if len(a) == 1 else _arity("len", 1),
-    "min": _minmax(min, "min"),
-    "max": _minmax(max, "max"),
-    "sum": lambda *a: sum(_ints(_seq(a[0], "sum"), "sum")) if len(a) == 1 else _arity("sum", 1),
-    "enumerate": _enumerate,
-    "zip": _zip,
-    "int": _one_number(int, "int"),
-    "round": _one_number(round, "round"),
-    "abs": _one_number(abs, "abs"),
-    **CONSTRUCTORS,  # initialisers: `xavier_uniform`, `normal(0, 0.01)`, ... (cnndsl/ops/inits.py)
-}
-
-
-def _arity(name: str, n: int) -> object:
-    raise TypeError(f"{name}() takes {n} argument{'s' if n != 1 else ''}")
 
 
 def call_builtin(call: ast.Call, scope: Scope) -> object:

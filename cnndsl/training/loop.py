@@ -22,6 +22,7 @@ from ..api import check, compile, parse_shape
 from ..errors import CnnError
 from . import checkpoint, runs
 from . import data as datasets
+from .devices import _amp_dtype, _device, _reduce, _world
 from .interrupt import StopRequest
 from .progress import ProgressBar
 from .watch import LossWatch
@@ -60,20 +61,6 @@ class TrainingInterruptedError(Exception):
     """Ctrl-C: a checkpoint was saved; `--resume` continues from it."""
 
 
-def _world() -> tuple[int, int]:
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise CnnError("--device cuda: no CUDA device is available")
-    if name == "cuda" and _world()[1] > 1:
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-    return torch.device(name)
-
-
 def _agree(net, train: datasets.Dataset, opts: Options) -> None:  # noqa: ANN001
     c, h, w = train.shape
     size = (opts.resize, opts.resize) if opts.resize else (h, w)
@@ -107,14 +94,6 @@ def _optimizer(model: torch.nn.Module, opts: Options) -> tuple:
     return opt, schedule
 
 
-def _reduce(values: list[float], device: torch.device) -> list[float]:
-    if _world()[1] == 1:
-        return values
-    t = torch.tensor(values, dtype=torch.float64, device=device)
-    dist.all_reduce(t)
-    return t.tolist()
-
-
 def _evaluate(model: torch.nn.Module, batches: datasets.Batches, opts: Options, device: torch.device) -> float:
     rank, world = _world()
     model.eval()
@@ -127,12 +106,6 @@ def _evaluate(model: torch.nn.Module, batches: datasets.Batches, opts: Options, 
             count += len(y)
     correct, count = _reduce([correct.item(), count], device)
     return correct / max(count, 1)
-
-
-def _amp_dtype(device: torch.device) -> torch.dtype:
-    """bfloat16 where the device computes in it (CPU, Ampere and later GPUs): it keeps float32's range, so
-    no loss scaling is needed; float16 with a GradScaler on older GPUs."""
-    return torch.bfloat16 if device.type == "cpu" or torch.cuda.is_bf16_supported() else torch.float16
 
 
 def _autocast(opts: Options, device: torch.device):  # noqa: ANN202
