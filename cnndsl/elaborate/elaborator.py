@@ -19,7 +19,7 @@ from ..lang.values import BUILTINS, Scope, TensorRef, evaluate, show, truth
 from ..ops import INPUT, REGISTRY, Shape, ShapeError, dims
 from ..ops.aliases import meaning_hint
 from ..ops.inits import LayerInit
-from .binding import bind_block, bind_init, bind_layer, init_key, init_value, op_named
+from .binding import bind_block, bind_init, bind_layer, check_init_fits, init_key, init_value, op_named
 from .budget import Budget
 from .frames import Frame, Limits, Multi, name_of, unpack
 
@@ -65,6 +65,8 @@ class Elaborator:
         self.budget.tensors(op, shapes, span, frame.chain)
         if init is None and entry.initialisable:  # the `init` statements' default: the op's, else its family's
             init = frame.inits.get(op) or frame.inits.get(entry.family.value)
+        if init is not None:  # torch would refuse xavier on a bias when the model is built: say so now
+            check_init_fits(entry, attrs, init, span, f"{'.'.join((*frame.path, name))} ({entry.describe(attrs)})")
         n = self.ir.add_layer(op, (*frame.path, name), attrs, [(t.node, t.port) for t in inputs], shapes, span,
                               frame.chain, init)
         for message in entry.warn(attrs, in_shapes):
@@ -122,7 +124,7 @@ class Elaborator:
             case ast.InitDefaults(rules=rules):
                 for rule in rules:
                     key = init_key(rule.key, rule.span)
-                    frame.inits[key] = init_value(evaluate(rule.value, scope), rule.value.span, f"init {key}")
+                    frame.inits[key] = init_value(rule.value, rule.value.span, scope, f"init {key}")
                 return cur
             case ast.Output(name=name, span=span):
                 if not frame.is_network:

@@ -73,6 +73,8 @@ def type_name(value: object) -> str:
         return "bool"
     if isinstance(value, TensorRef):
         return "tensor"
+    if callable(value):  # a built-in function written bare: `zeros` (an initialiser), `len`
+        return "initialiser" if hasattr(value, "init_name") else "function"
     names = {int: "int", float: "float", tuple: "tuple", str: "string", Init: "initialiser"}
     return names.get(type(value), type(value).__name__)
 
@@ -99,6 +101,8 @@ def show(value: object, width: int = 200) -> str:
             return repr(v) if len(v) <= width else f"{v[:width]!r}... ({len(v)} characters)"
         if isinstance(v, int) and v.bit_length() > MAX_INT_BITS:
             return f"<an integer of {v.bit_length()} bits>"
+        if callable(v):  # a built-in function written bare, shown by the name it is written with
+            return next((name for name, fn in BUILTINS.items() if fn is v), "a function")
         return str(v)
     return text(value)
 
