@@ -56,7 +56,7 @@ def _prelu_slopes(a: Attrs, s: list[Shape]) -> int:
 
 PRELU = Op(
     "prelu", Family.ACT, "Parametric ReLU with a learned negative slope, one for all channels or one per channel "
-    "with `channels=true` (`nn.PReLU`; the slopes start at `init`).",
+    "with `channels=true` (`nn.PReLU`; the slopes start at `init`, a number or an initialiser).",
     params=(Param("channels", boolean, False), Param("init", number(), 0.25)),
     infer=lambda a, s: (_prelu_slopes(a, s) and s[0],), count_params=_prelu_slopes,
     module=lambda nn, a, s: nn.PReLU(_prelu_slopes(a, s), a["init"]), init_axes=lambda a: (1, 0),

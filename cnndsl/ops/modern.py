@@ -73,8 +73,8 @@ STOCHASTIC_DEPTH = Op(
 
 LAYER_SCALE = Op(
     "layer_scale", Family.OTHER,
-    "Multiplies each channel by a learned factor, initialised to `init` (ConvNeXt, Liu et al. 2022; "
-    "CaiT's LayerScale). The parameter is the layer itself: its state_dict key is the layer's name.",
+    "Multiplies each channel by a learned factor, initialised to `init`, a number or an initialiser (ConvNeXt, "
+    "Liu et al. 2022; CaiT's LayerScale). The parameter is the layer itself: its state_dict key is the layer's name.",
     params=(Param("init", number(), 1e-6, positional=True),),
     infer=lambda a, s: (spatial("layer_scale", s[0]) and s[0],), count_params=lambda a, s: s[0][0],
     count_macs=lambda a, s, o: prod(s[0]), macs=PER_ELEMENT,
