@@ -279,3 +279,15 @@ def test_inits_that_fit_pass_check_and_parts_a_layer_lacks_are_left_out():
     assert inits(network)["conv1"] == "(kaiming_normal, kaiming_normal)"
     sd = cnndsl.compile(network, seed=0).state_dict()
     assert "conv1.bias" not in sd and torch.equal(sd["prelu1.weight"], torch.zeros(1))
+
+
+@pytest.mark.parametrize("body", ["conv 3x3 4 init=(zeros, constant)", "init conv=constant\n    conv 3x3 4",
+                                  "conv 3x3 4 init=(xavier_uniform, kaiming_normal)"])
+def test_check_exits_1_with_a_located_message(tmp_path, capsys, body):
+    from cnndsl.cli.main import main
+
+    path = tmp_path / "n.cnn"
+    path.write_text(f"network N {{\n    input 1x8x8\n    {body}\n}}\n")
+    assert main(["check", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}:" in err and "error:" in err and "internal error" not in err

@@ -95,12 +95,9 @@ def init_value(expr: ast.Expr, span: Span, scope: Scope, what: str, number: bool
     try:
         return layer_init(value)
     except InitError as exc:
-        if exc.hint is not None and exc.part is None:
-            span = expr.span  # the bare word
-        if exc.part is not None and isinstance(expr, ast.TupleExpr) and len(expr.items) == 2:
-            span = expr.items[exc.part].span
-        if exc.hint is not None:
-            raise CnnError(str(exc), span, exc.hint) from None
+        if exc.hint is not None:  # an initialiser written bare that needs arguments: point at the word
+            written_pair = exc.part is not None and isinstance(expr, ast.TupleExpr) and len(expr.items) == 2
+            raise CnnError(str(exc), expr.items[exc.part].span if written_pair else expr.span, exc.hint) from None
         accepted = f"a number or {exc}" if number else str(exc)
         raise CnnError(f"{what} must be {accepted}, got {type_name(value)} {show(value)}", span) from None
 

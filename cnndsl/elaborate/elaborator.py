@@ -50,7 +50,8 @@ class Elaborator:
                  span: Span, init: LayerInit | None = None) -> int:
         """Add a layer of op `op` reading `inputs`; returns its node id. Its output shapes (per sample) come
         from the op's shape rule and its warnings are recorded. Raises CnnError for a shape rule's error, an
-        output dimension below 1, a tensor past the limits, or more than `max_layers` layers."""
+        output dimension below 1, a tensor past the limits, more than `max_layers` layers, or an init
+        that torch would refuse on the layer's tensors (xavier on a bias)."""
         if len(self.ir) >= self.limits.max_layers:
             raise CnnError(f"the network has more than {self.limits.max_layers} layers (the limit)", span)
         in_shapes = [self.shape(t) for t in inputs]
