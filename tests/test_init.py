@@ -291,3 +291,16 @@ def test_check_exits_1_with_a_located_message(tmp_path, capsys, body):
     assert main(["check", str(path)]) == 1
     err = capsys.readouterr().err
     assert f"{path}:" in err and "error:" in err and "internal error" not in err
+
+
+def test_precedence_layer_then_block_then_network_then_pytorch():
+    blocks = "block b() {\n    init act=ones\n    prelu, prelu init=0.5\n}"
+    network = net("    init act=zeros\n    prelu, b(), prelu, prelu init=0.5", blocks, shape="4x6x6")
+    sd = cnndsl.compile(network, seed=0).state_dict()
+    expected = {"prelu1.weight": torch.zeros(1), "b1.prelu1.weight": torch.ones(1),
+                "b1.prelu2.weight": nn.PReLU(1, 0.5).weight.detach(), "prelu2.weight": torch.zeros(1),
+                "prelu3.weight": nn.PReLU(1, 0.5).weight.detach()}
+    for key, value in expected.items():
+        assert torch.equal(sd[key], value), key
+    without = cnndsl.compile(net("    prelu", shape="4x6x6")).state_dict()["prelu1.weight"]
+    assert torch.equal(without, nn.PReLU().weight.detach())  # no statement: PyTorch's default
