@@ -3,17 +3,20 @@ values, and what the compiled model, the summary and the exported Python make of
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import math
+import re
 
 import pytest
 import torch
+from torch import nn
 
 import cnndsl
 from cnndsl.errors import CnnError
 from cnndsl.ops import REGISTRY
-from cnndsl.ops.inits import LayerInit, make
+from cnndsl.ops.inits import REQUIRED_ARG, SIGNATURES, LayerInit, make
 
 
 def net(body: str, blocks: str = "", shape: str = "3x8x8"):
@@ -68,18 +71,18 @@ def test_initialisers_are_values():
 
 def test_every_op_with_parameters_takes_init_and_no_other():
     takes = {name for name, op in REGISTRY.items() if op.initialisable}
-    assert {"conv", "fc", "linear", "bn", "layernorm", "layernorm2d"} <= takes
-    assert not takes & {"relu", "maxpool", "dropout", "flatten", "add", "identity", "layer_scale", "input"}
+    assert {"conv", "fc", "linear", "bn", "layernorm", "layernorm2d", "prelu", "layer_scale"} <= takes
+    assert not takes & {"relu", "maxpool", "dropout", "flatten", "add", "identity", "input"}
     with pytest.raises(CnnError, match="relu has no argument 'init'"):
         net("    relu init=zeros")
-    # layer_scale's own argument named `init` is still its own
+    # layer_scale's own argument named `init` is still its own, given a number
     assert net("    layer_scale init=0.5").layer("layer_scale1").attrs["init"] == 0.5
 
 
 @pytest.mark.parametrize("text,message", [
     ("    init relu=zeros", "no op with parameters"),
     ("    init conv=3", "init conv must be an initialiser"),
-    ("    conv 3x3 4 init=(zeros, ones, ones)", "or a pair"),
+    ("    conv 3x3 4 init=(zeros, ones, ones)", r"or a pair \(weight, bias\), got tuple \(zeros, ones, ones\)$"),
     ("    conv 3x3 4 init=kaiming_normal(mode=fan_up)", "mode must be one of fan_in, fan_out"),
     ("    conv 3x3 4 init=kaiming_normal(nonlinearity=swish)", "nonlinearity must be one of"),
     ("    conv 3x3 4 init=normal(std=0)", "std must be positive"),
@@ -127,7 +130,9 @@ def test_a_seed_makes_the_initialisation_reproducible_and_leaves_torchs_generato
         cnndsl.compile(network, seed="7")
 
 
-def test_torch_refusing_an_initialiser_is_a_located_error():
+def test_torch_refusing_an_initialiser_is_a_located_error(monkeypatch):
+    """Where an op does not declare its tensors' axes (a plugin's), torch's refusal is located when built."""
+    monkeypatch.setitem(REGISTRY, "bn", dataclasses.replace(REGISTRY["bn"], init_axes=None))
     with pytest.raises(CnnError, match=r"bn1 \(bn\): xavier_uniform cannot initialise its weight of shape \(4,\)"):
         cnndsl.compile(net("    conv 3x3 4, bn init=xavier_uniform"))
 
@@ -165,3 +170,137 @@ def test_exported_python_initialises_as_the_compiled_model(tmp_path):
         assert torch.equal(exported[key], compiled[key]), key
     std = 2 * math.sqrt(2 / (3 * 9 + 16 * 9))
     assert abs(exported["conv1.weight"].std().item() - std) < 0.25 * std  # 432 draws
+
+
+# ---- a newcomer's findings (issue 14 item 1)
+
+def test_a_bare_initialiser_that_needs_arguments_is_an_error_at_the_word():
+    with pytest.raises(CnnError, match=r"constant\(\) needs val") as info:
+        net("    conv 3x3 4 init=(zeros, constant)")
+    span = info.value.span
+    assert (span.line, span.col) == (4, 29) and info.value.diagnostic.hint.endswith("constant(0.1)")
+    with pytest.raises(CnnError, match=r"constant\(\) needs val") as info:
+        net("    init conv=constant\n    conv 3x3 4")
+    assert (info.value.span.line, info.value.span.col) == (4, 15) and "constant(0.1)" in info.value.diagnostic.hint
+
+
+@pytest.mark.parametrize("name", sorted(SIGNATURES))
+def test_every_initialiser_written_bare_is_its_defaults_or_a_located_error(name):
+    needs = [k for k, d in SIGNATURES[name] if d is REQUIRED_ARG]
+    if not needs:
+        assert net(f"    conv 3x3 4 init={name}").layer("conv1").init in (LayerInit(make(name)), None)
+        return
+    with pytest.raises(CnnError, match=f"{name}\\(\\) needs {needs[0]}") as info:
+        net(f"    conv 3x3 4 init={name}")
+    assert info.value.span.col == 21 and info.value.diagnostic.hint is not None
+
+
+def _weights(body: str) -> dict[str, torch.Tensor]:
+    return cnndsl.compile(net(body, shape="4x6x6"), seed=0).state_dict()
+
+
+@pytest.mark.parametrize("default", ["zeros", "constant(0.1)"])
+def test_a_layers_own_number_for_prelu_and_layer_scale_wins_over_the_init_statement(default):
+    sd = _weights(f"    init act={default}, other={default}\n"
+                  "    prelu init=0.5, layer_scale init=0.25, prelu, layer_scale")
+    assert torch.equal(sd["prelu1.weight"], nn.PReLU(1, 0.5).weight.detach())
+    assert torch.equal(sd["layer_scale1"], torch.full((4, 1, 1), 0.25))
+    value = 0.0 if default == "zeros" else 0.1  # the statement's, where the layer says nothing
+    assert torch.equal(sd["prelu2.weight"], torch.full((1,), value))
+    assert torch.equal(sd["layer_scale2"], torch.full((4, 1, 1), value))
+
+
+def test_prelu_and_layer_scale_take_initialisers(tmp_path):
+    body = "    prelu channels=true init=zeros, layer_scale init=constant(0.1), layer_scale normal(0, 2), prelu"
+    sd = _weights(body)
+    assert torch.equal(sd["prelu1.weight"], torch.zeros(4))
+    assert torch.equal(sd["prelu2.weight"], nn.PReLU().weight.detach())  # PyTorch's default, 0.25
+    assert torch.equal(sd["layer_scale1"], torch.full((4, 1, 1), 0.1))
+    assert abs(sd["layer_scale2"].std().item() - 2) < 2  # four draws: not the constant default
+    network = net(body, shape="4x6x6")
+    assert inits(network)["prelu1"] == "zeros" and inits(network)["layer_scale2"] == "normal(std=2)"
+    from cnndsl.pytorch.export import export
+
+    out = tmp_path / "model.py"
+    export(net("    init act=zeros\n    prelu init=0.5, prelu, layer_scale init=normal(0, 2)", shape="4x6x6"),
+           "py", out)
+    text = out.read_text()
+    assert "nn.init.zeros_(self.prelu1.weight)" not in text and "nn.init.zeros_(self.prelu2.weight)" in text
+    spec = importlib.util.spec_from_file_location("exported_scale", out)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    torch.manual_seed(0)
+    exported = module.N().state_dict()
+    torch.manual_seed(0)
+    compiled = cnndsl.compile(net("    init act=zeros\n    prelu init=0.5, prelu, layer_scale init=normal(0, 2)",
+                                  shape="4x6x6")).state_dict()
+    for key, value in compiled.items():
+        assert torch.equal(exported[key], value), key
+    assert torch.equal(compiled["prelu1.weight"], torch.full((1,), 0.5))
+
+
+@pytest.mark.parametrize("text,message", [
+    ("    prelu init=(1, 2)", r"prelu init must be a number or an initialiser .* got tuple \(1, 2\)$"),
+    ("    layer_scale init=true", r"layer_scale init must be a number or an initialiser .* got bool true$"),
+    ("    conv 3x3 4 init=(zeros, len)", r"got tuple \(zeros, len\)$"),
+    ("    conv 3x3 zeros", r"conv out must be a positive integer, got initialiser zeros$"),
+    ("    prelu init=0.5 init=zeros", "prelu init is given twice"),
+    ("    layer_scale 0.5 init=zeros", "layer_scale init is given twice"),
+])
+def test_messages_show_values_as_the_source_writes_them(text, message):
+    with pytest.raises(CnnError, match=message) as info:
+        net(text)
+    assert "<function" not in str(info.value) and info.value.span.line == 4
+
+
+@pytest.mark.parametrize("body,tensor", [
+    ("conv 3x3 4 init=(xavier_uniform, kaiming_normal)", "bias"),
+    ("conv 3x3 4, bn init=xavier_uniform", "weight"),
+    ("init norm=orthogonal\n    conv 3x3 4, groupnorm 2", "weight"),
+    ("prelu init=kaiming_uniform", "weight"),
+    ("flatten, fc 3 init=(ones, xavier_normal)", "bias"),
+])
+def test_initialisers_torch_refuses_on_a_tensor_are_errors_at_check(body, tensor):
+    """What check refuses, torch refuses too (on the same layer, built without the init)."""
+    with pytest.raises(CnnError, match=f"cannot initialise its {tensor}, a tensor of one axis") as info:
+        net("    " + body)
+    assert info.value.span is not None and info.value.diagnostic.hint is not None
+    layer = info.value.message.split(" ")[0]
+    init = re.search(r": (\S+) cannot", info.value.message).group(1)
+    plain = re.sub(r" init=(\([^)]*\)|\S+)|    init .*\n", "", "    " + body)
+    module = cnndsl.compile(net(plain), seed=0).get_submodule(layer)
+    with pytest.raises(ValueError):
+        getattr(torch.nn.init, init + "_")(getattr(module, tensor).detach().clone())
+
+
+def test_inits_that_fit_pass_check_and_parts_a_layer_lacks_are_left_out():
+    network = net("    conv 3x3 4 bias=false init=(kaiming_normal, kaiming_normal), groupnorm 2 affine=false "
+                  "init=xavier_uniform, prelu init=(zeros, kaiming_normal), layer_scale init=kaiming_normal")
+    assert inits(network)["conv1"] == "(kaiming_normal, kaiming_normal)"
+    sd = cnndsl.compile(network, seed=0).state_dict()
+    assert "conv1.bias" not in sd and torch.equal(sd["prelu1.weight"], torch.zeros(1))
+
+
+@pytest.mark.parametrize("body", ["conv 3x3 4 init=(zeros, constant)", "init conv=constant\n    conv 3x3 4",
+                                  "conv 3x3 4 init=(xavier_uniform, kaiming_normal)"])
+def test_check_exits_1_with_a_located_message(tmp_path, capsys, body):
+    from cnndsl.cli.main import main
+
+    path = tmp_path / "n.cnn"
+    path.write_text(f"network N {{\n    input 1x8x8\n    {body}\n}}\n")
+    assert main(["check", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}:" in err and "error:" in err and "internal error" not in err
+
+
+def test_precedence_layer_then_block_then_network_then_pytorch():
+    blocks = "block b() {\n    init act=ones\n    prelu, prelu init=0.5\n}"
+    network = net("    init act=zeros\n    prelu, b(), prelu, prelu init=0.5", blocks, shape="4x6x6")
+    sd = cnndsl.compile(network, seed=0).state_dict()
+    expected = {"prelu1.weight": torch.zeros(1), "b1.prelu1.weight": torch.ones(1),
+                "b1.prelu2.weight": nn.PReLU(1, 0.5).weight.detach(), "prelu2.weight": torch.zeros(1),
+                "prelu3.weight": nn.PReLU(1, 0.5).weight.detach()}
+    for key, value in expected.items():
+        assert torch.equal(sd[key], value), key
+    without = cnndsl.compile(net("    prelu", shape="4x6x6")).state_dict()["prelu1.weight"]
+    assert torch.equal(without, nn.PReLU().weight.detach())  # no statement: PyTorch's default

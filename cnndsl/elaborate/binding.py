@@ -9,7 +9,7 @@ from ..lang import syntax as ast
 from ..lang.values import Scope, evaluate, show, type_name
 from ..ops import REGISTRY, ArgError, Family, Op, Param
 from ..ops.aliases import meaning_hint
-from ..ops.inits import LayerInit, layer_init
+from ..ops.inits import InitError, LayerInit, layer_init, misfit
 
 
 def _value(expr: ast.Expr, scope: Scope, symbols: tuple[str, ...]) -> object:
@@ -54,7 +54,10 @@ def bind_layer(op: Op, layer: ast.Layer, scope: Scope) -> dict:
                        else f"signature: {op.signature()}")
     attrs: dict[str, object] = {}
     for param, arg in zip(positional, layer.args, strict=False):
-        attrs[param.name] = _convert(op, param, _value(arg.value, scope, param.symbols), arg.span)
+        value = _value(arg.value, scope, param.symbols)
+        if _own_init_initialiser(op, param, value):
+            continue  # `layer_scale zeros`: bound by bind_init, the argument keeps its default
+        attrs[param.name] = _convert(op, param, value, arg.span)
         if arg.stride is not None:
             if not param.stride:
                 raise CnnError(f"only a kernel takes a '/stride' suffix, not {op.name} {param.name}", arg.span,
@@ -70,7 +73,10 @@ def bind_layer(op: Op, layer: ast.Layer, scope: Scope) -> dict:
         if kw.name in attrs:
             how = "by a '/' suffix" if kw.name == "stride" else "twice"
             raise CnnError(f"{op.name} {kw.name} is given {how}", kw.span)
-        attrs[kw.name] = _convert(op, param, _value(kw.value, scope, param.symbols), kw.span)
+        value = _value(kw.value, scope, param.symbols)
+        if _own_init_initialiser(op, param, value):
+            continue  # `prelu init=zeros`: bound by bind_init, the argument keeps its default
+        attrs[kw.name] = _convert(op, param, value, kw.span)
     for param in op.params:
         if param.name not in attrs:
             if param.required:
@@ -84,21 +90,65 @@ def _is_init(op: Op, keyword: str) -> bool:
     return keyword == "init" and op.initialisable and all(p.name != "init" for p in op.params)
 
 
-def init_value(value: object, span: Span, what: str) -> LayerInit:
-    """A language value as a layer's init; CnnError at `span` naming `what` when it is not one."""
+def _own_init_initialiser(op: Op, param: Param, value: object) -> bool:
+    """Whether `value` for an op's own argument named `init` (prelu's initial slope, layer_scale's initial
+    factor: a number) is not a number, so is taken as the layer's initialiser by `bind_init`."""
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return param.name == "init" and op.initialisable and not is_number
+
+
+def init_value(expr: ast.Expr, span: Span, scope: Scope, what: str, number: bool = False) -> LayerInit:
+    """The value of `expr` as a layer's init; CnnError naming `what` when it is not one, at the item of a
+    written pair that is wrong (a bare `constant`, which needs its value) or else at `span`. With `number`
+    the message says that a number (the op's own argument) is taken too."""
+    value = evaluate(expr, scope)
     try:
         return layer_init(value)
-    except ValueError as exc:
-        raise CnnError(f"{what} must be {exc}, got {type_name(value)} {show(value)}", span) from None
+    except InitError as exc:
+        if exc.hint is not None:  # an initialiser written bare that needs arguments: point at the word
+            written_pair = exc.part is not None and isinstance(expr, ast.TupleExpr) and len(expr.items) == 2
+            raise CnnError(str(exc), expr.items[exc.part].span if written_pair else expr.span, exc.hint) from None
+        accepted = f"a number or {exc}" if number else str(exc)
+        raise CnnError(f"{what} must be {accepted}, got {type_name(value)} {show(value)}", span) from None
+
+
+def _init_args(op: Op, layer: ast.Layer) -> list[ast.Arg | ast.Keyword]:
+    """The layer's arguments that give its init: `init=`, or the op's own argument named `init` (by keyword,
+    or by position: `layer_scale 0.5`)."""
+    given: list[ast.Arg | ast.Keyword] = [kw for kw in layer.kwargs if kw.name == "init"]
+    positional = [p.name for p in op.params if p.positional]
+    if "init" in positional and len(layer.args) > positional.index("init"):
+        given.insert(0, layer.args[positional.index("init")])
+    return given
 
 
 def bind_init(op: Op, layer: ast.Layer, scope: Scope) -> LayerInit | None:
-    """The layer's own `init=` (None without one; `bind_layer` refuses it on an op without parameters);
-    CnnError when the value is not an initialiser or a (weight, bias) pair."""
-    given = [kw for kw in layer.kwargs if _is_init(op, kw.name)]
+    """The layer's own init, None without one (`bind_layer` refuses `init=` on an op without parameters). An
+    op with an argument of its own named `init` (prelu, layer_scale) takes a number there, which is its own
+    init (`LayerInit()`: no `init` statement's default replaces it), or an initialiser. CnnError when the
+    value is neither, or when it is given twice."""
+    if not op.initialisable:
+        return None
+    given = _init_args(op, layer)
     if len(given) > 1:
         raise CnnError(f"{op.name} init is given twice", given[1].span)
-    return init_value(evaluate(given[0].value, scope), given[0].span, f"{op.name} init") if given else None
+    if not given:
+        return None
+    own = next((p for p in op.params if p.name == "init"), None)
+    if own is not None and not _own_init_initialiser(op, own, evaluate(given[0].value, scope)):
+        return LayerInit()  # its own number, bound by bind_layer
+    return init_value(given[0].value, given[0].span, scope, f"{op.name} init", number=own is not None)
+
+
+def check_init_fits(op: Op, attrs: dict, init: LayerInit, span: Span, who: str) -> None:
+    """CnnError at `span` when `init` is one torch refuses on the layer's tensors (xavier on a bias), as far as
+    the op declares their axes (`Op.init_axes`); `who` names the layer."""
+    if op.init_axes is None:
+        return
+    why = misfit(init, op.init_axes(attrs))
+    if why is not None:
+        raise CnnError(f"{who}: {why}", span, "xavier, kaiming and orthogonal need a weight of two or more "
+                       "dimensions (conv, fc, linear); use zeros, constant(...), normal(...) or uniform(...)")
 
 
 def init_key(key: str, span: Span) -> str:

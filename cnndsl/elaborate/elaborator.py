@@ -17,7 +17,7 @@ from ..lang.source import Program
 from ..lang.values import BUILTINS, Scope, TensorRef, evaluate, show
 from ..ops import INPUT, REGISTRY, Shape, ShapeError, dims
 from ..ops.inits import LayerInit
-from .binding import init_key, init_value
+from .binding import check_init_fits, init_key, init_value
 from .budget import Budget
 from .frames import Frame, Limits, Multi
 from .items import ItemSteps
@@ -45,7 +45,8 @@ class Elaborator(ItemSteps):
                  span: Span, init: LayerInit | None = None) -> int:
         """Add a layer of op `op` reading `inputs`; returns its node id. Its output shapes (per sample) come
         from the op's shape rule and its warnings are recorded. Raises CnnError for a shape rule's error, an
-        output dimension below 1, a tensor past the limits, or more than `max_layers` layers."""
+        output dimension below 1, a tensor past the limits, more than `max_layers` layers, or an init
+        that torch would refuse on the layer's tensors (xavier on a bias)."""
         if len(self.ir) >= self.limits.max_layers:
             raise CnnError(f"the network has more than {self.limits.max_layers} layers (the limit)", span)
         in_shapes = [self.shape(t) for t in inputs]
@@ -60,6 +61,8 @@ class Elaborator(ItemSteps):
         self.budget.tensors(op, shapes, span, frame.chain)
         if init is None and entry.initialisable:  # the `init` statements' default: the op's, else its family's
             init = frame.inits.get(op) or frame.inits.get(entry.family.value)
+        if init is not None:  # torch would refuse xavier on a bias when the model is built: say so now
+            check_init_fits(entry, attrs, init, span, f"{'.'.join((*frame.path, name))} ({entry.describe(attrs)})")
         n = self.ir.add_layer(op, (*frame.path, *name.split(".")), attrs, [(t.node, t.port) for t in inputs], shapes,
                               span, frame.chain, init)
         for message in entry.warn(attrs, in_shapes):
@@ -128,7 +131,7 @@ class Elaborator(ItemSteps):
             case ast.InitDefaults(rules=rules):
                 for rule in rules:
                     key = init_key(rule.key, rule.span)
-                    frame.inits[key] = init_value(evaluate(rule.value, scope), rule.value.span, f"init {key}")
+                    frame.inits[key] = init_value(rule.value, rule.value.span, scope, f"init {key}")
                 return cur
             case ast.Output(name=name, span=span):
                 if not frame.is_network:

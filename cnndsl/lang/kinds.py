@@ -23,6 +23,8 @@ def type_name(value: object) -> str:
         return "bool"
     if isinstance(value, TensorRef):
         return "tensor"
+    if callable(value):  # a built-in function written bare: `zeros` (an initialiser), `len`
+        return "initialiser" if hasattr(value, "init_name") else "function"
     names = {int: "int", float: "float", tuple: "tuple", str: "string", Init: "initialiser"}
     return names.get(type(value), type(value).__name__)
 
@@ -49,6 +51,8 @@ def show(value: object, width: int = 200) -> str:
             return repr(v) if len(v) <= width else f"{v[:width]!r}... ({len(v)} characters)"
         if isinstance(v, int) and v.bit_length() > MAX_INT_BITS:
             return f"<an integer of {v.bit_length()} bits>"
+        if callable(v):  # a built-in function written bare: an initialiser by the name it is written with
+            return getattr(v, "init_name", None) or "a built-in function"
         return str(v)
     return text(value)
 

@@ -56,10 +56,10 @@ def _prelu_slopes(a: Attrs, s: list[Shape]) -> int:
 
 PRELU = Op(
     "prelu", Family.ACT, "Parametric ReLU with a learned negative slope, one for all channels or one per channel "
-    "with `channels=true` (`nn.PReLU`; the slopes start at `init`).",
+    "with `channels=true` (`nn.PReLU`; the slopes start at `init`, a number or an initialiser).",
     params=(Param("channels", boolean, False), Param("init", number(), 0.25)),
     infer=lambda a, s: (_prelu_slopes(a, s) and s[0],), count_params=_prelu_slopes,
-    module=lambda nn, a, s: nn.PReLU(_prelu_slopes(a, s), a["init"]),
+    module=lambda nn, a, s: nn.PReLU(_prelu_slopes(a, s), a["init"]), init_axes=lambda a: (1, 0),
     examples=(("prelu", (3, 4, 4)), ("prelu channels=true init=0.1", (5, 3, 3)), ("prelu channels=true", (6,))),
 )
 # alpha >= 0: torch's in-place ELU (which the backend chooses after conv, bn, ...) has no backward for alpha < 0

@@ -24,6 +24,7 @@ from .registry import (
     pair,
     register,
     spatial,
+    weight_and_bias,
 )
 from .windowed import check_groups, group_channels  # also registers conv before conv_transpose (the table's order)
 
@@ -149,7 +150,7 @@ CONV_TRANSPOSE = Op(
             Param("dilation", pair(1), (1, 1)), Param("groups", integer(1), 1), Param("bias", boolean, True)),
     infer=_conv_transpose_shape, count_params=_conv_transpose_params, count_macs=_conv_transpose_macs,
     macs="one per weight per input position, bias not counted (as fvcore and torch's flop counter)",
-    module=_conv_transpose_module,
+    module=_conv_transpose_module, init_axes=weight_and_bias(4),
     examples=(("conv_transpose 4x4/2 6 pad=1 bias=false", (8, 4, 4)),
               ("conv_transpose 3x3/2 4 pad=1 output_pad=1 groups=2", (4, 5, 5)),
               ("conv_transpose 2x3 3 pad=1x0 dilation=2 output_pad=1", (2, 3, 4))),

@@ -142,24 +142,70 @@ def _constructor(name: str) -> Callable[..., Init]:
 CONSTRUCTORS: dict[str, Callable[..., Init]] = {name: _constructor(name) for name in SIGNATURES}
 
 
+# how a call of an initialiser with required arguments is written, for hints (`constant` bare is no initialiser)
+_EXAMPLES = {"constant": "constant(0.1)"}
+
+# initialisers whose torch function computes fans or a matrix: they need a tensor of two or more axes
+NEEDS_TWO_AXES = ("xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", "orthogonal")
+
+
+class InitError(ValueError):
+    """A value refused as a layer's init: `hint` a likely fix, `part` the item of a (weight, bias) pair that
+    is wrong (0 or 1; None: the value as a whole), so that the caller can point at it."""
+
+    def __init__(self, message: str, hint: str | None = None, part: int | None = None) -> None:
+        super().__init__(message)
+        self.hint, self.part = hint, part
+
+
+def initialiser_name(value: object) -> str | None:
+    """The name of a built-in initialiser function given as a value (`zeros` written bare); else None."""
+    name = getattr(value, "init_name", None)
+    return name if name is not None and CONSTRUCTORS.get(name) is value else None
+
+
 def as_init(value: object) -> Init | None:
-    """An Init from a language value: an Init, or an initialiser function named bare (`zeros`); else None."""
+    """An Init from a language value: an Init, or an initialiser function named bare (`zeros`); else None.
+    InitError for a bare one that needs arguments (`constant`), with the call as the hint."""
     if isinstance(value, Init):
         return value
-    name = getattr(value, "init_name", None)
-    return make(name) if name is not None and CONSTRUCTORS.get(name) is value else None
+    name = initialiser_name(value)
+    if name is None:
+        return None
+    try:
+        return make(name)
+    except TypeError as exc:  # a required argument: `constant` needs its value
+        needed = ", ".join(k for k, d in SIGNATURES[name] if d is REQUIRED_ARG)
+        raise InitError(str(exc), f"write it with its arguments: {_EXAMPLES.get(name, f'{name}({needed})')}") \
+            from None
 
 
 def layer_init(value: object) -> LayerInit:
     """A layer's init from a language value: one initialiser (the weight's; the bias keeps PyTorch's
-    default) or a pair `(weight, bias)`. ValueError when it is neither."""
+    default) or a pair `(weight, bias)`. InitError when it is neither (its `part` says which item of a pair
+    is wrong, where one is)."""
     if isinstance(value, LayerInit):
         return value
     single = as_init(value)
     if single is not None:
         return LayerInit(single)
     if isinstance(value, tuple) and len(value) == 2:
-        weight, bias = as_init(value[0]), as_init(value[1])
-        if weight is not None and bias is not None:
-            return LayerInit(weight, bias)
-    raise ValueError("an initialiser (`xavier_uniform`, `normal(0, 0.01)`, ...) or a pair (weight, bias)")
+        parts = []
+        for i, item in enumerate(value):
+            try:
+                parts.append(as_init(item))
+            except InitError as exc:
+                raise InitError(str(exc), exc.hint, i) from None
+        if parts[0] is not None and parts[1] is not None:
+            return LayerInit(parts[0], parts[1])
+    raise InitError("an initialiser (`xavier_uniform`, `normal(0, 0.01)`, ...) or a pair (weight, bias)")
+
+
+def misfit(init: LayerInit, axes: tuple[int, int]) -> str | None:
+    """Why `init` cannot initialise a layer whose weight and bias have `axes` axes (0: the layer has no such
+    tensor, and its part is left out), or None when it can: xavier, kaiming and orthogonal need two or more
+    axes (torch computes fans or a matrix), which no bias and no norm's gamma has."""
+    for what, part, n in (("weight", init.weight, axes[0]), ("bias", init.bias, axes[1])):
+        if n and n < 2 and part.name in NEEDS_TWO_AXES:
+            return f"{part} cannot initialise its {what}, a tensor of one axis"
+    return None

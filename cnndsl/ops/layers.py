@@ -24,7 +24,9 @@ from .registry import (
     number,
     positive,
     register,
+    scale_and_shift,
     spatial,
+    weight_and_bias,
 )
 
 # ---- normalisation ------------------------------------------------------------------
@@ -42,7 +44,7 @@ BN = Op(
     infer=_bn_shape, count_params=lambda a, s: 2 * s[0][0],
     count_macs=lambda a, s, o: prod(s[0]), macs="one per element: a scale and shift in eval mode (fvcore counts two)",
     module=lambda nn, a, s: (nn.BatchNorm2d if len(s[0]) == 3 else nn.BatchNorm1d)(
-        s[0][0], eps=a["eps"], momentum=a["momentum"]),
+        s[0][0], eps=a["eps"], momentum=a["momentum"]), init_axes=scale_and_shift,
     examples=(("bn eps=0.001", (4, 5, 5)), ("bn momentum=0.2", (6,))),
     inplace_after=True,
 )
@@ -79,7 +81,7 @@ FC = Op(
     params=(Param("out", integer(1), positional=True), Param("bias", boolean, True)),
     infer=_fc_shape, count_params=lambda a, s: s[0][0] * a["out"] + (a["out"] if a["bias"] else 0),
     count_macs=lambda a, s, o: s[0][0] * a["out"], macs=PER_WEIGHT,
-    module=lambda nn, a, s: nn.Linear(s[0][0], a["out"], a["bias"]),
+    module=lambda nn, a, s: nn.Linear(s[0][0], a["out"], a["bias"]), init_axes=weight_and_bias(2),
     examples=(("fc 7", (12,)), ("fc 3 bias=false", (5,))),
     inplace_after=True,
 )

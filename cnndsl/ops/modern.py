@@ -28,7 +28,9 @@ from .registry import (
     integer,
     number,
     register,
+    scale_and_shift,
     spatial,
+    weight_and_bias,
 )
 
 
@@ -71,12 +73,12 @@ STOCHASTIC_DEPTH = Op(
 
 LAYER_SCALE = Op(
     "layer_scale", Family.OTHER,
-    "Multiplies each channel by a learned factor, initialised to `init` (ConvNeXt, Liu et al. 2022; "
-    "CaiT's LayerScale). The parameter is the layer itself: its state_dict key is the layer's name.",
+    "Multiplies each channel by a learned factor, initialised to `init`, a number or an initialiser (ConvNeXt, "
+    "Liu et al. 2022; CaiT's LayerScale). The parameter is the layer itself: its state_dict key is the layer's name.",
     params=(Param("init", number(), 1e-6, positional=True),),
     infer=lambda a, s: (spatial("layer_scale", s[0]) and s[0],), count_params=lambda a, s: s[0][0],
     count_macs=lambda a, s, o: prod(s[0]), macs=PER_ELEMENT,
-    parameter=lambda a, s: ((s[0][0], 1, 1), a["init"]),
+    parameter=lambda a, s: ((s[0][0], 1, 1), a["init"]), init_axes=lambda a: (3, 0),
     function=lambda torch, xs, a: xs[1] * xs[0],
     examples=(("layer_scale 0.5", (4, 3, 3)),),
 )
@@ -123,7 +125,7 @@ LAYERNORM = Op(
     "Layer normalisation over the last axis (`nn.LayerNorm`); with `permute` for channels-last.",
     params=(Param("eps", number(0.0), 1e-5),), infer=lambda a, s: (_last_axis("layernorm", s[0]) and s[0],),
     count_params=lambda a, s: 2 * s[0][-1], count_macs=lambda a, s, o: prod(s[0]), macs=PER_ELEMENT,
-    module=lambda nn, a, s: nn.LayerNorm(s[0][-1], eps=a["eps"]),
+    module=lambda nn, a, s: nn.LayerNorm(s[0][-1], eps=a["eps"]), init_axes=scale_and_shift,
     reach=lambda a, s, o, port: _along_last(s, o, norm=True),
     examples=(("layernorm eps=1e-6", (4, 3, 5)), ("layernorm", (6,))),
 )
@@ -132,7 +134,7 @@ LAYERNORM2D = Op(
     "(ConvNeXt's `LayerNorm2d`).",
     params=(Param("eps", number(0.0), 1e-5),), infer=lambda a, s: (spatial("layernorm2d", s[0]),),
     count_params=lambda a, s: 2 * s[0][0], count_macs=lambda a, s, o: prod(s[0]), macs=PER_ELEMENT,
-    module=lambda nn, a, s: _torch_layers().LayerNorm2d(s[0][0], eps=a["eps"]),
+    module=lambda nn, a, s: _torch_layers().LayerNorm2d(s[0][0], eps=a["eps"]), init_axes=scale_and_shift,
     reach=lambda a, s, o, port: (reach.replace_axis(reach.elementwise(s, o)[0], 0, reach.normalised(0, o[0])),),
     examples=(("layernorm2d eps=1e-6", (4, 3, 5)),),
 )
@@ -143,7 +145,7 @@ LINEAR = Op(
     infer=lambda a, s: ((*s[0][:-1], a["out"]) if _last_axis("linear", s[0]) else s[0],),
     count_params=lambda a, s: s[0][-1] * a["out"] + (a["out"] if a["bias"] else 0),
     count_macs=lambda a, s, o: prod(s[0]) * a["out"], macs=PER_WEIGHT,
-    module=lambda nn, a, s: nn.Linear(s[0][-1], a["out"], a["bias"]),
+    module=lambda nn, a, s: nn.Linear(s[0][-1], a["out"], a["bias"]), init_axes=weight_and_bias(2),
     reach=lambda a, s, o, port: _along_last(s, o),
     examples=(("permute (1, 2, 0), linear 6", (4, 3, 5)), ("linear 3 bias=false", (5,))),
     inplace_after=True,

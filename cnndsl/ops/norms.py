@@ -16,7 +16,21 @@ from typing import Any
 
 from . import lowering, reach
 from .importing import Mapped, UnmappedError, import_rule
-from .registry import PER_ELEMENT, Attrs, Family, Op, Param, Shape, ShapeError, boolean, dims, integer, number, register
+from .registry import (
+    PER_ELEMENT,
+    Attrs,
+    Family,
+    Op,
+    Param,
+    Shape,
+    ShapeError,
+    boolean,
+    dims,
+    integer,
+    number,
+    register,
+    scale_and_shift,
+)
 from .registry import spatial as spatial_shape
 
 
@@ -68,7 +82,7 @@ GROUPNORM = Op(
     infer=_groupnorm_shape, warn=_groupnorm_warnings,
     count_params=lambda a, s: 2 * s[0][0] if a["affine"] else 0,
     count_macs=lambda a, s, o: prod(s[0]), macs=PER_ELEMENT,
-    module=lambda nn, a, s: nn.GroupNorm(a["groups"], s[0][0], a["eps"], a["affine"]),
+    module=lambda nn, a, s: nn.GroupNorm(a["groups"], s[0][0], a["eps"], a["affine"]), init_axes=scale_and_shift,
     examples=(("groupnorm 2", (6, 4, 4)), ("groupnorm 3 eps=1e-3 affine=false", (6, 5, 3)), ("groupnorm 2", (4,))),
     reach=_groupnorm_reach,
     inplace_after=True,
@@ -99,7 +113,7 @@ INSTANCENORM = Op(
     count_params=lambda a, s: 2 * s[0][0] if a["affine"] else 0,
     count_macs=lambda a, s, o: prod(s[0]), macs=PER_ELEMENT,
     module=lambda nn, a, s: nn.InstanceNorm2d(s[0][0], a["eps"], a["momentum"], a["affine"],
-                                              a["track_running_stats"]),
+                                              a["track_running_stats"]), init_axes=scale_and_shift,
     examples=(("instancenorm", (3, 4, 5)), ("instancenorm affine=true eps=1e-3", (4, 3, 3)),
               ("instancenorm track_running_stats=true momentum=0.2", (2, 5, 5))),
     reach=_instancenorm_reach,

@@ -88,6 +88,16 @@ class Param:
         return self.default is REQUIRED
 
 
+def weight_and_bias(axes: int) -> Callable[[Attrs], tuple[int, int]]:
+    """`Op.init_axes` of a layer with a weight of `axes` axes and a bias unless `bias=false` (conv, fc)."""
+    return lambda a: (axes, 1 if a.get("bias", True) else 0)
+
+
+def scale_and_shift(a: Attrs) -> tuple[int, int]:
+    """`Op.init_axes` of a norm: a per-channel gamma and beta, none with `affine=false`."""
+    return (1, 1) if a.get("affine", True) else (0, 0)
+
+
 def _zero(*_: object) -> int:
     return 0
 
@@ -163,11 +173,16 @@ class Op:
     # the module's tensors that `init=` sets: its weight's and its bias's attribute names (for batch
     # norm gamma and beta); every op whose module has parameters takes `init=` (cnndsl/ops/inits.py)
     init_params: tuple[str, str] = ("weight", "bias")
+    # the number of axes of those two tensors, 0 where the layer has none (`bias=false`): elaboration
+    # refuses an initialiser torch would refuse on them (xavier on a bias); None (a plugin's op that
+    # does not say) leaves that to torch when the model is built
+    init_axes: Callable[[Attrs], tuple[int, int]] | None = None
 
     @property
     def initialisable(self) -> bool:
-        """Whether layers of the op take `init=`: a module with trainable parameters (by its parameter rule)."""
-        return self.module is not None and self.count_params is not _zero
+        """Whether layers of the op take `init=`: trainable parameters (by its parameter rule), in a module or
+        stored at the layer's own name (`parameter`; its tensor is the weight)."""
+        return (self.module is not None or self.parameter is not None) and self.count_params is not _zero
 
     @property
     def is_input(self) -> bool:

@@ -23,7 +23,7 @@ from ..files import write_atomic
 from ..ir import Network
 from ..ops import dims, torch_layers
 from .fx_backend import compile_network
-from .initialise import init_lines
+from .initialise import init_code, init_lines
 from .onnx_export import ATOL, CHECK_BATCH, INPUT_NAME, OPSET, RTOL, check_input, onnx_model, output_names, run_onnx
 from .trained import model_input_shape
 
@@ -177,7 +177,11 @@ def to_python(net: Network, model: torch.fx.GraphModule) -> str:
                 codes = init_lines(module, layer.entry, layer.init, _reference(qualname))
                 lines += ["        " + code for code in codes]
         for name, p in module.named_parameters(recurse=False) if container else ():  # layer_scale's
-            lines.append("        " + _assign(f"{qualname}.{name}" if qualname else name, _parameter(p)))
+            path = f"{qualname}.{name}" if qualname else name
+            lines.append("        " + _assign(path, _parameter(p)))
+            owner = layers.get(path)
+            code = None if owner is None or owner.init is None else init_code(_reference(path), owner.init.weight)
+            lines += ["        " + code] if code else []
     forward = model.code.strip("\n")
     lines += ["", *("    " + line if line.strip() else "" for line in forward.splitlines()), ""]
     outputs = "(outputs,)" if len(names) == 1 else "outputs"

@@ -21,7 +21,7 @@ from ..errors import CnnError
 from ..ir import Layer, Network, Ref, Step
 from ..lang.plugins import owner
 from ..ops import dims
-from .initialise import initialise
+from .initialise import initialise, initialise_parameter
 
 # names a layer may not take: they would shadow what torch.nn.Module / GraphModule need
 RESERVED = set(dir(fx.GraphModule)) | set(vars(nn.Module()))
@@ -116,7 +116,9 @@ def compile_network(net: Network, max_bytes: int | None = None, inplace: bool = 
             if op.parameter is not None:  # a parameter stored at the layer's own name
                 _check_names(layer)
                 shape, value = op.parameter(layer.attrs, in_shapes)
-                _install(root, layer.path, nn.Parameter(torch.full(shape, float(value))))
+                parameter = nn.Parameter(torch.full(shape, float(value)))
+                initialise_parameter(parameter, layer)
+                _install(root, layer.path, parameter)
                 inputs.append(fx.Proxy(graph.get_attr(layer.qualname), tracer))
             result = op.function(torch, inputs, layer.attrs)
             if all(result is not i for i in inputs) and hasattr(result.node, "_rename"):

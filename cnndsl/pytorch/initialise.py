@@ -52,15 +52,25 @@ def initialise(module: nn.Module, layer: Layer) -> None:
         return
     for name, part in zip(layer.entry.init_params, (layer.init.weight, layer.init.bias), strict=True):
         tensor = getattr(module, name, None)
-        if not isinstance(tensor, torch.Tensor):
-            continue
-        try:
-            apply_init(tensor, part)
-        except (ValueError, RuntimeError) as exc:
-            raise CnnError(f"{layer.qualname} ({layer.label}): {part} cannot initialise its {name} of shape "
-                           f"{tuple(tensor.shape)}: {exc}", layer.span,
-                           "xavier, kaiming and orthogonal need a weight of two or more dimensions", layer.chain) \
-                from None
+        if isinstance(tensor, torch.Tensor):
+            _apply_located(tensor, part, layer, name)
+
+
+def initialise_parameter(parameter: torch.Tensor, layer: Layer) -> None:
+    """Apply a layer's init to the one tensor an op stores at the layer's own name (`Op.parameter`,
+    layer_scale's): its weight's part (it has no bias). CnnError as `initialise`."""
+    if layer.init is not None:
+        _apply_located(parameter, layer.init.weight, layer, "weight")
+
+
+def _apply_located(tensor: torch.Tensor, part: Init, layer: Layer, name: str) -> None:
+    try:
+        apply_init(tensor, part)
+    except (ValueError, RuntimeError) as exc:
+        raise CnnError(f"{layer.qualname} ({layer.label}): {part} cannot initialise its {name} of shape "
+                       f"{tuple(tensor.shape)}: {exc}", layer.span,
+                       "xavier, kaiming and orthogonal need a weight of two or more dimensions", layer.chain) \
+            from None
 
 
 def init_code(tensor: str, init: Init) -> str | None:
