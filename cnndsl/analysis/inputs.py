@@ -12,6 +12,8 @@ from ..errors import CnnError
 from ..ir import Network
 from ..request import Request
 
+_ELIDED = 5  # repeats of a pattern written as `first, second, ..., last (every step)`
+
 Weights = tuple[tuple[str, int], ...]  # every layer's qualified name and parameter count, in graph order
 
 
@@ -91,7 +93,7 @@ def nearest_exact(request: Request, shape: tuple[int, ...], reach: int = 64) -> 
 
 def size_list(sizes: list[int]) -> str:
     """Ascending sizes as a person writes them: runs of consecutive sizes as `33-224 (all)` and a pattern of
-    runs that repeats at a fixed step (four times or more) by its first two and its last repeat:
+    runs that repeats at a fixed step (five times or more: fewer are listed) by its first two and its last repeat:
     [32, 64, ..., 512] -> `32, 64, ..., 512 (every 32)`, [33..36, 65..68, ...] -> `33-36, 65-68, ...,
     481-484 (every 32)`; '' for no sizes. The text names every size and no other."""
     if not sizes:
@@ -105,7 +107,7 @@ def size_list(sizes: list[int]) -> str:
     parts, i = [], 0
     while i < len(runs):
         width, step, repeats = _repeating(runs, i)
-        if repeats >= 4:
+        if repeats >= _ELIDED:
             blocks = [runs[i + k * width:i + (k + 1) * width] for k in (0, 1, repeats - 1)]
             shown = [", ".join(_run(r) for r in block) for block in blocks]
             parts.append(f"{shown[0]}, {shown[1]}, ..., {shown[2]} (every {step})")
@@ -134,6 +136,6 @@ def _repeating(runs: list[tuple[int, int]], i: int, longest: int = 4) -> tuple[i
                 runs[i + repeats * width + t] == (runs[i + t][0] + repeats * step, runs[i + t][1] + repeats * step)
                 for t in range(width)):
             repeats += 1
-        if repeats >= 4 and width * repeats > best[0] * best[2]:
+        if repeats >= _ELIDED and width * repeats > best[0] * best[2]:
             best = (width, step, repeats)
     return best
