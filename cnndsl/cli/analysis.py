@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from ..analysis import report
 from ..analysis.compare import Comparison, compare
 from ..analysis.costs import DTYPE_BYTES, analyse
+from ..analysis.inputs import InputSizes, input_sizes, scan, size_list
 from ..errors import CnnError
 from ..ops import dims
 from .common import checked, request_of
@@ -29,27 +31,55 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_inputs(args: argparse.Namespace) -> int:
-    """`cnndsl inputs`: elaborate at every square size in --range and print the smallest valid size and
-    those at which no layer drops pixels; returns 0. CnnError for a malformed --range."""
-    from ..analysis.inputs import scan
+    """`cnndsl inputs`: elaborate at every square size in --range and print the sizes at which the network runs,
+    the smallest, those at which no layer drops pixels and those at which the declared input's weights load
+    (all as JSON with --json); returns 0. CnnError for a malformed --range."""
 
     low, _, high = args.range.partition(":")
     if not (low.isdigit() and high.isdigit() and 0 < int(low) <= int(high)):
-        raise CnnError(f"--range takes LOW:HIGH, e.g. 32:512, got '{args.range}'")
+        raise CnnError(f"--range takes LOW:HIGH, e.g. 1:512, got '{args.range}'")
     request = request_of(args.file, args.net, None, args.set)
     net = request.check()
     channels = net.input_shape[0]
     sizes = range(int(low), int(high) + 1)
-    fits = scan(request, channels, sizes, _progress(len(sizes)))
-    valid = [f.size for f in fits if f.valid]
-    exact = [f.size for f in fits if f.exact]
-    print(f"{net.name} ({args.file}): inputs {channels}xSxS for S in {low}..{high}")
-    print(f"  smallest valid input: {f'{channels}x{valid[0]}x{valid[0]}' if valid else 'none in range'}")
-    print(f"  no layer drops pixels at S = {_ranges(exact) if exact else 'none in range'}")
+    found = input_sizes(scan(request, channels, sizes, _progress(len(sizes))), net)
     declared = net.input_shape
-    if len(declared) == 3 and declared[1] == declared[2]:  # valid (checked above), in --range or not
+    square = len(declared) == 3 and declared[1] == declared[2]  # valid (checked above), in --range or not
+    if args.json:
+        print(json.dumps({"network": net.name, "file": args.file, "channels": channels, "range": [sizes[0], sizes[-1]],
+                          "valid": found.valid, "exact": found.exact, "same_weights": found.same_weights,
+                          "params": found.params, "params_change_at": found.changed,
+                          "declared": {"shape": list(declared), "exact": not net.warnings}}))
+        return 0
+    print(f"{net.name} ({args.file}): inputs {channels}xSxS for S in {low}..{high}")
+    for line in _inputs_lines(found, channels, sizes):
+        print(f"  {line}")
+    if square:
         print(f"  declared input {dims(declared)} {'drops pixels' if net.warnings else 'fits exactly'}")
     return 0
+
+
+def _inputs_lines(found: InputSizes, channels: int, sizes: range) -> list[str]:
+    """The report of `cnndsl inputs`, a line each: valid sizes, the smallest (saying so when it is the
+    smallest searched, as smaller ones were not tried), exact sizes and the sizes that keep the weights."""
+    retry = f"smaller sizes were not tried: --range 1:{sizes[-1]} searches them"
+    if not found.valid:
+        smallest = "none in range" + (f" ({retry})" if sizes[0] > 1 else "")
+    else:
+        smallest = f"{channels}x{found.valid[0]}x{found.valid[0]}"
+        if found.valid[0] == sizes[0] > 1:
+            smallest += f", the smallest size searched; {retry}"
+    lines = [f"valid (the network runs) at S = {size_list(found.valid) or 'none in range'}",
+             f"smallest valid input: {smallest}",
+             f"no layer drops pixels at S = {size_list(found.exact) or 'none in range'}"]
+    weights = f"same weights as the declared input ({found.params:,} parameters)"
+    if found.changed is None and found.valid:
+        lines.append(f"{weights} at every valid size")
+    else:
+        lines += [f"{weights} at S = {size_list(found.same_weights) or 'none in range'}",
+                  f"  ({found.changed}'s parameter count changes with S: "
+                  "at the other valid sizes these weights do not load)"]
+    return lines
 
 
 def _progress(total: int):  # noqa: ANN202
@@ -65,16 +95,6 @@ def _progress(total: int):  # noqa: ANN202
         if bar.finished:
             bar.stop()
     return step
-
-
-def _ranges(values: list[int]) -> str:
-    """[1, 2, 3, 7, 9, 11] -> '1-3, 7, 9, 11' (runs of consecutive sizes)."""
-    parts, start = [], values[0]
-    for a, b in zip(values, [*values[1:], None], strict=True):
-        if b != a + 1:
-            parts.append(str(a) if a == start else f"{start}-{a}")
-            start = b
-    return ", ".join(parts)
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
@@ -141,13 +161,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("inputs", help="input sizes a network accepts, and those where no layer drops pixels",
                        description="Elaborate the network at every square input size in --range and report the "
-                                   "smallest valid one and those at which no layer drops rows or columns.",
+                                   "sizes at which it runs (valid), the smallest, those at which no layer drops "
+                                   "rows or columns and those at which the declared input's weights load (a "
+                                   "flatten then fc changes the parameter count with the size).",
                        epilog=EPILOG)
     p.add_argument("file", metavar="FILE")
     p.add_argument("--net", metavar="N", help="the network to use when the file defines several")
     p.add_argument("--set", metavar="K=V", action="append", default=[], help="set a network parameter")
     add_plugin(p)
-    p.add_argument("--range", default="32:512", metavar="LOW:HIGH", help="sizes to try (default 32:512)")
+    p.add_argument("--range", default="1:512", metavar="LOW:HIGH", help="sizes to try (default 1:512)")
+    p.add_argument("--json", action="store_true", help="print every size found as JSON (docs/analysis.md)")
     p.set_defaults(run=cmd_inputs)
 
     p = sub.add_parser("diff", help="compare two networks or two parameter settings layer by layer",
