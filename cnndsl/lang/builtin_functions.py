@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..ops.inits import CONSTRUCTORS
-from .kinds import _number, type_name
+from .kinds import _number, name_builtins, type_name
 from .limits import MAX_SEQUENCE
 
 
@@ -88,3 +88,4 @@ BUILTINS: dict[str, Callable[..., object]] = {
 
 def _arity(name: str, n: int) -> object:
     raise TypeError(f"{name}() takes {n} argument{'s' if n != 1 else ''}")
+name_builtins(BUILTINS)  # so that messages show `len` or `zeros` as the source writes them

@@ -17,6 +17,17 @@ class TensorRef:
     port: int = 0
 
 
+# the built-in functions' names (cnndsl.lang.builtin_functions registers them; this module cannot import it)
+_BUILTIN_NAMES: dict[int, str] = {}
+
+
+def name_builtins(table: dict[str, object]) -> None:
+    """Record the names the language gives its built-in functions, for `show`."""
+    for name, fn in table.items():
+        if callable(fn):
+            _BUILTIN_NAMES.setdefault(id(fn), name)
+
+
 def type_name(value: object) -> str:
     """A value's type as messages name it: int, float, bool, tuple, string, tensor."""
     if isinstance(value, bool):
@@ -52,7 +63,7 @@ def show(value: object, width: int = 200) -> str:
         if isinstance(v, int) and v.bit_length() > MAX_INT_BITS:
             return f"<an integer of {v.bit_length()} bits>"
         if callable(v):  # a built-in function written bare: an initialiser by the name it is written with
-            return getattr(v, "init_name", None) or "a built-in function"
+            return _BUILTIN_NAMES.get(id(v)) or getattr(v, "init_name", None) or "a built-in function"
         return str(v)
     return text(value)
 
