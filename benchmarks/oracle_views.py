@@ -4,8 +4,9 @@ function per kind: receptive fields (`rf`), `cnndsl diff` (`diff`) and `draw --f
 
 - rf: the field of every output pixel of every C×H×W layer (its first and last input row and
   column, `Field.pixel`) equals the input pixels that change that output pixel when raised
-  (benchmarks/oracle_torch.py `reached`, on a float64 copy with positive weights: gates such as
-  squeeze-and-excitation reach the whole input), exactly. An output pixel no input pixel
+  (benchmarks/oracle_probe.py `reached`, on a float64 copy with positive weights and norms made
+  free of cancellations: the fields are structural; gates such as squeeze-and-excitation reach
+  the whole input), exactly. An output pixel no input pixel
   changes (softmax over one channel is constant) is not compared; only the first layer that
   differs is reported (the ones after it inherit the difference).
 - diff: the program with one argument changed must name the changed layer, and only layers it
@@ -25,8 +26,9 @@ import networkx as nx
 import cnndsl
 from benchmarks.oracle_checks import FILE, Case, checked
 from benchmarks.oracle_known import Finding
+from benchmarks.oracle_probe import positive, reached
 from benchmarks.oracle_programs import write
-from benchmarks.oracle_torch import data_edges, passthroughs, positive, reached
+from benchmarks.oracle_torch import data_edges, passthroughs
 from cnndsl.analysis import analyse
 from cnndsl.analysis.compare import compare
 from cnndsl.cli.analysis import diff_text
@@ -37,8 +39,13 @@ from cnndsl.ir import Network, Ref
 
 def rf(case: Case) -> list[Finding]:
     """Every C×H×W layer's receptive field equals the input pixels that reach it."""
-    net = case.net
-    if not case.runs or len(net.input_shape) != 3:
+    return field_differences(case.net) if case.runs else []
+
+
+def field_differences(net: Network) -> list[Finding]:
+    """The first pixel of the first C×H×W layer of `net` (a network torch runs) whose receptive
+    field differs from the input pixels that reach it in the probe; none where all agree."""
+    if len(net.input_shape) != 3:
         return []
     rows = {r.name: r for r in analyse(net).rows}
     layers = [layer for layer in net.layers() if len(layer.shape) == 3 and rows[layer.qualname].field is not None

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import cnndsl
-from benchmarks.oracle_torch import positive
+from benchmarks.oracle_probe import positive
 from cnndsl.analysis import analyse
 from cnndsl.ir import Ref
 from cnndsl.ops import REGISTRY
