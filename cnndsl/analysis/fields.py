@@ -1,5 +1,8 @@
 """Exact receptive fields: for every output pixel of a C×H×W layer, the first and last input row
 and column that reach it, composed layer by layer from each op's `reach` rule (cnndsl/ops/reach.py).
+Fields are structural: the pixels each op's data flow reads, whatever the weights and values, so a
+dependence that algebra cancels (layernorm after groupnorm, whose per-row scale and shift it
+removes) still counts (docs/analysis.md).
 
 A field is a union of parts, one per way the input reaches the layer that has not been merged
 with another (the branches of a concat, until a layer mixes their channels). A part is a product
