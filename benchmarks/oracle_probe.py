@@ -54,10 +54,11 @@ class Statistics(nn.Module):
     `(x + m log(1 + |x|)) / (1 + |m|)`, m the mean of what the norm's statistics read at x (`mean`).
     A change of m moves each element by its own amount, so no later norm cancels it as it cancels a
     shift or a scale of the whole (`x + m`, the earlier stand-in, was such a shift); positive values
-    stay positive (a later relu hides no change), and the division keeps them near the input's scale,
-    as the norm does (growing values saturate a later sigmoid or softmax numerically). Where the statistics hold one element
-    (`single`) the norm's output is a constant, its bias, that reads nothing, as cnndsl's field
-    says: ones (not zeros, which would hide the other factor of a later mul)."""
+    stay positive (a later relu hides no change), and the division keeps them near the input's
+    scale, as the norm does (growing values saturate a later sigmoid or softmax in float64). Where
+    the statistics hold one element (`single`) the norm's output is a constant, its bias, that reads
+    nothing, as cnndsl's field says: ones (not zeros, which would hide the other factor of a later
+    mul)."""
 
     def __init__(self, mean: Mean, single: bool = True) -> None:
         super().__init__()

@@ -67,18 +67,9 @@ def field_differences(net: Network) -> list[Finding]:
                 if want != got:
                     shown = ", ".join("none" if s is None else f"{s[0]}..{s[1]}" for s in want)
                     torch_rows, torch_cols = (f"{lo}..{hi}" for lo, hi in got)
-                    return [Finding(rf_kind(net, layer), f"{layer.qualname} ({layer.label}) pixel ({i}, {j}): "
+                    return [Finding("rf", f"{layer.qualname} ({layer.label}) pixel ({i}, {j}): "
                                     f"cnndsl rows, columns {shown}, torch {torch_rows}, {torch_cols}")]
     return []
-
-
-def rf_kind(net: Network, layer) -> str:  # noqa: ANN001 (a Layer)
-    """Which receptive-field difference this oracle found (and reported) explains a finding at
-    `layer`, from it and the layers before it; `rf` for none."""
-    ids = nx.ancestors(net.graph, layer.id) | {layer.id}
-    if any(ll.op == "reshape" and len(ll.input_shapes[0]) == 3 for ll in net.layers() if ll.id in ids):
-        return "rf_reshape"
-    return "rf"
 
 
 # ---- diff --------------------------------------------------------------------------------

@@ -73,6 +73,12 @@ CASES = {
     "nearest": ("maxpool 3x1, upsample 3", "1x6x5"),
     "nearest after a stride": ("conv 3x3/2 2 pad=1, upsample 2, conv 3x3 2", "1x11x9"),
     "nearest 2.5": ("avgpool 2, upsample 2.5", "1x10x8"),
+    # a reshape gathers each output pixel's channels from pixels of their own: followed element by element
+    "reshape": ("conv 3x3 4 pad=1, reshape 4x8x3, conv 3x3 2 groups=2", "2x4x6"),
+    "reshape of a concat": ("concat { reshape 8x2x4 | reshape 8x4x2, permute (0, 2, 1) }, groupnorm 4, "
+                            "reshape 4x8x4, lrn 3, adaptive_avgpool 3x3", "4x4x4"),
+    "reshape in a merge": ("mul { reshape 7x3x5 | permute (2, 0, 1) }, upsample 2, conv_transpose 3x3/2 2, "
+                           "reshape 6x7x13, layernorm, avgpool 2 ceil=true", "3x5x7"),
     "linear along W": ("linear 2", "1x3x5"),
     "linear after a stride": ("conv 3x3/2 3, linear 4, conv 3x3 2 pad=1", "2x11x11"),
     "layernorm along W": ("conv 3x3 2, layernorm", "1x7x6"),

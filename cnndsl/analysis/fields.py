@@ -17,11 +17,13 @@ oracle and the tests raise an input pixel in every channel and watch every outpu
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from ..ir import Step
 from ..ops.reach import Reads, Span, elementwise, from_window
+from .boxes import Boxes, of_parts
 
 EMPTY = (2 ** 62, -(2 ** 62))  # an interval that reads nothing: the identity of min and max
 Ranges = tuple[tuple[int, int], ...]  # [start, stop) runs of indices
@@ -61,6 +63,7 @@ class Field:
     shape: tuple[int, int, int]
     parts: tuple[Part, ...]
     jumps: tuple[float, float, float]
+    boxes: Boxes | None = None  # element by element instead of parts, after a reshape (boxes.py)
 
     @staticmethod
     def of_input(shape: tuple[int, int, int]) -> Field:
@@ -72,6 +75,8 @@ class Field:
     def pixel(self, i: int, j: int) -> tuple[Span | None, Span | None]:
         """The input rows and columns (inclusive, lo..hi) output pixel (i, j) reads, over all its
         channels; None for both where it reads no input pixel."""
+        if self.boxes is not None:
+            return self.boxes.pixel(i, j)
         rows, cols = EMPTY, EMPTY
         for part in self.parts:
             r, c = _at(part.rows, i, j), _at(part.cols, i, j)
@@ -82,7 +87,7 @@ class Field:
     @property
     def size(self) -> tuple[int, int]:
         """The largest field over the layer's output pixels, (rows, columns) in input pixels."""
-        if not self.parts:
+        if not self.parts and self.boxes is None:
             return 0, 0
         # the usual case: every part reads everywhere and feeds every pixel, its rows indexed by one
         # tensor axis and its columns by another, the same for all parts: each axis on its own
@@ -250,7 +255,7 @@ def _apart(step: Step, rules: list[tuple[tuple[Reads, ...], ...]]) -> bool:
     from one feeding others, even over all channels: it moves the channel axis (permute), or some
     channel is read by no output of the layer (split)."""
     for rule, shape in ((r, s) for port in rules for r, s in zip(port, step.input_shapes, strict=True)):
-        if rule[0].axis != 0 or any(r.axis == 0 for r in rule[1:]):
+        if rule[0].kind == "flat" or rule[0].axis != 0 or any(r.axis == 0 for r in rule[1:]):
             return True
         if rule[0].kind in ("same", "whole") or rule[0].kind == "shift" and rule[0].shift >= 0:
             continue
@@ -287,6 +292,10 @@ def _field(step: Step, rules: list | None, port: int, out: tuple[int, ...],
     # jump: from the first branch of the output's size along each axis (not a broadcast gate)
     main = next((k for k, s in enumerate(shapes) if s == out), 0)
     jumps = tuple(ins[main].jumps[r.axis] * r.stride for r in rule[main])
+    if rule[0][0].kind == "flat" or any(f.boxes is not None for f in ins):  # element by element
+        each = [(f.boxes or of_parts(f.parts, f.shape)) for f in ins]
+        each = [b.flat(out) if r[0].kind == "flat" else b.through(r) for b, r in zip(each, rule, strict=True)]
+        return Field(out, (), jumps, functools.reduce(Boxes.union, each))
     if len(ins) == 1 and all(r.kind == "same" and r.axis == o for o, r in enumerate(rule[0])):
         return Field(out, ins[0].parts, jumps)  # element-wise: the field passes on (bn, relu)
     parts = [p for field, r, shape in zip(ins, rule, shapes, strict=True) for p in _carry(field.parts, r, shape, out)]

@@ -71,10 +71,9 @@ def _crop_reach(a: Attrs, shapes: list[Shape], out: Shape, port: int) -> tuple[t
 
 
 def _reshape_reach(a: Attrs, shapes: list[Shape], out: Shape, port: int) -> tuple[tuple[reach.Reads, ...], ...]:
-    """An output element of a reshape reads the input element at its flat position; an output pixel's
-    elements come from rows and columns of their own, taken as the whole input (an over-approximation,
-    docs/analysis.md)."""
-    return ((reach.whole(0, shapes[0][0], out[0]), *(reach.whole(i, shapes[0][i], out[i]) for i in (1, 2))),)
+    """An output element of a reshape reads the input element at its flat position (an output pixel's
+    elements come from rows and columns of their own: the analysis follows them element by element)."""
+    return (reach.flat(),)
 
 # ---- conv_transpose -------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ class Reads(NamedTuple):
     stride: float = 1
     # how `spans` reads, where the analysis has a shortcut: "same" (index i reads i), "whole"
     # (every index reads the whole input axis), "shift" (index i reads i - shift, none outside
-    # the input: a concat branch's channels), "" any other
+    # the input: a concat branch's channels), "flat" (no per-axis form: `flat`), "" any other
     kind: str = ""
     shift: int = 0
 
@@ -61,6 +61,12 @@ def shifted(axis: int, n_in: int, n_out: int, shift: int) -> Reads:
     one branch of a concat)."""
     return Reads(axis, lambda: [(i - shift, i - shift) if 0 <= i - shift < n_in else NOTHING for i in range(n_out)],
                  kind="shift", shift=shift)
+
+
+def flat() -> tuple[Reads, ...]:
+    """A reshape: output element k reads input element k, both counted in C order. No output axis
+    reads one input axis, so the analysis follows it element by element (cnndsl/analysis/boxes.py)."""
+    return tuple(Reads(a, lambda: [], kind="flat") for a in range(3))
 
 
 def table(axis: int, spans: Callable[[], list[Span]]) -> Reads:

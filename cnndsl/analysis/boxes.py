@@ -1,0 +1,122 @@
+"""Receptive fields element by element, for the layers after a `reshape` of a C×H×W tensor: there an
+output pixel's channels come from rows and columns of their own, which the per-axis parts of
+cnndsl/analysis/fields.py cannot say. `Boxes` holds, for every element (c, i, j) of a layer's tensor,
+the first and last input row and column it reads; a layer's boxes are the hull, per element, of the
+boxes of the input elements its op reads, one axis at a time (the hull over a box of indices is the
+hull along each of its axes in turn). Exact, at a cost per element: only the layers after such a
+reshape use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ..ops.reach import Reads, Span
+
+EMPTY = (2 ** 62, -(2 ** 62))  # reads nothing: the identity of min and max
+Grid = list[list[list[int]]]  # [c][i][j]
+
+
+@dataclass(frozen=True)
+class Boxes:
+    """Per element of a C×H×W tensor: the input rows `r0..r1` and columns `c0..c1` it reads (r0 > r1
+    where it reads nothing)."""
+
+    r0: Grid
+    r1: Grid
+    c0: Grid
+    c1: Grid
+
+    @staticmethod
+    def of(shape: tuple[int, int, int], box: Callable[[int, int, int], tuple[Span, Span]]) -> Boxes:
+        """`box(c, i, j)`, ((r0, r1), (c0, c1)), at every element of `shape`."""
+        grid = [[[box(c, i, j) for j in range(shape[2])] for i in range(shape[1])] for c in range(shape[0])]
+        return Boxes(*([[[b[k][m] for b in row] for row in plane] for plane in grid] for k in (0, 1) for m in (0, 1)))
+
+    def pixel(self, i: int, j: int) -> tuple[Span | None, Span | None]:
+        """The input rows and columns pixel (i, j) reads over its channels; None for both where none."""
+        rows = min(p[i][j] for p in self.r0), max(p[i][j] for p in self.r1)
+        cols = min(p[i][j] for p in self.c0), max(p[i][j] for p in self.c1)
+        return (rows, cols) if rows[0] <= rows[1] else (None, None)
+
+    def flat(self, shape: tuple[int, int, int]) -> Boxes:
+        """The same elements in C order, as a tensor of `shape` (a reshape)."""
+        def regrid(grid: Grid) -> Grid:
+            values = [v for plane in grid for row in plane for v in row]
+            _, h, w = shape
+            return [[values[(c * h + i) * w:(c * h + i + 1) * w] for i in range(h)] for c in range(shape[0])]
+        return Boxes(*map(regrid, (self.r0, self.r1, self.c0, self.c1)))
+
+    def through(self, rule: tuple[Reads, ...]) -> Boxes:
+        """The boxes of an op's output that reads this tensor by `rule` (one Reads per output axis)."""
+        axes = [0, 1, 2]  # which input axis each axis of the grids holds now
+        grids = [self.r0, self.r1, self.c0, self.c1]
+        for o, reads in enumerate(rule):
+            at = axes.index(reads.axis)
+            spans = reads.spans()
+            grids = [_reduce(g, at, spans, low) for g, low in zip(grids, (True, False, True, False), strict=True)]
+            axes[at] = ("out", o)
+        order = [axes.index(("out", o)) for o in range(3)]
+        return Boxes(*(_transpose(g, order) for g in grids))
+
+    def union(self, other: Boxes) -> Boxes:
+        """Element by element, the hull of both (a merge of tensors of one shape)."""
+        return Boxes(*(_elementwise(a, b, f) for a, b, f in zip(
+            (self.r0, self.r1, self.c0, self.c1), (other.r0, other.r1, other.c0, other.c1), (min, max, min, max),
+            strict=True)))
+
+
+def _reduce(grid: Grid, axis: int, spans: list[Span], low: bool) -> Grid:
+    """Along `axis`, index k of the result is the min (`low`) or max of the grid over `spans[k]`."""
+    pick, none = (min, EMPTY[0]) if low else (max, EMPTY[1])
+    moved = _transpose(grid, _last(axis))
+    out = [[[pick(line[a:b + 1]) if a <= b else none for a, b in spans] for line in plane] for plane in moved]
+    return _transpose(out, _last(axis, back=True))
+
+
+def _last(axis: int, back: bool = False) -> list[int]:
+    """The axis order that moves `axis` last (or, `back`, moves the last axis to `axis`)."""
+    order = [a for a in range(3) if a != axis] + [axis]
+    return [order.index(a) for a in range(3)] if back else order
+
+
+def _transpose(grid: Grid, order: list[int]) -> Grid:
+    """The grid with its axis k the input's axis order[k]."""
+    if order == [0, 1, 2]:
+        return grid
+    shape = (len(grid), len(grid[0]), len(grid[0][0]))
+    n = [shape[a] for a in order]
+    index = [0, 0, 0]
+    out = []
+    for x in range(n[0]):
+        plane = []
+        for y in range(n[1]):
+            row = []
+            for z in range(n[2]):
+                index[order[0]], index[order[1]], index[order[2]] = x, y, z
+                row.append(grid[index[0]][index[1]][index[2]])
+            plane.append(row)
+        out.append(plane)
+    return out
+
+
+def _elementwise(a: Grid, b: Grid, f: Callable[[int, int], int]) -> Grid:
+    return [[list(map(f, ra, rb)) for ra, rb in zip(pa, pb, strict=True)] for pa, pb in zip(a, b, strict=True)]
+
+
+def of_parts(parts: Sequence, shape: tuple[int, int, int]) -> Boxes:
+    """The boxes of a field given as parts (cnndsl/analysis/fields.py `Part`): element (c, i, j) reads the
+    hull, over the parts that feed it, of their rows and columns terms at its indices."""
+    def box(*index: int) -> tuple[Span, Span]:
+        rows, cols = EMPTY, EMPTY
+        for p in parts:
+            k = index[p.alive.source]
+            if p.alive.ranges is not None and not any(a <= k < b for a, b in p.alive.ranges):
+                continue
+            r, c = index[p.rows.source], index[p.cols.source]
+            if p.rows.los[r] <= p.rows.his[r] and p.cols.los[c] <= p.cols.his[c]:
+                rows = min(rows[0], p.rows.los[r]), max(rows[1], p.rows.his[r])
+                cols = min(cols[0], p.cols.los[c]), max(cols[1], p.cols.his[c])
+        return rows, cols
+    return Boxes.of(shape, box)
