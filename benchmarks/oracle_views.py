@@ -59,16 +59,14 @@ def field_differences(net: Network) -> list[Finding]:
         for i in range(h):
             for j in range(w):
                 seen = hit[:, :, i, j]
-                if not seen.any():
-                    continue
-                got = tuple((along.min().item(), along.max().item()) for along in
+                got = tuple((along.min().item(), along.max().item()) if len(along) else None for along in
                             (seen.any(dim=1 - axis).nonzero().flatten() for axis in (0, 1)))
                 want = field.pixel(i, j)
                 if want != got:
-                    shown = ", ".join("none" if s is None else f"{s[0]}..{s[1]}" for s in want)
-                    torch_rows, torch_cols = (f"{lo}..{hi}" for lo, hi in got)
-                    return [Finding("rf", f"{layer.qualname} ({layer.label}) pixel ({i}, {j}): "
-                                    f"cnndsl rows, columns {shown}, torch {torch_rows}, {torch_cols}")]
+                    cnndsl_rows, cnndsl_cols, torch_rows, torch_cols = (
+                        "none" if s is None else f"{s[0]}..{s[1]}" for s in (*want, *got))
+                    return [Finding("rf", f"{layer.qualname} ({layer.label}) pixel ({i}, {j}): cnndsl rows, "
+                                    f"columns {cnndsl_rows}, {cnndsl_cols}, torch {torch_rows}, {torch_cols}")]
     return []
 
 

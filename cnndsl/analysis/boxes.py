@@ -55,7 +55,8 @@ class Boxes:
         for o, reads in enumerate(rule):
             at = axes.index(reads.axis)
             spans = reads.spans()
-            grids = [_reduce(g, at, spans, low) for g, low in zip(grids, (True, False, True, False), strict=True)]
+            grids = [_reduce(g, at, spans, reads.step, low) for g, low in zip(grids, (True, False, True, False),
+                                                                               strict=True)]
             axes[at] = ("out", o)
         order = [axes.index(("out", o)) for o in range(3)]
         return Boxes(*(_transpose(g, order) for g in grids))
@@ -67,11 +68,12 @@ class Boxes:
             strict=True)))
 
 
-def _reduce(grid: Grid, axis: int, spans: list[Span], low: bool) -> Grid:
-    """Along `axis`, index k of the result is the min (`low`) or max of the grid over `spans[k]`."""
+def _reduce(grid: Grid, axis: int, spans: list[Span], step: int, low: bool) -> Grid:
+    """Along `axis`, index k of the result is the min (`low`) or max of the grid over `spans[k]`, every
+    `step` indices."""
     pick, none = (min, EMPTY[0]) if low else (max, EMPTY[1])
     moved = _transpose(grid, _last(axis))
-    out = [[[pick(line[a:b + 1]) if a <= b else none for a, b in spans] for line in plane] for plane in moved]
+    out = [[[pick(line[a:b + 1:step]) if a <= b else none for a, b in spans] for line in plane] for plane in moved]
     return _transpose(out, _last(axis, back=True))
 
 

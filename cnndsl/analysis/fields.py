@@ -147,7 +147,8 @@ def _through(term: Term, o: int, reads: Reads) -> Term:
         got = cache.get(span)
         if got is None:
             a, b = span
-            got = cache[span] = (min(term.los[a:b + 1]), max(term.his[a:b + 1])) if a <= b else EMPTY
+            got = cache[span] = (min(term.los[a:b + 1:reads.step]), max(term.his[a:b + 1:reads.step])) \
+                if a <= b else EMPTY
         los.append(got[0])
         his.append(got[1])
     return Term(o, tuple(los), tuple(his), max(los) < EMPTY[0])
@@ -169,7 +170,8 @@ def _alive_through(alive: Alive, o: int, reads: Reads, n_in: int, n_out: int) ->
     before = [0]
     for x in fed:
         before.append(before[-1] + x)
-    hit = [a <= b and before[b + 1] > before[a] for a, b in reads.spans()]
+    hit = [a <= b and (before[b + 1] > before[a] if reads.step == 1 else any(fed[a:b + 1:reads.step]))
+           for a, b in reads.spans()]
     if all(hit):
         return Alive(o, None)
     runs, start = [], None
@@ -261,7 +263,8 @@ def _apart(step: Step, rules: list[tuple[tuple[Reads, ...], ...]]) -> bool:
             continue
         read = [False] * shape[0]
         for a, b in rule[0].spans():
-            read[a:b + 1] = [True] * (b - a + 1) if a <= b else []
+            for k in range(a, b + 1, rule[0].step):
+                read[k] = True
         if not all(read):
             return True
     return False
