@@ -51,14 +51,15 @@ class WindowMean(nn.Module):
 
 class Statistics(nn.Module):
     """A norm over each sample's own statistics made a probe with its reach and none of its invariance:
-    `(x + m log(1 + |x|)) / (1 + |m|)`, m the mean of what the norm's statistics read at x (`mean`).
-    A change of m moves each element by its own amount, so no later norm cancels it as it cancels a
-    shift or a scale of the whole (`x + m`, the earlier stand-in, was such a shift); positive values
-    stay positive (a later relu hides no change), and the division keeps them near the input's
-    scale, as the norm does (growing values saturate a later sigmoid or softmax in float64). Where
-    the statistics hold one element (`single`) the norm's output is a constant, its bias, that reads
-    nothing, as cnndsl's field says: ones (not zeros, which would hide the other factor of a later
-    mul)."""
+    `(x + m (1 + log(1 + |x|))) / (1 + |m|)`, m the mean of what the norm's statistics read at x
+    (`mean`). A change of m moves each element by its own amount, so no later norm cancels it as it
+    cancels a shift or a scale of the whole (`x + m`, the earlier stand-in, was such a shift), and
+    moves a zero element too (a norm moves it: zeros are where a strided transposed convolution
+    without bias put no tap); positive values stay positive (a later relu hides no change), and the
+    division keeps them near the input's scale, as the norm does (growing values saturate a later
+    sigmoid or softmax in float64). Where the statistics hold one element (`single`) the norm's
+    output is a constant, its bias, that reads nothing, as cnndsl's field says: ones (not zeros,
+    which would hide the other factor of a later mul)."""
 
     def __init__(self, mean: Mean, single: bool = True) -> None:
         super().__init__()
@@ -68,7 +69,7 @@ class Statistics(nn.Module):
         m, n = self.mean(x)
         if n == 1 and self.single:
             return torch.ones_like(x)
-        return (x + m * torch.log1p(x.abs())) / (1 + m.abs())
+        return (x + m * (1 + torch.log1p(x.abs()))) / (1 + m.abs())
 
 
 def _group_mean(x: torch.Tensor, groups: int) -> tuple[torch.Tensor, int]:

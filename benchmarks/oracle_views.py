@@ -6,9 +6,10 @@ function per kind: receptive fields (`rf`), `cnndsl diff` (`diff`) and `draw --f
   column, `Field.pixel`) equals the input pixels that change that output pixel when raised
   (benchmarks/oracle_probe.py `reached`, on a float64 copy with positive weights and norms made
   free of cancellations: the fields are structural; gates such as squeeze-and-excitation reach
-  the whole input), exactly. An output pixel no input pixel
-  changes (softmax over one channel is constant) is not compared; only the first layer that
-  differs is reported (the ones after it inherit the difference).
+  the whole input), exactly, and none where no input pixel changes the output pixel (softmax
+  over one channel is constant, a dilated window over the empty rows of a strided transposed
+  convolution reads nothing); only the first layer that differs is reported (the ones after it
+  inherit the difference).
 - diff: the program with one argument changed must name the changed layer, and only layers it
   reaches (its descendants) may differ.
 - diagram: `draw --full`'s edges (its DOT, boxes by tooltip) equal the fx graph's data edges

@@ -198,6 +198,23 @@ network Net {
     output t4
 }
 """,
+    # a norm's stand-in must move zeros (the empty rows of a strided transposed convolution) as the norm does
+    "norm_of_zeros": """network Net {
+    input 8x7x6
+    conv_transpose 3x2/5x5 9 output_pad=0x1 dilation=2x8 bias=false
+    instancenorm momentum=0 track_running_stats=true
+    upsample 2 mode=bilinear
+    instancenorm eps=0.0 momentum=0.25 affine=true
+    conv_transpose 1x3/3x1 1
+    elu alpha=2
+}
+""",
+    # a dilated window's field is its taps' (after a crop's padding, after a strided transposed convolution)
+    "dilation_after_crop": "network Net {\n    input 8x5x7\n    center_crop 8x3\n    conv 3x1 3 dilation=3x3\n}\n",
+    "dilation_after_stride": "network Net {\n    input 1x5x5\n    conv_transpose 1x1/2 2\n"
+                             "    maxpool 3x3/1 dilation=2\n}\n",
+    # rf_reshape: each output pixel's channels come from pixels of their own
+    "reshape": "network Net {\n    input 3x4x6\n    reshape 6x4x3\n    conv 3x3 2 pad=1\n}\n",
 }
 
 

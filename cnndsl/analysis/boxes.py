@@ -15,43 +15,57 @@ from dataclasses import dataclass
 from ..ops.reach import Reads, Span
 
 EMPTY = (2 ** 62, -(2 ** 62))  # reads nothing: the identity of min and max
-Grid = list[list[list[int]]]  # [c][i][j]
+# [c][i][j]; an axis of length 1 stands for every index (the same box along it): after a convolution
+# over every channel each channel reads the same, and is stored once
+Grid = list[list[list[int]]]
 
 
 @dataclass(frozen=True)
 class Boxes:
-    """Per element of a C×H×W tensor: the input rows `r0..r1` and columns `c0..c1` it reads (r0 > r1
-    where it reads nothing)."""
+    """Per element of a C×H×W tensor (`shape`): the input rows `r0..r1` and columns `c0..c1` it reads
+    (r0 > r1 where it reads nothing)."""
 
+    shape: tuple[int, int, int]
     r0: Grid
     r1: Grid
     c0: Grid
     c1: Grid
 
     @staticmethod
-    def of(shape: tuple[int, int, int], box: Callable[[int, int, int], tuple[Span, Span]]) -> Boxes:
-        """`box(c, i, j)`, ((r0, r1), (c0, c1)), at every element of `shape`."""
-        grid = [[[box(c, i, j) for j in range(shape[2])] for i in range(shape[1])] for c in range(shape[0])]
-        return Boxes(*([[[b[k][m] for b in row] for row in plane] for plane in grid] for k in (0, 1) for m in (0, 1)))
+    def of(shape: tuple[int, int, int], box: Callable[[int, int, int], tuple[Span, Span]],
+           channels_alike: bool = False) -> Boxes:
+        """`box(c, i, j)`, ((r0, r1), (c0, c1)), at every element of `shape` (once for all channels
+        where they are `channels_alike`)."""
+        channels = 1 if channels_alike else shape[0]
+        grid = [[[box(c, i, j) for j in range(shape[2])] for i in range(shape[1])] for c in range(channels)]
+        return Boxes(shape, *([[[b[k][m] for b in row] for row in plane] for plane in grid]
+                              for k in (0, 1) for m in (0, 1)))
+
+    def grids(self) -> tuple[Grid, Grid, Grid, Grid]:
+        return self.r0, self.r1, self.c0, self.c1
 
     def pixel(self, i: int, j: int) -> tuple[Span | None, Span | None]:
         """The input rows and columns pixel (i, j) reads over its channels; None for both where none."""
-        rows = min(p[i][j] for p in self.r0), max(p[i][j] for p in self.r1)
-        cols = min(p[i][j] for p in self.c0), max(p[i][j] for p in self.c1)
+        def at(plane: list[list[int]]) -> int:
+            row = plane[i if len(plane) > 1 else 0]
+            return row[j if len(row) > 1 else 0]
+        rows = min(map(at, self.r0)), max(map(at, self.r1))
+        cols = min(map(at, self.c0)), max(map(at, self.c1))
         return (rows, cols) if rows[0] <= rows[1] else (None, None)
 
     def flat(self, shape: tuple[int, int, int]) -> Boxes:
         """The same elements in C order, as a tensor of `shape` (a reshape)."""
         def regrid(grid: Grid) -> Grid:
-            values = [v for plane in grid for row in plane for v in row]
+            values = [v for plane in _expand(grid, self.shape) for row in plane for v in row]
             _, h, w = shape
             return [[values[(c * h + i) * w:(c * h + i + 1) * w] for i in range(h)] for c in range(shape[0])]
-        return Boxes(*map(regrid, (self.r0, self.r1, self.c0, self.c1)))
+        return Boxes(shape, *map(regrid, self.grids()))
 
-    def through(self, rule: tuple[Reads, ...]) -> Boxes:
-        """The boxes of an op's output that reads this tensor by `rule` (one Reads per output axis)."""
-        axes = [0, 1, 2]  # which input axis each axis of the grids holds now
-        grids = [self.r0, self.r1, self.c0, self.c1]
+    def through(self, rule: tuple[Reads, ...], shape: tuple[int, int, int]) -> Boxes:
+        """The boxes of an op's output (of `shape`) that reads this tensor by `rule` (one Reads per
+        output axis)."""
+        axes: list[object] = [0, 1, 2]  # which input axis each axis of the grids holds now
+        grids = list(self.grids())
         for o, reads in enumerate(rule):
             at = axes.index(reads.axis)
             spans = reads.spans()
@@ -59,28 +73,48 @@ class Boxes:
                                                                                strict=True)]
             axes[at] = ("out", o)
         order = [axes.index(("out", o)) for o in range(3)]
-        return Boxes(*(_transpose(g, order) for g in grids))
+        return Boxes(shape, *(_transpose(g, order) for g in grids))
 
     def union(self, other: Boxes) -> Boxes:
         """Element by element, the hull of both (a merge of tensors of one shape)."""
-        return Boxes(*(_elementwise(a, b, f) for a, b, f in zip(
-            (self.r0, self.r1, self.c0, self.c1), (other.r0, other.r1, other.c0, other.c1), (min, max, min, max),
-            strict=True)))
+        return Boxes(self.shape, *(_elementwise(_expand(a, self.shape), _expand(b, self.shape), f) for a, b, f in zip(
+            self.grids(), other.grids(), (min, max, min, max), strict=True)))
 
 
 def _reduce(grid: Grid, axis: int, spans: list[Span], step: int, low: bool) -> Grid:
     """Along `axis`, index k of the result is the min (`low`) or max of the grid over `spans[k]`, every
-    `step` indices."""
+    `step` indices (a grid of one index along it has that one everywhere); one index where all
+    spans are equal."""
     pick, none = (min, EMPTY[0]) if low else (max, EMPTY[1])
-    moved = _transpose(grid, _last(axis))
-    out = [[[pick(line[a:b + 1:step]) if a <= b else none for a, b in spans] for line in plane] for plane in moved]
-    return _transpose(out, _last(axis, back=True))
+    if all(span == spans[0] for span in spans):
+        spans = spans[:1]
+
+    def along(line: list[int]) -> list[int]:
+        if len(line) == 1:
+            return [none if a > b else line[0] for a, b in spans]
+        return [none if a > b else pick(line[a:b + 1:step]) for a, b in spans]
+    if axis == 2:
+        return [[along(row) for row in plane] for plane in grid]
+    if axis == 1:
+        return [[list(row) for row in zip(*(along(list(col)) for col in zip(*plane, strict=True)), strict=True)]
+                for plane in grid]
+    out = []  # the channels: element by element over the planes each span reads
+    for a, b in spans:
+        planes = grid if len(grid) == 1 else grid[a:b + 1:step]
+        if a > b:
+            out.append([[none] * len(row) for row in grid[0]])
+        else:
+            out.append(planes[0] if len(planes) == 1 else
+                       [list(map(pick, *rows)) for rows in zip(*planes, strict=True)])
+    return out
 
 
-def _last(axis: int, back: bool = False) -> list[int]:
-    """The axis order that moves `axis` last (or, `back`, moves the last axis to `axis`)."""
-    order = [a for a in range(3) if a != axis] + [axis]
-    return [order.index(a) for a in range(3)] if back else order
+def _expand(grid: Grid, shape: tuple[int, int, int]) -> Grid:
+    """The grid with every axis of one index repeated to its length in `shape` (read only: shared rows)."""
+    c, h, w = shape
+    planes = grid if len(grid) == c else grid * c
+    return [[row if len(row) == w else row * w for row in (plane if len(plane) == h else plane * h)]
+            for plane in planes]
 
 
 def _transpose(grid: Grid, order: list[int]) -> Grid:
@@ -121,4 +155,5 @@ def of_parts(parts: Sequence, shape: tuple[int, int, int]) -> Boxes:
                 rows = min(rows[0], p.rows.los[r]), max(rows[1], p.rows.his[r])
                 cols = min(cols[0], p.cols.los[c]), max(cols[1], p.cols.his[c])
         return rows, cols
-    return Boxes.of(shape, box)
+    alike = all(p.rows.source and p.cols.source and (p.alive.ranges is None or p.alive.source) for p in parts)
+    return Boxes.of(shape, box, channels_alike=alike)

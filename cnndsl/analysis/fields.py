@@ -297,7 +297,7 @@ def _field(step: Step, rules: list | None, port: int, out: tuple[int, ...],
     jumps = tuple(ins[main].jumps[r.axis] * r.stride for r in rule[main])
     if rule[0][0].kind == "flat" or any(f.boxes is not None for f in ins):  # element by element
         each = [(f.boxes or of_parts(f.parts, f.shape)) for f in ins]
-        each = [b.flat(out) if r[0].kind == "flat" else b.through(r) for b, r in zip(each, rule, strict=True)]
+        each = [b.flat(out) if r[0].kind == "flat" else b.through(r, out) for b, r in zip(each, rule, strict=True)]
         return Field(out, (), jumps, functools.reduce(Boxes.union, each))
     if len(ins) == 1 and all(r.kind == "same" and r.axis == o for o, r in enumerate(rule[0])):
         return Field(out, ins[0].parts, jumps)  # element-wise: the field passes on (bn, relu)
