@@ -5,21 +5,22 @@ cnndsl's fields are structural (docs/analysis.md): the input pixels the data flo
 whatever the values, as in Araujo, Norris and Sim (Distill 2019). The probe measures that with values
 chosen so that nothing cancels a change on its way: positive weights and inputs, and every layer
 whose output can be blind to a change of what it reads made one that is not, with the same reach:
-max pools by means over the same windows, saturating activations by identities, and norms over
-each sample's statistics by `Statistics`. A norm's output does not change when its input is shifted
-or scaled as a whole: layernorm along W after groupnorm (an affine map of each row, per sample) is
-layernorm of the input alone, so torch's gradient outside the row is zero where the data flow reads
-the whole group.
+max pools by means over the same windows, saturating activations by identities, norms over each
+sample's statistics by `Statistics`, products by `_mul`. A norm's output does not change when its
+input is shifted or scaled as a whole: layernorm along W after groupnorm (an affine map of each
+row, per sample) is layernorm of the input alone, so torch's gradient outside the row is zero where
+the data flow reads the whole group; and a product with a zero (a padded pixel) is zero.
 """
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from functools import partial
 from math import prod
 
 import torch
-from torch import nn
+from torch import fx, nn
 
 from cnndsl.ops import Shape
 from cnndsl.ops.sliding import output_length
@@ -124,6 +125,13 @@ def _stand_in(module: nn.Module) -> nn.Module | None:
     return None
 
 
+def _mul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """A product made a probe: a b + a + b reads what a b reads (broadcasting alike), but a factor
+    that is zero (a center_crop's padding, the empty rows of a strided transposed convolution
+    without bias) does not hide the other."""
+    return a * b + a + b
+
+
 def _pair(v: int | tuple[int, int]) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else tuple(v)
 
@@ -139,11 +147,16 @@ def positive(model: nn.Module) -> nn.Module:
     the flat part would change nothing. Norms over each sample's statistics (groupnorm, instancenorm
     without running statistics, layernorm, layernorm2d, lrn) and softmax over the channels (flat
     where one channel leads by 40) become `Statistics`; bn, in eval mode, is a per-channel scale
-    and shift."""
+    and shift. Products in the graph become `_mul`, which a zero factor does not make blind."""
     for name, module in list(model.named_modules()):
         if (swapped := _stand_in(module)) is not None:
             parent, _, leaf = name.rpartition(".")
             setattr(model.get_submodule(parent) if parent else model, leaf, swapped)
+    if isinstance(model, fx.GraphModule):  # products (mul, layer_scale, gates) become `_mul`
+        for node in model.graph.nodes:
+            if node.op == "call_function" and node.target in (operator.mul, torch.mul):
+                node.target = _mul
+        model.recompile()
     with torch.no_grad():
         generator = torch.Generator().manual_seed(0)
         for p in model.parameters():

@@ -213,6 +213,9 @@ network Net {
     "dilation_after_crop": "network Net {\n    input 8x5x7\n    center_crop 8x3\n    conv 3x1 3 dilation=3x3\n}\n",
     "dilation_after_stride": "network Net {\n    input 1x5x5\n    conv_transpose 1x1/2 2\n"
                              "    maxpool 3x3/1 dilation=2\n}\n",
+    # a zero factor (a crop's padding) hides the other in torch; the product still reads both
+    "zero_factor": "network Net {\n    input 2x3x3\n    center_crop 3x5\n    mul {\n        identity\n"
+                   "      | groupnorm 1\n    }\n}\n",
     # rf_reshape: each output pixel's channels come from pixels of their own
     "reshape": "network Net {\n    input 3x4x6\n    reshape 6x4x3\n    conv 3x3 2 pad=1\n}\n",
 }
