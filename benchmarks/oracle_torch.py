@@ -1,6 +1,6 @@
 """The torch side of the differential oracle: a program run layer by layer with the registry's
-torch builders on real tensors (no cnndsl shape, no fx), the fx graph's tensors and data edges,
-and receptive fields measured by perturbing input pixels.
+torch builders on real tensors (no cnndsl shape, no fx), and the fx graph's tensors and data
+edges (receptive fields are measured in benchmarks/oracle_probe.py).
 
 The reference (`run`) takes each layer's input shapes from the tensors it receives, never from
 cnndsl, so it shows whether torch runs a program cnndsl refuses, and where it stops. A layer
@@ -11,7 +11,6 @@ tensors.
 
 from __future__ import annotations
 
-import math
 import operator
 from dataclasses import dataclass, field
 
@@ -21,7 +20,6 @@ from torch import fx, nn
 from benchmarks.oracle_programs import Call, Item, Layer, Program
 from cnndsl.ir import Network, Ref
 from cnndsl.ops import Op, Shape
-from cnndsl.ops.sliding import output_length
 
 BATCH = 3  # not 1 or 2: an unbatched reading of a batch (conv on a 2-axis sample) rarely fits 3
 
@@ -159,113 +157,3 @@ def data_edges(net: Network, model: fx.GraphModule) -> list[tuple[str, str]]:
         edges += [(owner[a], owner[node]) for a in args
                   if a.op != "get_attr" and a in owner and owner[a] != owner[node]]
     return edges
-
-
-# ---- receptive fields --------------------------------------------------------------------
-
-
-class WindowMean(nn.Module):
-    """The mean over each window of a max pool, dilated ones and ceil mode's last windows included:
-    a depthwise convolution of equal weights, after zero padding at the end for the windows ceil
-    mode keeps (those taps stay outside the input, as torch's, and reach no pixel)."""
-
-    def __init__(self, pool: nn.MaxPool2d) -> None:
-        super().__init__()
-        self.k, self.s, self.p, self.d = (_pair(v) for v in (pool.kernel_size, pool.stride, pool.padding,
-                                                              pool.dilation))
-        self.ceil = pool.ceil_mode
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        extra = []
-        for n, k, s, p, d in zip(x.shape[2:], self.k, self.s, self.p, self.d, strict=True):
-            out = output_length(n, k, s, p, d, self.ceil)
-            extra.append(max(0, (out - 1) * s + d * (k - 1) + 1 - (n + 2 * p)))
-        x = nn.functional.pad(x, (self.p[1], self.p[1] + extra[1], self.p[0], self.p[0] + extra[0]))
-        weight = torch.full((x.shape[1], 1, *self.k), 1.0 / (self.k[0] * self.k[1]), dtype=x.dtype)
-        return nn.functional.conv2d(x, weight, stride=self.s, dilation=self.d, groups=x.shape[1])
-
-
-class GroupMean(nn.Module):
-    """A norm over each sample's groups of channels made a probe: its input plus the mean of its
-    group (the group's channels at every position), which every pixel of the group moves, as it
-    moves the norm's statistics, and which keeps positive values positive."""
-
-    def __init__(self, groups: int) -> None:
-        super().__init__()
-        self.groups = groups
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, c = x.shape[:2]
-        means = x.reshape(n, self.groups, -1).mean(-1).repeat_interleave(c // self.groups, 1)
-        return x + means.reshape(n, c, *[1] * (x.dim() - 2))
-
-
-def _pair(v: int | tuple[int, int]) -> tuple[int, int]:
-    return (v, v) if isinstance(v, int) else tuple(v)
-
-
-def positive(model: nn.Module) -> nn.Module:
-    """The model made a probe of which pixels reach which: float64, eval, every parameter
-    positive (scaled by its fan-in) so that a change of an input pixel is not cancelled on its
-    way, layer norms' outputs kept positive (their centred values would vanish behind a relu), and
-    max pooling swapped for average pooling over the same windows (a max passes on
-    one pixel of its window, so a raised pixel that does not become the maximum, as after a
-    non-monotonic local response norm, would go unseen), as tests/test_analysis.py does; a dilated
-    one, which AvgPool2d cannot be, by `WindowMean`, an adaptive one by adaptive averages. Norms
-    over each sample's own statistics become `GroupMean`: subtracting the mean makes values
-    negative, which a following ReLU would clip, hiding the pixels that reach them. Activations
-    that saturate (hardsigmoid and relu6 are flat above 3 and 6) become identities: element-wise
-    either way, but a raised pixel past the flat part would change nothing."""
-    for name, module in list(model.named_modules()):
-        if isinstance(module, (nn.Hardsigmoid, nn.ReLU6, nn.Hardtanh)):
-            parent, _, leaf = name.rpartition(".")
-            setattr(model.get_submodule(parent) if parent else model, leaf, nn.Identity())
-        if isinstance(module, (nn.MaxPool2d, nn.AdaptiveMaxPool2d, nn.GroupNorm, nn.InstanceNorm2d)):
-            parent, _, leaf = name.rpartition(".")
-            if isinstance(module, nn.GroupNorm):
-                pool = GroupMean(module.num_groups)
-            elif isinstance(module, nn.InstanceNorm2d):
-                pool = module if module.track_running_stats else GroupMean(module.num_features)
-            elif isinstance(module, nn.AdaptiveMaxPool2d):
-                pool = nn.AdaptiveAvgPool2d(module.output_size)
-            elif module.dilation not in (1, (1, 1)):
-                pool = WindowMean(module)
-            else:
-                pool = nn.AvgPool2d(module.kernel_size, module.stride, module.padding, module.ceil_mode)
-            setattr(model.get_submodule(parent) if parent else model, leaf, pool)
-    with torch.no_grad():
-        generator = torch.Generator().manual_seed(0)
-        for p in model.parameters():
-            fan_in = p[0].numel() if p.dim() > 1 else 1
-            p.copy_((torch.rand(p.shape, generator=generator) + 0.5) / fan_in)
-        for module in model.modules():
-            if isinstance(module, nn.LayerNorm) and module.elementwise_affine and module.bias is not None:
-                # a normalised value lies within +-sqrt(n): a scale under 1.5/sqrt(n) and a bias of 2 keep
-                # the output in [0.5, 3.5], where no later relu or relu6 hides a change
-                root = math.prod(module.normalized_shape) ** 0.5
-                module.weight.div_(root)
-                module.bias.fill_(2.0)
-    return model.double().eval()
-
-
-def reached(model: nn.Module, shape: Shape, bump: float = 10.0, seeds: int = 2) -> list[torch.Tensor]:
-    """For each output of `model` (each of shape C×H×W): a boolean (H, W, h, w) tensor, true
-    where output pixel (h, w) changes when input pixel (H, W) is raised by `bump` in every
-    channel, for either of `seeds` random inputs."""
-    c, h, w = shape
-    found: list[torch.Tensor] | None = None
-    for seed in range(seeds):
-        base = torch.rand(1, c, h, w, dtype=torch.float64, generator=torch.Generator().manual_seed(seed)) + 0.5
-        batch = base.repeat(h * w + 1, 1, 1, 1)
-        for i in range(h * w):
-            batch[i + 1, :, i // w, i % w] += bump
-        with torch.no_grad():
-            outs = model(batch)
-        outs = outs if isinstance(outs, tuple) else (outs,)
-        hits = []
-        for out in outs:
-            change = (out[1:] - out[:1]).abs()
-            scale = out[:1].abs().amax().clamp(min=1.0)
-            hits.append((change > 1e-9 * scale).any(dim=1).reshape(h, w, *out.shape[2:]))
-        found = hits if found is None else [a | b for a, b in zip(found, hits, strict=True)]
-    return found or []

@@ -4,10 +4,12 @@ function per kind: receptive fields (`rf`), `cnndsl diff` (`diff`) and `draw --f
 
 - rf: the field of every output pixel of every C×H×W layer (its first and last input row and
   column, `Field.pixel`) equals the input pixels that change that output pixel when raised
-  (benchmarks/oracle_torch.py `reached`, on a float64 copy with positive weights: gates such as
-  squeeze-and-excitation reach the whole input), exactly. An output pixel no input pixel
-  changes (softmax over one channel is constant) is not compared; only the first layer that
-  differs is reported (the ones after it inherit the difference).
+  (benchmarks/oracle_probe.py `reached`, on a float64 copy with positive weights and norms made
+  free of cancellations: the fields are structural; gates such as squeeze-and-excitation reach
+  the whole input), exactly, and none where no input pixel changes the output pixel (softmax
+  over one channel is constant, a dilated window over the empty rows of a strided transposed
+  convolution reads nothing); only the first layer that differs is reported (the ones after it
+  inherit the difference).
 - diff: the program with one argument changed must name the changed layer, and only layers it
   reaches (its descendants) may differ.
 - diagram: `draw --full`'s edges (its DOT, boxes by tooltip) equal the fx graph's data edges
@@ -25,8 +27,9 @@ import networkx as nx
 import cnndsl
 from benchmarks.oracle_checks import FILE, Case, checked
 from benchmarks.oracle_known import Finding
+from benchmarks.oracle_probe import positive, reached
 from benchmarks.oracle_programs import write
-from benchmarks.oracle_torch import data_edges, passthroughs, positive, reached
+from benchmarks.oracle_torch import data_edges, passthroughs
 from cnndsl.analysis import analyse
 from cnndsl.analysis.compare import compare
 from cnndsl.cli.analysis import diff_text
@@ -37,8 +40,13 @@ from cnndsl.ir import Network, Ref
 
 def rf(case: Case) -> list[Finding]:
     """Every C×H×W layer's receptive field equals the input pixels that reach it."""
-    net = case.net
-    if not case.runs or len(net.input_shape) != 3:
+    return field_differences(case.net) if case.runs else []
+
+
+def field_differences(net: Network) -> list[Finding]:
+    """The first pixel of the first C×H×W layer of `net` (a network torch runs) whose receptive
+    field differs from the input pixels that reach it in the probe; none where all agree."""
+    if len(net.input_shape) != 3:
         return []
     rows = {r.name: r for r in analyse(net).rows}
     layers = [layer for layer in net.layers() if len(layer.shape) == 3 and rows[layer.qualname].field is not None
@@ -52,26 +60,15 @@ def rf(case: Case) -> list[Finding]:
         for i in range(h):
             for j in range(w):
                 seen = hit[:, :, i, j]
-                if not seen.any():
-                    continue
-                got = tuple((along.min().item(), along.max().item()) for along in
+                got = tuple((along.min().item(), along.max().item()) if len(along) else None for along in
                             (seen.any(dim=1 - axis).nonzero().flatten() for axis in (0, 1)))
                 want = field.pixel(i, j)
                 if want != got:
-                    shown = ", ".join("none" if s is None else f"{s[0]}..{s[1]}" for s in want)
-                    torch_rows, torch_cols = (f"{lo}..{hi}" for lo, hi in got)
-                    return [Finding(rf_kind(net, layer), f"{layer.qualname} ({layer.label}) pixel ({i}, {j}): "
-                                    f"cnndsl rows, columns {shown}, torch {torch_rows}, {torch_cols}")]
+                    cnndsl_rows, cnndsl_cols, torch_rows, torch_cols = (
+                        "none" if s is None else f"{s[0]}..{s[1]}" for s in (*want, *got))
+                    return [Finding("rf", f"{layer.qualname} ({layer.label}) pixel ({i}, {j}): cnndsl rows, "
+                                    f"columns {cnndsl_rows}, {cnndsl_cols}, torch {torch_rows}, {torch_cols}")]
     return []
-
-
-def rf_kind(net: Network, layer) -> str:  # noqa: ANN001 (a Layer)
-    """Which receptive-field difference this oracle found (and reported) explains a finding at
-    `layer`, from it and the layers before it; `rf` for none."""
-    ids = nx.ancestors(net.graph, layer.id) | {layer.id}
-    if any(ll.op == "reshape" and len(ll.input_shapes[0]) == 3 for ll in net.layers() if ll.id in ids):
-        return "rf_reshape"
-    return "rf"
 
 
 # ---- diff --------------------------------------------------------------------------------

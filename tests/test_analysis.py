@@ -11,6 +11,7 @@ import torch
 import torchvision
 
 import cnndsl
+from benchmarks.oracle_probe import positive
 from cnndsl.analysis import analyse
 from cnndsl.ir import Ref
 from cnndsl.pytorch.fx_backend import compile_network
@@ -71,20 +72,6 @@ def _conv_stage_end(net):
     return end
 
 
-def _positive(model):
-    for name, module in model.named_modules():
-        if isinstance(module, torch.nn.MaxPool2d):  # max picks one input; average reaches all
-            parent, _, leaf = name.rpartition(".")
-            pool = torch.nn.AvgPool2d(module.kernel_size, module.stride, module.padding, module.ceil_mode)
-            setattr(model.get_submodule(parent) if parent else model, leaf, pool)
-        elif isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
-            fan_in = module.weight[0].numel()
-            module.weight.data = (torch.rand_like(module.weight) + 0.5) / fan_in
-            if module.bias is not None:
-                module.bias.data.zero_()
-    return model.double().eval()
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("file,name", ZOO, ids=[n for _, n in ZOO])
 def test_receptive_field_matches_the_gradient(file, name):
@@ -93,7 +80,7 @@ def test_receptive_field_matches_the_gradient(file, name):
         pytest.skip("a flat input (a generator's noise vector) has no pixels to reach")
     end = _conv_stage_end(net)
     rows = {r.name: r for r in analyse(net).rows}
-    model = _positive(compile_network(net.with_outputs([Ref(end)])))
+    model = positive(compile_network(net.with_outputs([Ref(end)])))
     x = (torch.rand(1, *net.input_shape, dtype=torch.float64) + 0.5).requires_grad_()
     out = model(x)
     _, h, w = end.shape

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 import cnndsl
-from benchmarks.oracle_torch import positive
+from benchmarks.oracle_probe import positive
 from cnndsl.analysis import analyse
 from cnndsl.ir import Ref
 from cnndsl.pytorch.fx_backend import compile_network

@@ -10,11 +10,15 @@ import pytest
 import torch
 from hypothesis import HealthCheck, assume, given, settings
 
+import cnndsl
 from benchmarks.oracle import CHECKS
 from benchmarks.oracle_checks import Case
 from benchmarks.oracle_known import FOUND, KNOWN, TOLERATED
+from benchmarks.oracle_probe import positive, reached
 from benchmarks.oracle_programs import Merge, NamedMerge, Program
 from benchmarks.oracle_strategies import programs
+from benchmarks.oracle_views import field_differences
+from cnndsl.analysis import analyse
 from cnndsl.ops import REGISTRY
 
 
@@ -127,3 +131,113 @@ def test_known_and_found_kinds_are_described_and_distinct():
     assert not KNOWN.keys() & FOUND.keys()
     assert all(text.strip() for text in [*KNOWN.values(), *FOUND.values()])
     assert not TOLERATED & CHECKS.keys(), "a comparison's own kind is never tolerated"
+
+
+# ---- receptive fields the oracle found differing, each kept as found (hypothesis shrank them) ----------
+
+GROUPNORM_LAYERNORM = "network Net {\n    input 8x6x3\n    t0 = groupnorm 1\n    t1 = layernorm\n}\n"
+FIELDS_FOUND = {
+    # a norm's output is blind to a shift or scale of what it normalises: layernorm after groupnorm
+    "layernorm_after_groupnorm": GROUPNORM_LAYERNORM,
+    # the probe's earlier stand-in, x + mean, was such a shift
+    "layernorm_after_instancenorm": "network Net {\n    input 4x5x2\n    instancenorm\n    mul {\n"
+                                    "        layernorm\n      | identity\n    }\n}\n",
+    # stand-ins that let values grow saturate sigmoid (and softmax) in float64
+    "sigmoid_saturated": """network Net {
+    input 1x8x3
+    dropout
+    gelu
+    mish
+    t0 = concat {
+        identity
+        relu6
+      | identity
+    }
+    t1 = add(t0, t0, t0) -> mul {
+        layernorm
+      | linear 3 bias=true
+        layernorm eps=7
+    }
+    t2 = sigmoid
+    avgpool 3 stride=2x8
+    output t2
+    output t0
+    output t1
+}
+""",
+    "softmax_saturated": """block blk0() {
+    conv 4x1 5 pad=3
+    avgpool 2x4/3x3
+}
+block blk1(k1) {
+    pixel_unshuffle k1
+    softmax as named2
+    stochastic_depth 0.0 mode=batch as 3
+}
+network Net {
+    input 2x3x8
+    layernorm eps=1.5
+    blk0()
+    t0 = mul {
+        identity
+      | add {
+          identity
+        | mul {
+            elu alpha=3
+          | instancenorm affine=false
+            layernorm
+        }
+      }
+        elu alpha=0
+    }
+    blk1(2)
+    instancenorm momentum=0
+    t4 = bn eps=1.5
+    t5 = conv_transpose 1x2/3x3 1 pad=0x0
+    output t5
+    output t4
+}
+""",
+    # a norm's stand-in must move zeros (the empty rows of a strided transposed convolution) as the norm does
+    "norm_of_zeros": """network Net {
+    input 8x7x6
+    conv_transpose 3x2/5x5 9 output_pad=0x1 dilation=2x8 bias=false
+    instancenorm momentum=0 track_running_stats=true
+    upsample 2 mode=bilinear
+    instancenorm eps=0.0 momentum=0.25 affine=true
+    conv_transpose 1x3/3x1 1
+    elu alpha=2
+}
+""",
+    # a dilated window's field is its taps' (after a crop's padding, after a strided transposed convolution)
+    "dilation_after_crop": "network Net {\n    input 8x5x7\n    center_crop 8x3\n    conv 3x1 3 dilation=3x3\n}\n",
+    "dilation_after_stride": "network Net {\n    input 1x5x5\n    conv_transpose 1x1/2 2\n"
+                             "    maxpool 3x3/1 dilation=2\n}\n",
+    # a zero factor (a crop's padding) hides the other in torch; the product still reads both
+    "zero_factor": "network Net {\n    input 2x3x3\n    center_crop 3x5\n    mul {\n        identity\n"
+                   "      | groupnorm 1\n    }\n}\n",
+    # rf_reshape: each output pixel's channels come from pixels of their own
+    "reshape": "network Net {\n    input 3x4x6\n    reshape 6x4x3\n    conv 3x3 2 pad=1\n}\n",
+}
+
+
+@pytest.mark.parametrize("source", FIELDS_FOUND.values(), ids=FIELDS_FOUND.keys())
+def test_the_fields_the_oracle_found_are_the_probes(source):
+    """Every pixel of every C×H×W layer: cnndsl's field = the pixels that reach it in torch's probe."""
+    assert field_differences(cnndsl.check_text(source)) == []
+
+
+def test_fields_are_structural_where_torch_cancels_a_dependence():
+    """layernorm along W (eps=0) after groupnorm 1 is layernorm of the input alone (groupnorm maps each row by
+    one scale and shift), so torch's own gradient of output pixel (0, 0) stays in row 0; the data flow reads
+    every row, and the field (docs/analysis.md: structural) and the probe say so."""
+    net = cnndsl.check_text(GROUPNORM_LAYERNORM.replace("layernorm", "layernorm eps=0"))
+    model = cnndsl.compile(net).double().eval()
+    x = torch.rand(1, *net.input_shape, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) + 0.5
+    grad = torch.autograd.functional.jacobian(lambda t: model(t)[0, :, 0, 0].sum(), x)[0].abs().sum((0, 2))
+    assert (grad > 1e-9 * grad.max()).nonzero()[:, 0].unique().tolist() == [0]
+    hit = reached(positive(cnndsl.compile(net)), net.input_shape)[0][:, :, 0, 0]
+    rows, cols = (hit.any(1 - axis).nonzero().flatten() for axis in (0, 1))
+    assert rows.tolist() == list(range(net.input_shape[1]))  # the whole plane, each row
+    field = analyse(net).rows[-1].field
+    assert field.pixel(0, 0) == ((rows.min().item(), rows.max().item()), (cols.min().item(), cols.max().item()))

@@ -1,5 +1,8 @@
 """Exact receptive fields: for every output pixel of a C×H×W layer, the first and last input row
 and column that reach it, composed layer by layer from each op's `reach` rule (cnndsl/ops/reach.py).
+Fields are structural: the pixels each op's data flow reads, whatever the weights and values, so a
+dependence that algebra cancels (layernorm after groupnorm, whose per-row scale and shift it
+removes) still counts (docs/analysis.md).
 
 A field is a union of parts, one per way the input reaches the layer that has not been merged
 with another (the branches of a concat, until a layer mixes their channels). A part is a product
@@ -14,11 +17,13 @@ oracle and the tests raise an input pixel in every channel and watch every outpu
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from ..ir import Step
 from ..ops.reach import Reads, Span, elementwise, from_window
+from .boxes import Boxes, of_parts
 
 EMPTY = (2 ** 62, -(2 ** 62))  # an interval that reads nothing: the identity of min and max
 Ranges = tuple[tuple[int, int], ...]  # [start, stop) runs of indices
@@ -58,6 +63,7 @@ class Field:
     shape: tuple[int, int, int]
     parts: tuple[Part, ...]
     jumps: tuple[float, float, float]
+    boxes: Boxes | None = None  # element by element instead of parts, after a reshape (boxes.py)
 
     @staticmethod
     def of_input(shape: tuple[int, int, int]) -> Field:
@@ -69,6 +75,8 @@ class Field:
     def pixel(self, i: int, j: int) -> tuple[Span | None, Span | None]:
         """The input rows and columns (inclusive, lo..hi) output pixel (i, j) reads, over all its
         channels; None for both where it reads no input pixel."""
+        if self.boxes is not None:
+            return self.boxes.pixel(i, j)
         rows, cols = EMPTY, EMPTY
         for part in self.parts:
             r, c = _at(part.rows, i, j), _at(part.cols, i, j)
@@ -79,7 +87,7 @@ class Field:
     @property
     def size(self) -> tuple[int, int]:
         """The largest field over the layer's output pixels, (rows, columns) in input pixels."""
-        if not self.parts:
+        if not self.parts and self.boxes is None:
             return 0, 0
         # the usual case: every part reads everywhere and feeds every pixel, its rows indexed by one
         # tensor axis and its columns by another, the same for all parts: each axis on its own
@@ -139,7 +147,8 @@ def _through(term: Term, o: int, reads: Reads) -> Term:
         got = cache.get(span)
         if got is None:
             a, b = span
-            got = cache[span] = (min(term.los[a:b + 1]), max(term.his[a:b + 1])) if a <= b else EMPTY
+            got = cache[span] = (min(term.los[a:b + 1:reads.step]), max(term.his[a:b + 1:reads.step])) \
+                if a <= b else EMPTY
         los.append(got[0])
         his.append(got[1])
     return Term(o, tuple(los), tuple(his), max(los) < EMPTY[0])
@@ -161,7 +170,8 @@ def _alive_through(alive: Alive, o: int, reads: Reads, n_in: int, n_out: int) ->
     before = [0]
     for x in fed:
         before.append(before[-1] + x)
-    hit = [a <= b and before[b + 1] > before[a] for a, b in reads.spans()]
+    hit = [a <= b and (before[b + 1] > before[a] if reads.step == 1 else any(fed[a:b + 1:reads.step]))
+           for a, b in reads.spans()]
     if all(hit):
         return Alive(o, None)
     runs, start = [], None
@@ -247,13 +257,14 @@ def _apart(step: Step, rules: list[tuple[tuple[Reads, ...], ...]]) -> bool:
     from one feeding others, even over all channels: it moves the channel axis (permute), or some
     channel is read by no output of the layer (split)."""
     for rule, shape in ((r, s) for port in rules for r, s in zip(port, step.input_shapes, strict=True)):
-        if rule[0].axis != 0 or any(r.axis == 0 for r in rule[1:]):
+        if rule[0].kind == "flat" or rule[0].axis != 0 or any(r.axis == 0 for r in rule[1:]):
             return True
         if rule[0].kind in ("same", "whole") or rule[0].kind == "shift" and rule[0].shift >= 0:
             continue
         read = [False] * shape[0]
         for a, b in rule[0].spans():
-            read[a:b + 1] = [True] * (b - a + 1) if a <= b else []
+            for k in range(a, b + 1, rule[0].step):
+                read[k] = True
         if not all(read):
             return True
     return False
@@ -284,6 +295,10 @@ def _field(step: Step, rules: list | None, port: int, out: tuple[int, ...],
     # jump: from the first branch of the output's size along each axis (not a broadcast gate)
     main = next((k for k, s in enumerate(shapes) if s == out), 0)
     jumps = tuple(ins[main].jumps[r.axis] * r.stride for r in rule[main])
+    if rule[0][0].kind == "flat" or any(f.boxes is not None for f in ins):  # element by element
+        each = [(f.boxes or of_parts(f.parts, f.shape)) for f in ins]
+        each = [b.flat(out) if r[0].kind == "flat" else b.through(r, out) for b, r in zip(each, rule, strict=True)]
+        return Field(out, (), jumps, functools.reduce(Boxes.union, each))
     if len(ins) == 1 and all(r.kind == "same" and r.axis == o for o, r in enumerate(rule[0])):
         return Field(out, ins[0].parts, jumps)  # element-wise: the field passes on (bn, relu)
     parts = [p for field, r, shape in zip(ins, rule, shapes, strict=True) for p in _carry(field.parts, r, shape, out)]

@@ -5,7 +5,7 @@ layers and calls as them."""
 
 from __future__ import annotations
 
-from math import prod
+from math import gcd, prod
 from typing import Any
 
 from . import reach
@@ -32,7 +32,8 @@ from .windowed import check_groups, group_channels  # also registers conv before
 def _transposed_reads(axis: int, n_in: int, n_out: int, k: int, s: int, p: int, d: int) -> reach.Reads:
     """Output index o of a transposed convolution reads the inputs i with o = i s - p + t d for a tap t
     of the kernel (each input scatters its kernel to i s - p + t d): from the first to the last such i
-    inside the input, nothing where there is none."""
+    inside the input, every d / gcd(s, d) (the taps whose i is whole are s / gcd(s, d) apart), nothing
+    where there is none."""
     def spans() -> list[reach.Span]:
         out = []
         for o in range(n_out):
@@ -40,7 +41,7 @@ def _transposed_reads(axis: int, n_in: int, n_out: int, k: int, s: int, p: int, 
             hits = [x // s for x in starts if x % s == 0 and 0 <= x < n_in * s]
             out.append((min(hits), max(hits)) if hits else reach.NOTHING)
         return out
-    return reach.table(axis, spans)
+    return reach.table(axis, spans, step=d // gcd(s, d))
 
 
 def _conv_transpose_reach(a: Attrs, shapes: list[Shape], out: Shape, port: int) -> tuple[tuple[reach.Reads, ...], ...]:
@@ -72,10 +73,9 @@ def _crop_reach(a: Attrs, shapes: list[Shape], out: Shape, port: int) -> tuple[t
 
 
 def _reshape_reach(a: Attrs, shapes: list[Shape], out: Shape, port: int) -> tuple[tuple[reach.Reads, ...], ...]:
-    """An output element of a reshape reads the input element at its flat position; an output pixel's
-    elements come from rows and columns of their own, taken as the whole input (an over-approximation,
-    docs/analysis.md)."""
-    return ((reach.whole(0, shapes[0][0], out[0]), *(reach.whole(i, shapes[0][i], out[i]) for i in (1, 2))),)
+    """An output element of a reshape reads the input element at its flat position (an output pixel's
+    elements come from rows and columns of their own: the analysis follows them element by element)."""
+    return (reach.flat(),)
 
 # ---- conv_transpose -------------------------------------------------------------------
 

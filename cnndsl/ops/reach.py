@@ -29,9 +29,12 @@ class Reads(NamedTuple):
     stride: float = 1
     # how `spans` reads, where the analysis has a shortcut: "same" (index i reads i), "whole"
     # (every index reads the whole input axis), "shift" (index i reads i - shift, none outside
-    # the input: a concat branch's channels), "" any other
+    # the input: a concat branch's channels), "flat" (no per-axis form: `flat`), "" any other
     kind: str = ""
     shift: int = 0
+    # a span lo..hi reads lo, lo + step, ..., hi: the taps of a dilated window, whose gaps a field
+    # must skip (a tap between reads something else there, as after a strided transposed convolution)
+    step: int = 1
 
 
 def same(axis: int, n: int) -> Reads:
@@ -63,9 +66,16 @@ def shifted(axis: int, n_in: int, n_out: int, shift: int) -> Reads:
                  kind="shift", shift=shift)
 
 
-def table(axis: int, spans: Callable[[], list[Span]]) -> Reads:
-    """Any per-index intervals (grouped convolution's channels, channel shuffle, concat)."""
-    return Reads(axis, spans)
+def flat() -> tuple[Reads, ...]:
+    """A reshape: output element k reads input element k, both counted in C order. No output axis
+    reads one input axis, so the analysis follows it element by element (cnndsl/analysis/boxes.py)."""
+    return tuple(Reads(a, lambda: [], kind="flat") for a in range(3))
+
+
+def table(axis: int, spans: Callable[[], list[Span]], step: int = 1) -> Reads:
+    """Any per-index intervals (grouped convolution's channels, channel shuffle, concat), each read
+    every `step` indices."""
+    return Reads(axis, spans, step=step)
 
 
 def window(axis: int, n_in: int, n_out: int, k: int, s: int, d: int, left: int) -> Reads:
@@ -87,7 +97,7 @@ def window(axis: int, n_in: int, n_out: int, k: int, s: int, d: int, left: int) 
             hi = last - _taps(last - (n_in - 1), d) * d  # the last tap at or before n - 1
             out.append((lo, hi) if 0 <= lo <= hi <= n_in - 1 else NOTHING)
         return out
-    return Reads(axis, spans, s)
+    return Reads(axis, spans, s, step=d)
 
 
 def _taps(excess: int, d: int) -> int:
