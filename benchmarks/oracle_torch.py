@@ -41,7 +41,10 @@ class Reference:
     program: Program
     ran: dict[int, tuple[Shape, ...]] = field(default_factory=dict)  # id(item) -> input shapes
 
-    def layer(self, item: Item, op: Op, attrs: dict, inputs: list[torch.Tensor]) -> object:
+    def layer(self, item: Item, op: Op, attrs: dict, inputs: list[object]) -> object:
+        several = next((x for x in inputs if isinstance(x, tuple)), None)
+        if several is not None:  # a several-output layer (split) ends a branch or feeds a layer
+            raise TorchRefusedError(item, f"{len(several)} tensors go where one does")
         shapes = tuple(tuple(t.shape[1:]) for t in inputs)
         try:
             if op.module is not None:
