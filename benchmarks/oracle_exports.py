@@ -94,19 +94,25 @@ def _export_onnx(net: Network, path: Path) -> tuple[CnnError | None, Finding | N
         return None, None
     except CnnError as exc:  # its own check of onnxruntime against torch; compared again by the caller
         torch.manual_seed(0)
-        with quiet():
-            export(net, "onnx", path, check_onnx=False)
+        try:
+            with quiet():
+                export(net, "onnx", path, check_onnx=False)
+        except CnnError as refused:  # before onnxruntime: torch.onnx, ONNX's shape rules or checker
+            return None, Finding(_refusal_kind(net, refused.message), f"export refuses: {refused.message[:300]}")
         return exc, None
     except Exception as exc:  # noqa: BLE001 (torch cannot export it)
-        # ONNX sizes a ceil-mode pool without torch's rule that the last window starts inside
-        # the input: its shapes differ (onnx_shape), and onnxruntime may refuse what follows
-        ceil = any(layer.attrs.get("ceil") is True for layer in net.layers())
-        why = str(exc)
-        kind = ("onnx_lowering" if _lowering(net) or "not factor of input size" in why else
-                "onnx_adaptive_unknown_size" if "input size not accessible" in why else
-                "onnx_parameter_name" if "Invalid name" in why else
-                "onnx_shape" if ceil and "ShapeInferenceError" in why else "onnx")
-        return None, Finding(kind, f"export fails: {type(exc).__name__}: {why[:300]}")
+        return None, Finding(_refusal_kind(net, str(exc)), f"export fails: {type(exc).__name__}: {str(exc)[:300]}")
+
+
+def _refusal_kind(net: Network, why: str) -> str:
+    """The kind of a failure to export `net`, from its message."""
+    # ONNX sizes a ceil-mode pool without torch's rule that the last window starts inside
+    # the input: its shapes differ (onnx_shape), and onnxruntime may refuse what follows
+    ceil = any(layer.attrs.get("ceil") is True for layer in net.layers())
+    return ("onnx_lowering" if _lowering(net) or "not factor of input size" in why else
+            "onnx_adaptive_unknown_size" if "input size not accessible" in why else
+            "onnx_parameter_name" if "Invalid name" in why else
+            "onnx_shape" if ceil and "ShapeInferenceError" in why else "onnx")
 
 
 def onnx_bytes(model: torch.nn.Module, x: torch.Tensor) -> bytes:

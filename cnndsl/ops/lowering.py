@@ -173,15 +173,19 @@ def softplus_threshold(a: Attrs, shapes: list[Shape]) -> Forward | None:
 def instancenorm(a: Attrs, shapes: list[Shape]) -> Forward | None:
     """An instance norm with running statistics as what it computes in eval mode, a batch norm on
     those statistics (BatchNormalization); torch.onnx refuses instance_norm with them. Without
-    them and without affine parameters, the norm with a scale of ones and a shift of zeros: for
-    want of a weight torch.onnx makes them itself from the channel count, which it loses after
-    some layers (lrn)."""
+    affine parameters, either norm with a scale of ones and a shift of zeros: for want of a
+    weight torch.onnx makes them itself from the channel count, which it loses after some layers
+    (lrn, center_crop), and refuses ("unknown channel size")."""
+    channels = shapes[0][0]
     if a["track_running_stats"]:
-        return lambda torch, norm, x: torch.nn.functional.batch_norm(
-            x, norm.running_mean, norm.running_var, norm.weight, norm.bias, False, 0.0, norm.eps)
+        def forward(torch: Any, norm: Any, x: Any) -> Any:
+            ones, zeros = torch.ones(channels, dtype=x.dtype), torch.zeros(channels, dtype=x.dtype)
+            return torch.nn.functional.batch_norm(x, norm.running_mean, norm.running_var,
+                                                  ones if norm.weight is None else norm.weight,
+                                                  zeros if norm.bias is None else norm.bias, False, 0.0, norm.eps)
+        return forward
     if a["affine"]:
         return None
-    channels = shapes[0][0]
     return lambda torch, norm, x: torch.nn.functional.instance_norm(
         x, weight=torch.ones(channels, dtype=x.dtype), bias=torch.zeros(channels, dtype=x.dtype), eps=norm.eps)
 
