@@ -172,3 +172,21 @@ def test_unnamed_outputs_avoid_a_layer_named_like_them(tmp_path):
     got = run(tmp_path / "m.onnx", x)
     for name, w in zip(names, want, strict=True):
         torch.testing.assert_close(got[name], w)
+
+
+@pytest.mark.parametrize("affine", ["false", "true"])
+def test_instancenorm_with_running_statistics_exports_after_layers_that_lose_the_channels(tmp_path, affine):
+    """The oracle's program: after center_crop and lrn, torch.onnx knew no channel count and
+    refused to make batch_norm's weight itself ("unknown channel size"); the lowering gives it."""
+    net = network(f"t0 = center_crop 9\n    lrn 2 k=2\n    instancenorm track_running_stats=true affine={affine}",
+                  "4x6x9")
+    torch.manual_seed(0)
+    model = cnndsl.compile(net).eval()
+    norm = model.get_submodule("instancenorm1")
+    norm.running_mean.copy_(torch.randn(4))  # statistics other than the initial 0 and 1
+    norm.running_var.copy_(torch.rand(4) + 0.5)
+    export(net, "onnx", tmp_path / "m.onnx", model=model)
+    x = torch.randn(5, 4, 6, 9)
+    with torch.no_grad():
+        want = model(x)
+    torch.testing.assert_close(run(tmp_path / "m.onnx", x)["output"], want, rtol=RTOL, atol=ATOL)

@@ -9,7 +9,7 @@ normalisation that uses its own input's statistics (groupnorm, layernorm, layern
 instancenorm without running statistics) is moved, at random signs, by what rounding inside it
 can be: NORM_ROUNDING x the largest |value| of the group it normalises x its gain
 1/sqrt(var + eps) (x |its weight|). The gain is a few units for an ordinary group, and r is then
-far below RTOL x m: the rule stays as tight as ATOL + RTOL x m. Where a group's values (nearly)
+below RTOL x m: the rule stays about as tight as ATOL + RTOL x m. Where a group's values (nearly)
 agree (groupnorm over one value per group, layernorm2d over channels equal after a pool) the
 gain reaches 1/sqrt(eps), about 316 for eps = 1e-5, and the output carries that much of the
 rounding of the mean, in torch and in any runtime alike; r says how much.
