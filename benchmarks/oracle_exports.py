@@ -1,10 +1,10 @@
 """The differential oracle's comparisons of the files cnndsl exports with torch: ONNX
 (`onnx`: every output's declared shape = onnxruntime's = torch's = cnndsl's, and onnxruntime's
-values equal torch's) and `export --format py` (`python`: the file's model, given the compiled
-model's state_dict, computes the same outputs, and the file runs as a script). The exporter
-compiles its own model, so the comparison seeds torch alike before both; where the values
-differ, `inplace_explains` tells an in-place layer overwriting a shared tensor from a wrong
-lowering.
+values agree with torch's) and `export --format py` (`python`: the file's model, given the
+compiled model's state_dict, computes the same outputs, and the file runs as a script). Values
+agree by the export check's own rule (cnndsl/pytorch/agreement.py). The exporter compiles its
+own model, so the comparison seeds torch alike before both; where the values differ,
+`inplace_explains` tells an in-place layer overwriting a shared tensor from a wrong lowering.
 """
 
 from __future__ import annotations
@@ -27,10 +27,7 @@ from benchmarks.oracle_checks import Case, outputs_of
 from benchmarks.oracle_known import Finding
 from cnndsl.errors import CnnError
 from cnndsl.ir import Network
-
-
-def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
-    return a.shape == b.shape and torch.allclose(a.double(), b.double(), rtol=1e-4, atol=1e-5, equal_nan=True)
+from cnndsl.pytorch.agreement import agree, allowed, difference
 
 
 def onnx(case: Case) -> list[Finding]:
@@ -57,20 +54,22 @@ def onnx(case: Case) -> list[Finding]:
         return [Finding("onnx_outputs", f"{len(net.outputs)} outputs; ONNX declares {len(declared)}, "
                                         f"onnxruntime gives {len(ran)}")]
     found = []
-    if refused is not None and all(_close(got, mine) for got, mine in zip(ran, ours, strict=True)):
+    limits = allowed(model, x, ours)
+    if refused is not None and agree(model, x, ran, ours):
         found.append(Finding("onnx_check", f"export refuses ({refused.message}) though onnxruntime's outputs "
-                                           "equal torch's within 1e-4 relative, 1e-5 absolute"))
-    for k, (want, shape, got, mine) in enumerate(zip(net.output_shapes, declared, ran, ours, strict=True)):
+                                           "agree with torch's by its rule (agreement.allowed)"))
+    for k, (want, shape, got, mine, limit) in enumerate(zip(net.output_shapes, declared, ran, ours, limits,
+                                                             strict=True)):
         if tuple(got.shape[1:]) != want or tuple(mine.shape[1:]) != want:
             found.append(Finding("onnx_lowering" if _lowering(net) else "onnx", f"output {k}: cnndsl {want}, "
                                  f"onnxruntime {tuple(got.shape[1:])}, torch {tuple(mine.shape[1:])}"))
         elif shape != want:
             found.append(Finding("onnx_shape", f"output {k}: ONNX declares {shape}, torch and cnndsl {want}"))
-        elif not _close(got, mine):
+        elif not difference(got, mine) <= limit:
             kind = "onnx_lowering" if _lowering(net) else inplace_explains(
                 net, model, x, run_onnx(onnx_bytes(without_inplace(model), x), x), "onnx")
             found.append(Finding(kind, f"output {k}: onnxruntime's values differ from torch's by "
-                                       f"{(got - mine).abs().max().item():.2g}"))
+                                       f"{difference(got, mine):.2g}, more than the {limit:.2g} allowed"))
     return found
 
 
@@ -95,19 +94,25 @@ def _export_onnx(net: Network, path: Path) -> tuple[CnnError | None, Finding | N
         return None, None
     except CnnError as exc:  # its own check of onnxruntime against torch; compared again by the caller
         torch.manual_seed(0)
-        with quiet():
-            export(net, "onnx", path, check_onnx=False)
+        try:
+            with quiet():
+                export(net, "onnx", path, check_onnx=False)
+        except CnnError as refused:  # before onnxruntime: torch.onnx, ONNX's shape rules or checker
+            return None, Finding(_refusal_kind(net, refused.message), f"export refuses: {refused.message[:300]}")
         return exc, None
     except Exception as exc:  # noqa: BLE001 (torch cannot export it)
-        # ONNX sizes a ceil-mode pool without torch's rule that the last window starts inside
-        # the input: its shapes differ (onnx_shape), and onnxruntime may refuse what follows
-        ceil = any(layer.attrs.get("ceil") is True for layer in net.layers())
-        why = str(exc)
-        kind = ("onnx_lowering" if _lowering(net) or "not factor of input size" in why else
-                "onnx_adaptive_unknown_size" if "input size not accessible" in why else
-                "onnx_parameter_name" if "Invalid name" in why else
-                "onnx_shape" if ceil and "ShapeInferenceError" in why else "onnx")
-        return None, Finding(kind, f"export fails: {type(exc).__name__}: {why[:300]}")
+        return None, Finding(_refusal_kind(net, str(exc)), f"export fails: {type(exc).__name__}: {str(exc)[:300]}")
+
+
+def _refusal_kind(net: Network, why: str) -> str:
+    """The kind of a failure to export `net`, from its message."""
+    # ONNX sizes a ceil-mode pool without torch's rule that the last window starts inside
+    # the input: its shapes differ (onnx_shape), and onnxruntime may refuse what follows
+    ceil = any(layer.attrs.get("ceil") is True for layer in net.layers())
+    return ("onnx_lowering" if _lowering(net) or "not factor of input size" in why else
+            "onnx_adaptive_unknown_size" if "input size not accessible" in why else
+            "onnx_parameter_name" if "Invalid name" in why else
+            "onnx_shape" if ceil and "ShapeInferenceError" in why else "onnx")
 
 
 def onnx_bytes(model: torch.nn.Module, x: torch.Tensor) -> bytes:
@@ -144,7 +149,7 @@ def inplace_explains(net: Network, model: torch.nn.Module, x: torch.Tensor, thei
     file's): where, with every layer of both out of place (`theirs`), they agree, an in-place
     layer overwrote a tensor another layer reads: `explicit_inplace` where the program wrote
     `inplace=true`, `auto_inplace` where only the compiler chose it; else `otherwise`."""
-    if not all(_close(a, b) for a, b in zip(outputs_of(without_inplace(model), x), theirs, strict=True)):
+    if not agree(without_inplace(model), x, theirs):
         return otherwise
     return "explicit_inplace" if any(layer.attrs.get("inplace") is True for layer in net.layers()) else "auto_inplace"
 
@@ -195,7 +200,7 @@ def python(case: Case) -> list[Finding]:
             main = [Finding("python_main", f"the exported file fails as a script: {type(exc).__name__}: "
                                            f"{str(exc)[:300]}")]
     ours = outputs_of(case.model, case.example())
-    if len(theirs) == len(ours) and all(_close(a, b) for a, b in zip(theirs, ours, strict=True)):
+    if agree(case.model, case.example(), theirs, ours):
         return main
     lost = [d for d in constructor_differences(case.model, exported) if not d.startswith("inplace ")]
     if lost:

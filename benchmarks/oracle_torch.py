@@ -39,7 +39,10 @@ class Reference:
     program: Program
     ran: dict[int, tuple[Shape, ...]] = field(default_factory=dict)  # id(item) -> input shapes
 
-    def layer(self, item: Item, op: Op, attrs: dict, inputs: list[torch.Tensor]) -> object:
+    def layer(self, item: Item, op: Op, attrs: dict, inputs: list[object]) -> object:
+        several = next((x for x in inputs if isinstance(x, tuple)), None)
+        if several is not None:  # a several-output layer (split) ends a branch or feeds a layer
+            raise TorchRefusedError(item, f"{len(several)} tensors go where one does")
         shapes = tuple(tuple(t.shape[1:]) for t in inputs)
         try:
             if op.module is not None:
@@ -115,15 +118,17 @@ def output_nodes(model: fx.GraphModule) -> list[fx.Node]:
 
 def owners(net: Network, model: fx.GraphModule) -> dict[fx.Node, str]:
     """Which layer each fx node computes, for a model compiled with `every_tensor` as its
-    outputs: a layer that is an edge in diagrams (not `drawn`) belongs to the box of its first
-    input, as the diagram draws it; a node no layer names (a step inside channel_shuffle) to
-    the layer its user belongs to."""
+    outputs: a layer that is an edge in diagrams (not `drawn`, or an add or mul of one tensor,
+    which the compiled model passes on) belongs to the box of its first input, as the diagram
+    draws it; a node no layer names (a step inside channel_shuffle) to the layer its user
+    belongs to."""
     owner: dict[fx.Node, str] = {}
     layers = {layer.id: layer for layer in net.layers()}
 
     def box(layer_id: int) -> str:
         layer = layers[layer_id]
-        return box(layer.inputs[0][0]) if not layer.entry.drawn and layer.inputs else layer.qualname
+        edge = not layer.entry.drawn or layer.entry.passes_one and len(layer.inputs) == 1
+        return box(layer.inputs[0][0]) if edge and layer.inputs else layer.qualname
     for ref, node in zip(every_tensor(net), output_nodes(model), strict=True):
         owner.setdefault(node, box(ref.layer.id))
     for node in reversed(list(model.graph.nodes)):

@@ -172,3 +172,35 @@ def test_unnamed_outputs_avoid_a_layer_named_like_them(tmp_path):
     got = run(tmp_path / "m.onnx", x)
     for name, w in zip(names, want, strict=True):
         torch.testing.assert_close(got[name], w)
+
+
+@pytest.mark.parametrize("affine", ["false", "true"])
+def test_instancenorm_with_running_statistics_exports_after_layers_that_lose_the_channels(tmp_path, affine):
+    """The oracle's program: after center_crop and lrn, torch.onnx knew no channel count and
+    refused to make batch_norm's weight itself ("unknown channel size"); the lowering gives it."""
+    net = network(f"t0 = center_crop 9\n    lrn 2 k=2\n    instancenorm track_running_stats=true affine={affine}",
+                  "4x6x9")
+    torch.manual_seed(0)
+    model = cnndsl.compile(net).eval()
+    norm = model.get_submodule("instancenorm1")
+    norm.running_mean.copy_(torch.randn(4))  # statistics other than the initial 0 and 1
+    norm.running_var.copy_(torch.rand(4) + 0.5)
+    export(net, "onnx", tmp_path / "m.onnx", model=model)
+    x = torch.randn(5, 4, 6, 9)
+    with torch.no_grad():
+        want = model(x)
+    torch.testing.assert_close(run(tmp_path / "m.onnx", x)["output"], want, rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize(("body", "shape"), [("maxpool 1x2 pad=0x1 dilation=3x2", "2x1x1"),
+                                             ("maxpool 1x2/1x2 pad=0x1 dilation=1x3 ceil=true", "2x3x2")])
+def test_max_pool_windows_wholly_in_the_padding_are_minus_infinity(tmp_path, body, shape):
+    """A dilated window whose taps all fall in the padding: torch's max is -inf, onnxruntime's
+    the lowest float, which export's check refused (difference inf); the lowering masks them."""
+    net = network(body, shape)
+    model = exported(net, tmp_path / "m.onnx")
+    x = torch.randn(4, *map(int, shape.split("x")))
+    with torch.no_grad():
+        want = model(x)
+    assert want.isneginf().any()
+    torch.testing.assert_close(run(tmp_path / "m.onnx", x)["output"], want)

@@ -15,7 +15,7 @@ from benchmarks.oracle import CHECKS
 from benchmarks.oracle_checks import Case
 from benchmarks.oracle_known import FOUND, KNOWN, TOLERATED
 from benchmarks.oracle_probe import positive, reached
-from benchmarks.oracle_programs import Merge, NamedMerge, Program
+from benchmarks.oracle_programs import Arg, Layer, Line, Merge, NamedMerge, Program, bind
 from benchmarks.oracle_strategies import programs
 from benchmarks.oracle_views import field_differences
 from cnndsl.analysis import analyse
@@ -241,3 +241,35 @@ def test_fields_are_structural_where_torch_cancels_a_dependence():
     assert rows.tolist() == list(range(net.input_shape[1]))  # the whole plane, each row
     field = analyse(net).rows[-1].field
     assert field.pixel(0, 0) == ((rows.min().item(), rows.max().item()), (cols.min().item(), cols.max().item()))
+
+
+def layer(name: str, shape: tuple[int, ...], **values: object) -> Layer:
+    op = REGISTRY[name]
+    args = {k: Arg(v) for k, v in values.items()}
+    return Layer(op, args, bind(op, args), shape)
+
+
+def test_a_merge_over_a_split_is_compared_not_crashed_on():
+    """`add { split 2 }` on 3 channels: torch splits them unequally and the merge got a tuple,
+    where the oracle's torch runner crashed; cnndsl refuses the split, by design."""
+    program = Program((3, 1, 8), [Line(Merge(REGISTRY["add"], [[layer("split", (3, 1, 8), parts=2)]]))], [], [], True)
+    assert "split 2" in Case(program).text.source
+    for kind in ("accept", "inputs"):
+        agrees(program, kind)
+
+
+def test_a_one_tensor_mul_before_an_undrawn_layer_is_the_edge_the_diagram_draws():
+    """`mul { identity }` passes its input on (the compiled model computes nothing), and the
+    stochastic_depth after it is an edge: draw --full joins the input to relu, as fx does."""
+    shape = (1,)
+    program = Program(shape, [Line(Merge(REGISTRY["mul"], [[layer("identity", shape)]])),
+                              Line(layer("stochastic_depth", shape, p=0.001)),
+                              Line(layer("relu", shape, inplace=False)), Line(layer("dropout", shape))],
+                      [], [], False)
+    agrees(program, "diagram")
+
+
+def test_a_groupnorm_over_one_value_per_group_exports_and_agrees():
+    """The export check and the oracle agree by one rule (cnndsl/pytorch/agreement.py): neither
+    refuses onnxruntime's rounding of a norm over one value, amplified by 1/sqrt(eps)."""
+    agrees(Program((4,), [Line(layer("groupnorm", (4,), groups=4))], [], [], False), "onnx")

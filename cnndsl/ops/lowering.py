@@ -81,6 +81,32 @@ def ceil_maxpool(a: Attrs, shapes: list[Shape]) -> Forward | None:
     return forward
 
 
+def _in_padding(n: int, k: int, s: int, p: int, d: int, ceil: bool) -> list[bool]:
+    """Per output row (column) of a max pool: whether every tap of its window lies outside the
+    input (in the padding, or past it in ceil mode), which a dilated window can."""
+    return [all(not 0 <= j * s - p + t * d < n for t in range(k)) for j in range(window(n, k, s, p, d, ceil))]
+
+
+def maxpool(a: Attrs, shapes: list[Shape]) -> Forward | None:
+    """A max pool as `ceil_maxpool` lowers it, with -inf where a window lies wholly in the
+    padding: torch's max over padding alone is -inf, onnxruntime's the lowest float (-3.4e38).
+    Those outputs are known from the shapes alone, a constant mask (`maxpool 1x2 pad=0x1
+    dilation=3x2` on a 1x1 input: its taps at columns -1 and 1)."""
+    ceil = ceil_maxpool(a, shapes)
+    if len(shapes[0]) != 3:
+        return ceil
+    rows, cols = (_in_padding(n, k, s, p, d, a["ceil"]) for n, k, s, p, d in
+                  zip(shapes[0][1:], a["kernel"], a["stride"], a["pad"], a["dilation"], strict=True))
+    empty = [[r or c for c in cols] for r in rows]
+    if not any(map(any, empty)):
+        return ceil
+
+    def forward(torch: Any, pool: Any, x: Any) -> Any:
+        y = ceil(torch, pool, x) if ceil else pool(x)
+        return y.masked_fill(torch.tensor(empty), float("-inf"))
+    return forward
+
+
 def ceil_avgpool(a: Attrs, shapes: list[Shape]) -> Forward | None:
     """`ceil=true` as floor mode over the input with zeros appended, times the correction of the
     divisor: PyTorch divides a window that runs past the padding by its part inside input plus
@@ -173,15 +199,19 @@ def softplus_threshold(a: Attrs, shapes: list[Shape]) -> Forward | None:
 def instancenorm(a: Attrs, shapes: list[Shape]) -> Forward | None:
     """An instance norm with running statistics as what it computes in eval mode, a batch norm on
     those statistics (BatchNormalization); torch.onnx refuses instance_norm with them. Without
-    them and without affine parameters, the norm with a scale of ones and a shift of zeros: for
-    want of a weight torch.onnx makes them itself from the channel count, which it loses after
-    some layers (lrn)."""
+    affine parameters, either norm with a scale of ones and a shift of zeros: for want of a
+    weight torch.onnx makes them itself from the channel count, which it loses after some layers
+    (lrn, center_crop), and refuses ("unknown channel size")."""
+    channels = shapes[0][0]
     if a["track_running_stats"]:
-        return lambda torch, norm, x: torch.nn.functional.batch_norm(
-            x, norm.running_mean, norm.running_var, norm.weight, norm.bias, False, 0.0, norm.eps)
+        def forward(torch: Any, norm: Any, x: Any) -> Any:
+            ones, zeros = torch.ones(channels, dtype=x.dtype), torch.zeros(channels, dtype=x.dtype)
+            return torch.nn.functional.batch_norm(x, norm.running_mean, norm.running_var,
+                                                  ones if norm.weight is None else norm.weight,
+                                                  zeros if norm.bias is None else norm.bias, False, 0.0, norm.eps)
+        return forward
     if a["affine"]:
         return None
-    channels = shapes[0][0]
     return lambda torch, norm, x: torch.nn.functional.instance_norm(
         x, weight=torch.ones(channels, dtype=x.dtype), bias=torch.zeros(channels, dtype=x.dtype), eps=norm.eps)
 

@@ -177,7 +177,7 @@ def _pool(name: str, torch_class: str, lowering_rule, examples: tuple) -> Op:  #
               reach=_sliding_reach, export_lowering=lowering_rule)
 
 
-MAXPOOL = _pool("maxpool", "MaxPool2d", lowering.ceil_maxpool,
+MAXPOOL = _pool("maxpool", "MaxPool2d", lowering.maxpool,
                 (("maxpool 3x3/2 pad=1 ceil=true", (4, 10, 10)), ("maxpool 2", (3, 7, 7)),
                  ("maxpool 3x3/2 dilation=2 ceil=true", (3, 10, 9)), ("maxpool 2x3/1 pad=1 dilation=2x3", (2, 8, 9))))
 AVGPOOL = _pool("avgpool", "AvgPool2d", lowering.ceil_avgpool,

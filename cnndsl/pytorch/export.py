@@ -22,9 +22,10 @@ from ..errors import CnnError
 from ..files import write_atomic
 from ..ir import Network
 from ..ops import dims, torch_layers
+from .agreement import allowed, difference
 from .fx_backend import compile_network
 from .initialise import init_code, init_lines
-from .onnx_export import ATOL, CHECK_BATCH, INPUT_NAME, OPSET, RTOL, check_input, onnx_model, output_names, run_onnx
+from .onnx_export import CHECK_BATCH, INPUT_NAME, OPSET, check_input, onnx_model, output_names, run_onnx
 from .trained import model_input_shape
 
 FORMATS = ("onnx", "torchscript", "py", "pt2")
@@ -204,40 +205,29 @@ def _signature(net: Network, onnx: bool, shape: tuple[int, ...]) -> str:
     return f"forward(Nx{dims(shape)}) -> " + (f"({gives})" if len(outs) > 1 else gives)
 
 
-def _difference(got: torch.Tensor, want: torch.Tensor) -> tuple[float, float]:
-    """The largest |got - want| over one output, and what it may be: ATOL + RTOL x the largest
-    finite |want| (float32 rounding grows with the values' size; near 0 the absolute floor
-    decides). NaN and infinities must sit in the same places with the same signs (difference 0)."""
-    got, want = got.double(), want.double()
-    same = (got == want) | (got.isnan() & want.isnan())  # infinities and NaN where both have them
-    finite = want[want.isfinite()]
-    allowed = ATOL + RTOL * (finite.abs().max().item() if finite.numel() else 0.0)
-    if not bool((same | (got.isfinite() & want.isfinite())).all()):
-        return math.inf, allowed
-    return (got - want).abs().masked_fill(same, 0.0).max().item() if got.numel() else 0.0, allowed
-
-
 def compare(net: Network, model: nn.Module, got: list[torch.Tensor], runtime: str) -> float:
-    """Check `got`, a runtime's outputs on `check_input` of the model's input shape, against the compiled model's:
-    every output must have cnndsl's shape and torch's values (see `_difference`). Returns the
-    largest difference; CnnError, naming the output and its layer, otherwise."""
+    """Check `got`, a runtime's outputs on `check_input` of the model's input shape, against the compiled
+    model's: every output must have cnndsl's shape and torch's values (`agreement.allowed`: the rule of
+    docs/export.md). Returns the largest difference; CnnError, naming the output and its layer,
+    otherwise."""
+    x = check_input(model_input_shape(net, model))
     with torch.no_grad():
-        want = model(check_input(model_input_shape(net, model)))
+        want = model(x)
     want = list(want) if isinstance(want, tuple) else [want]
     names = output_names(net)
     if len(got) != len(want):
         raise CnnError(f"{runtime} gives {len(got)} outputs, torch {len(want)}")
-    worst = 0.0
-    for name, ref, g, w in zip(names, net.outputs, got, want, strict=True):
+    worst, limits = 0.0, allowed(model, x, want)
+    for k, (name, ref, g, w) in enumerate(zip(names, net.outputs, got, want, strict=True)):
         where = {"span": ref.layer.span, "chain": ref.layer.chain}
         expected = (CHECK_BATCH, *ref.shape)
         if tuple(g.shape) != expected or tuple(w.shape) != expected:
             raise CnnError(f"output '{name}' (layer '{ref.layer.qualname}') is {dims(tuple(g.shape))} in {runtime} "
                            f"and {dims(tuple(w.shape))} in torch, but cnndsl computed {dims(expected)}", **where)
-        diff, allowed = _difference(g, w)
-        if not diff <= allowed:
+        diff = difference(g, w)
+        if not diff <= limits[k]:
             raise CnnError(f"{runtime} disagrees with torch on output '{name}' (layer '{ref.layer.qualname}'): "
-                           f"difference {diff:.1e}, more than the {allowed:.1e} allowed", **where)
+                           f"difference {diff:.1e}, more than the {limits[k]:.1e} allowed", **where)
         worst = max(worst, diff)
     return worst
 

@@ -26,15 +26,12 @@ from torch import fx, nn
 from ..errors import CnnError
 from ..ir import Layer, Network
 from ..ops import dims
+from .agreement import ATOL, RTOL  # noqa: F401 (the rule's constants, read here by tests and callers)
 from .trained import model_input_shape
 
 OPSET = 17            # widely deployed (onnxruntime >= 1.11, TensorRT >= 8.6); pinned, not torch's default
 INPUT_NAME = "input"
 TRACE_BATCH, CHECK_BATCH = 2, 3  # checked on another batch size than traced: the batch axis must be dynamic
-# a runtime's output agrees with torch's where every |runtime - torch| <= ATOL + RTOL x the output's
-# largest |torch|: float32 rounding, which grows with the values, plus a floor for outputs near 0
-# (docs/export.md)
-RTOL, ATOL = 1e-4, 1e-5
 
 
 def output_names(net: Network) -> list[str]:

@@ -1,0 +1,121 @@
+"""When another runtime's outputs agree with torch's: the one rule of every export's check
+(onnxruntime, a saved TorchScript or torch.export program) and of the differential oracle's
+comparisons (benchmarks/oracle_exports.py); docs/export.md states it.
+
+An output agrees where every |runtime - torch| <= ATOL + RTOL x m + r: m is the output's
+largest finite |torch value| (float32 rounding grows with the values; ATOL is a floor for
+outputs near 0), and r its rounding spread: how far the output moves when the output of every
+normalisation that uses its own input's statistics (groupnorm, layernorm, layernorm2d,
+instancenorm without running statistics) is moved, at random signs, by what rounding inside it
+can be: NORM_ROUNDING x the largest |value| of the group it normalises x its gain
+1/sqrt(var + eps) (x |its weight|). The gain is a few units for an ordinary group, and r is then
+below RTOL x m: the rule stays about as tight as ATOL + RTOL x m. Where a group's values (nearly)
+agree (groupnorm over one value per group, layernorm2d over channels equal after a pool) the
+gain reaches 1/sqrt(eps), about 316 for eps = 1e-5, and the output carries that much of the
+rounding of the mean, in torch and in any runtime alike; r says how much.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn.modules.instancenorm import _InstanceNorm
+
+from ..ops.torch_layers import LayerNorm2d
+
+RTOL, ATOL = 1e-4, 1e-5
+# a normalisation's mean and variance are rounded to a few float32 epsilons (2**-23) of its
+# group's largest |value| (sums of many values: more); 8 of them bounds what torch and
+# onnxruntime were seen to differ by (0.4 of one epsilon at most)
+NORM_ROUNDING = 8 * torch.finfo(torch.float32).eps
+
+
+def _batch_statistics(module: nn.Module) -> bool:
+    """Whether `module` normalises by statistics of its own input (not running ones)."""
+    if isinstance(module, _InstanceNorm):
+        return module.training or not module.track_running_stats
+    return isinstance(module, (nn.GroupNorm, nn.LayerNorm))
+
+
+def _gain_scale(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Per element of the output: max |x| over the element's group x 1/sqrt(var + eps) of the
+    group x |its affine weight|: how much of a rounding relative to its group's largest value
+    the output carries."""
+    if isinstance(module, LayerNorm2d):  # over the channels at each position
+        grouped, back = x.permute(0, 2, 3, 1), (lambda g: g.permute(0, 3, 1, 2))
+    elif isinstance(module, nn.LayerNorm):
+        grouped, back = x.flatten(x.dim() - len(module.normalized_shape)), (lambda g: g.reshape(x.shape))
+    elif isinstance(module, nn.GroupNorm):
+        grouped, back = x.reshape(x.shape[0], module.num_groups, -1), (lambda g: g.reshape(x.shape))
+    else:  # instancenorm: over each sample's channel
+        grouped, back = x.flatten(2), (lambda g: g.reshape(x.shape))
+    grouped = grouped.double()
+    gain = (grouped.var(-1, unbiased=False, keepdim=True) + module.eps).rsqrt()
+    scale = back((grouped.abs().amax(-1, keepdim=True) * gain).expand_as(grouped))
+    weight = module.weight
+    if weight is None:
+        return scale
+    if not isinstance(module, nn.LayerNorm) or isinstance(module, LayerNorm2d):  # one weight per channel
+        weight = weight.reshape(-1, *[1] * (x.dim() - 2))
+    return scale * weight.detach().double().abs()
+
+
+def _outputs(out: object) -> list[torch.Tensor]:
+    return list(out) if isinstance(out, (tuple, list)) else [out]
+
+
+def rounding_spreads(model: nn.Module, x: torch.Tensor, want: list[torch.Tensor]) -> list[float]:
+    """Each output's rounding spread on the batch `x` (see the module docstring; 0 without such
+    normalisations); `want` are `model`'s outputs on `x`. `model` is left as it was."""
+    norms = [m for m in model.modules() if _batch_statistics(m)]
+    if not norms:
+        return [0.0] * len(want)
+    generator = torch.Generator().manual_seed(0)
+
+    def move(module: nn.Module, inputs: tuple, out: torch.Tensor) -> torch.Tensor:
+        signs = torch.randint(0, 2, out.shape, generator=generator).double() * 2 - 1
+        return (out.double() + NORM_ROUNDING * signs * _gain_scale(module, inputs[0])).to(out.dtype)
+
+    hooks = [m.register_forward_hook(move) for m in norms]
+    try:
+        with torch.no_grad():
+            moved = _outputs(model(x))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    spreads = []
+    for a, b in zip(moved, want, strict=True):
+        moves = (a.double() - b.double()).abs()[a.isfinite() & b.isfinite()]
+        spreads.append(moves.max().item() if moves.numel() else 0.0)
+    return spreads
+
+
+def difference(got: torch.Tensor, want: torch.Tensor) -> float:
+    """The largest |got - want| over one output (shapes equal). NaN and infinities must sit in
+    the same places with the same signs (they count 0 there; inf where they do not)."""
+    got, want = got.double(), want.double()
+    same = (got == want) | (got.isnan() & want.isnan())  # infinities and NaN where both have them
+    if not bool((same | (got.isfinite() & want.isfinite())).all()):
+        return math.inf
+    return (got - want).abs().masked_fill(same, 0.0).max().item() if got.numel() else 0.0
+
+
+def allowed(model: nn.Module, x: torch.Tensor, want: list[torch.Tensor]) -> list[float]:
+    """What each output of `model` on `x` (`want`) may differ by in another runtime:
+    ATOL + RTOL x its largest finite |value| + its rounding spread."""
+    largest = [w[w.isfinite()].abs().max().item() if w.isfinite().any() else 0.0 for w in want]
+    spreads = rounding_spreads(model, x, want)
+    return [ATOL + RTOL * m + r for m, r in zip(largest, spreads, strict=True)]
+
+
+def agree(model: nn.Module, x: torch.Tensor, got: list[torch.Tensor], want: list[torch.Tensor] | None = None) -> bool:
+    """Whether a runtime's outputs `got` on `x` agree with `model`'s (`want`, computed when not
+    given): same count and shapes, every difference within `allowed`."""
+    if want is None:
+        with torch.no_grad():
+            want = _outputs(model(x))
+    if len(got) != len(want) or any(g.shape != w.shape for g, w in zip(got, want, strict=True)):
+        return False
+    return all(difference(g, w) <= limit for g, w, limit in zip(got, want, allowed(model, x, want), strict=True))

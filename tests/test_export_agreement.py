@@ -1,0 +1,116 @@
+"""The one rule by which exports (and the differential oracle) call a runtime's outputs equal to
+torch's (cnndsl/pytorch/agreement.py, docs/export.md): normalisations over nearly equal values
+carry their input's rounding times 1/sqrt(eps), and the rule allows that much; elsewhere it stays
+ATOL + RTOL x the output's scale, tight enough to refuse a wrong lowering. Expected values come
+from torch and onnxruntime, run in the test."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+import cnndsl
+from cnndsl.errors import CnnError
+from cnndsl.pytorch.agreement import ATOL, NORM_ROUNDING, RTOL, agree, allowed, difference, rounding_spreads
+from cnndsl.pytorch.export import compare, export
+from cnndsl.pytorch.onnx_export import check_input
+from tests.conftest import ROOT
+
+ort = pytest.importorskip("onnxruntime")
+
+GROUPNORM_OF_ONE = "network Net {\n    input 4\n    groupnorm 4\n}\n"
+# the 20,000-program oracle's second program: layernorm2d over two channels the pool made equal
+POOLED_LAYERNORM = """network Net {
+    input 2x5x3
+    layernorm2d
+    adaptive_maxpool 3x1
+    stochastic_depth 0.75
+    bn as named0
+    t1 = concat { gelu | layernorm2d }
+    t1 -> identity
+    t2 = bn
+    output t2
+}
+"""
+WELL_CONDITIONED = """network Net {
+    input 3x16x16
+    conv 3x3 8 pad=1
+    groupnorm 2
+    relu
+    conv 3x3 8 pad=1
+    layernorm2d
+    instancenorm
+}
+"""
+
+
+def model_and_outputs(text: str) -> tuple[cnndsl.Network, torch.nn.Module, torch.Tensor, list[torch.Tensor]]:
+    net = cnndsl.check_text(text)
+    torch.manual_seed(0)
+    model = cnndsl.compile(net).eval()
+    x = check_input(net)
+    with torch.no_grad():
+        out = model(x)
+    return net, model, x, list(out) if isinstance(out, tuple) else [out]
+
+
+@pytest.mark.parametrize("text", [GROUPNORM_OF_ONE, POOLED_LAYERNORM])
+def test_norms_over_equal_values_export_and_agree_by_the_rule(tmp_path, text):
+    """Export's own check accepts them, and onnxruntime's outputs, compared here, are within
+    what the rule allows (the oracle found both refused by 1.4e-5 and 1.9e-5 over 1.0e-5)."""
+    net, model, x, want = model_and_outputs(text)
+    torch.manual_seed(0)
+    export(net, "onnx", tmp_path / "m.onnx")
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    got = [torch.from_numpy(a) for a in session.run(None, {"input": x.numpy()})]
+    limits = allowed(model, x, want)
+    assert all(difference(g, w) <= limit for g, w, limit in zip(got, want, limits, strict=True))
+    assert agree(model, x, got)
+
+
+def test_the_spread_of_a_groupnorm_over_one_value_is_its_gain_times_the_rounding():
+    """One value per group: var is 0, the gain 1/sqrt(eps), and each output moves by
+    NORM_ROUNDING x |x| / sqrt(eps) (weight 1), nothing after it."""
+    net, model, x, want = model_and_outputs(GROUPNORM_OF_ONE)
+    eps = model.groupnorm1.eps
+    expected = NORM_ROUNDING * x.double().abs().max().item() / eps ** 0.5
+    assert rounding_spreads(model, x, want)[0] == pytest.approx(expected, rel=1e-6)
+    assert allowed(model, x, want)[0] == pytest.approx(ATOL + RTOL * want[0].abs().max().item() + expected)
+
+
+def test_well_conditioned_norms_keep_the_tight_rule():
+    """Groups of several values: the spread stays below RTOL x the output's scale (a few of the
+    768 positions layernorm2d normalises have channels close together)."""
+    _, model, x, want = model_and_outputs(WELL_CONDITIONED)
+    tight = ATOL + RTOL * want[0].abs().max().item()
+    assert tight <= allowed(model, x, want)[0] <= 1.5 * tight
+
+
+def skip_the_mean(norm: torch.nn.GroupNorm) -> None:
+    """The norm computed as x / sqrt(var + eps) without subtracting the mean (var 0 here)."""
+    norm.forward = lambda t: t / norm.eps ** 0.5
+
+
+@pytest.mark.parametrize(("text", "layer", "wrong"), [
+    (WELL_CONDITIONED, "groupnorm1", lambda norm: setattr(norm, "eps", 1e-3)),
+    (WELL_CONDITIONED, "instancenorm1", lambda norm: setattr(norm, "eps", 1e-3)),
+    (GROUPNORM_OF_ONE, "groupnorm1", skip_the_mean)])
+def test_a_wrong_lowering_is_refused(text, layer, wrong):
+    """A runtime that computed one norm wrongly (another eps; without the mean) disagrees by
+    more than the rule allows, in export's check too: also the degenerate norm."""
+    net, model, x, want = model_and_outputs(text)
+    broken = copy.deepcopy(model)
+    wrong(broken.get_submodule(layer))
+    with torch.no_grad():
+        got = broken(x)
+    assert not agree(model, x, [got], want)
+    with pytest.raises(CnnError, match="disagrees with torch"):
+        compare(net, model, [got], "onnxruntime")
+
+
+def test_the_rule_is_documented():
+    text = (ROOT / "docs/export.md").read_text()
+    assert all(f"{value:g}" in text for value in (RTOL, ATOL)) and "1/sqrt(var + eps)" in text
+    assert f"{NORM_ROUNDING / torch.finfo(torch.float32).eps:g} float32 epsilons" in text
