@@ -50,7 +50,7 @@ def model_and_outputs(text: str) -> tuple[cnndsl.Network, torch.nn.Module, torch
     net = cnndsl.check_text(text)
     torch.manual_seed(0)
     model = cnndsl.compile(net).eval()
-    x = check_input(net)
+    x = check_input(net.input_shape)
     with torch.no_grad():
         out = model(x)
     return net, model, x, list(out) if isinstance(out, tuple) else [out]
