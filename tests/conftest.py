@@ -4,6 +4,9 @@ so that the IR lint runs after every elaboration."""
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -35,3 +38,25 @@ def error_of(text: str, **kwargs) -> cnndsl.CnnError:
 def where(exc: cnndsl.CnnError) -> tuple[int, int]:
     assert exc.span is not None, exc.message
     return exc.span.line, exc.span.col
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+needs_chromium = pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER),
+    reason="headless Chromium is not installed (apt-get install chromium chromium-driver; make system)")
+
+
+@contextmanager
+def headless_chromium(*flags: str) -> Iterator[object]:
+    """A headless Chromium driven by selenium (skips when selenium is missing), quit afterwards."""
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (the test extra)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000", *flags):
+        options.add_argument(flag)
+    browser = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+    try:
+        yield browser
+    finally:
+        browser.quit()

@@ -14,10 +14,8 @@ from cnndsl.lang.source import load_program
 from cnndsl.render import gallery
 from cnndsl.render.figure import dot_available
 from cnndsl.render.latex import latex_available
-from tests.conftest import ARCH
+from tests.conftest import ARCH, headless_chromium, needs_chromium
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
 SMALL = ("lenet.cnn", "dcgan.cnn")  # a few small networks, a second or two of dot and pdflatex each
 
 
@@ -83,20 +81,12 @@ def test_a_second_build_takes_every_figure_from_the_cache(small, tmp_path, capsy
         assert path.read_bytes() == (out / path.name).read_bytes()
 
 
-@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
-                    reason="headless Chromium is not installed (apt-get install chromium chromium-driver; make system)")
+@needs_chromium
 def test_the_page_in_chromium_shows_every_image(small, tmp_path):
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (the test extra)")
-    from selenium.webdriver.support.ui import WebDriverWait
-
     out, nets = small
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000",
-                 "--allow-file-access-from-files"):
-        options.add_argument(flag)
-    browser = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
-    try:
+    with headless_chromium("--allow-file-access-from-files") as browser:
+        from selenium.webdriver.support.ui import WebDriverWait
+
         browser.get((out / "index.html").as_uri())
         # the images load lazily: bring each into view, then wait for every one to be decoded
         browser.execute_script("for (const i of document.images) { i.loading = 'eager'; }")
@@ -110,5 +100,3 @@ def test_the_page_in_chromium_shows_every_image(small, tmp_path):
         assert notes == (3 - expected) * len(nets)
         shots = Path(os.environ.get("CNNDSL_SCREENSHOTS", tmp_path))
         assert browser.save_screenshot(str(shots / "gallery.png"))
-    finally:
-        browser.quit()

@@ -33,6 +33,18 @@ def _model(name: str) -> nn.Module:
         return models.get_model(name, weights=None).eval()
 
 
+def import_and_run(original: torch.nn.Module, x: torch.Tensor, name: str) -> tuple[str, cnndsl.Network, object, object]:
+    """Import without the importer's own check, then check here: the parameter count, strict loading of
+    `original`'s state_dict by name; returns the text, the network, and both models' outputs on `x`."""
+    text = cnndsl.import_module(original, x, name=name, verify=False)
+    net = cnndsl.check_text(text)
+    compiled = cnndsl.compile(net).eval()
+    assert net.count_params() == sum(p.numel() for p in original.parameters())
+    compiled.load_state_dict(original.state_dict(), strict=True)
+    with torch.no_grad():
+        return text, net, original(x), compiled(x)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", IMPORTABLE)
 def test_round_trip(name):
@@ -40,13 +52,7 @@ def test_round_trip(name):
     original = _model(name)
     size = LARGER.get(name, SIZE)
     x = torch.randn(2, 3, size, size)
-    text = cnndsl.import_module(original, x, name=name, verify=False)
-    net = cnndsl.check_text(text)
-    compiled = cnndsl.compile(net).eval()
-    assert net.count_params() == sum(p.numel() for p in original.parameters())
-    compiled.load_state_dict(original.state_dict(), strict=True)
-    with torch.no_grad():
-        want, got = original(x), compiled(x)
+    text, net, want, got = import_and_run(original, x, name)
     got = got[0] if isinstance(got, tuple) else got  # models with auxiliary heads: logits first
     assert torch.allclose(got, want, rtol=1e-5, atol=1e-5 * want.abs().max().item())
     lines = text.splitlines()

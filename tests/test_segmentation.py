@@ -17,6 +17,7 @@ import cnndsl
 from cnndsl.analysis import analyse
 from cnndsl.cli import main
 from tests.conftest import ARCH, wrap
+from tests.test_import import import_and_run
 
 SIZE = 64  # small and fast; the round trip holds at any size
 
@@ -116,13 +117,7 @@ def round_trip(original: torch.nn.Module, name: str, tmp_path) -> str:  # noqa: 
     """Import without the importer's own check, then check here: parameters, strict loading by name,
     each of torchvision's outputs against the network's output of that name; summary and draw run."""
     x = torch.randn(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(1))
-    text = cnndsl.import_module(original, x, name=name, verify=False)
-    net = cnndsl.check_text(text)
-    compiled = cnndsl.compile(net).eval()
-    assert net.count_params() == sum(p.numel() for p in original.parameters())
-    compiled.load_state_dict(original.state_dict(), strict=True)
-    with torch.no_grad():
-        want, got = original(x), compiled(x)
+    text, net, want, got = import_and_run(original, x, name)
     got = dict(zip(net.output_names, got if isinstance(got, tuple) else (got,), strict=True))
     assert list(got) == list(want)  # `out`, and `aux` where the model has an auxiliary classifier
     for key, value in want.items():

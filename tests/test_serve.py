@@ -6,7 +6,6 @@ import html
 import json
 import os
 import re
-import shutil
 import threading
 import time
 import urllib.error
@@ -17,6 +16,7 @@ import pytest
 
 from cnndsl.editor.preview import make_server
 from cnndsl.render.figure import dot_available
+from tests.conftest import headless_chromium, needs_chromium
 
 SOURCE = """\
 network Small(classes=10) {
@@ -111,24 +111,13 @@ def test_a_missing_file_or_busy_port_is_a_clear_error(tmp_path, preview):
         make_server(None, 70000)
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-
-
-@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
-                    reason="headless Chromium is not installed (apt-get install chromium chromium-driver; make system)")
+@needs_chromium
 def test_the_page_in_chromium_shows_an_error_then_the_new_diagram(preview, tmp_path):
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (the test extra)")
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-
     url, _ = preview
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000"):
-        options.add_argument(flag)
-    browser = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
-    try:
+    with headless_chromium() as browser:
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support.ui import WebDriverWait
+
         browser.get(url)
         wait = WebDriverWait(browser, 30)
         wait.until(lambda b: "no errors" in b.find_element(By.ID, "diagnostics").text)
@@ -155,5 +144,3 @@ def test_the_page_in_chromium_shows_an_error_then_the_new_diagram(preview, tmp_p
             image = browser.find_element(By.CSS_SELECTOR, "img.diagram")
             assert browser.execute_script("return arguments[0].naturalWidth", image) > 0
         assert browser.save_screenshot(str(shots / "serve-fixed.png"))
-    finally:
-        browser.quit()
