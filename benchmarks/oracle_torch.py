@@ -159,6 +159,16 @@ def data_edges(net: Network, model: fx.GraphModule) -> list[tuple[str, str]]:
             continue
         args: list[fx.Node] = []
         fx.node.map_arg((node.args, node.kwargs), args.append)
+        args = [_tensor_of(a, owner) for a in args]
         edges += [(owner[a], owner[node]) for a in args
                   if a.op != "get_attr" and a in owner and owner[a] != owner[node]]
     return edges
+
+
+def _tensor_of(node: fx.Node, owner: dict[fx.Node, str]) -> fx.Node:
+    """The tensor a node no layer owns reads its size of (`ref.shape[2:]`, resize_like's size
+    reference): a size read is a data edge from that tensor's layer, as diagrams draw it."""
+    while node not in owner and (node.target in (getattr, operator.getitem) or node.target == "size") and node.args \
+            and isinstance(node.args[0], fx.Node):
+        node = node.args[0]
+    return node

@@ -273,3 +273,27 @@ def test_a_groupnorm_over_one_value_per_group_exports_and_agrees():
     """The export check and the oracle agree by one rule (cnndsl/pytorch/agreement.py): neither
     refuses onnxruntime's rounding of a norm over one value, amplified by 1/sqrt(eps)."""
     agrees(Program((4,), [Line(layer("groupnorm", (4,), groups=4))], [], [], False), "onnx")
+
+
+RESIZE_LIKE_DIAGRAMS = {  # the oracle, seed 2029: resize_like reads its reference's size only
+    "size_reference": "network Net {\n    input 3x3x1\n    t0 = resize_like {\n        avgpool 1x3/3x2 pad=0x1 "
+                      "ceil=true\n        bn\n      | identity\n    }\n    relu\n    output t0\n}\n",
+    "itself_as_reference": "network Net {\n    input 4x3x2\n    t0 = instancenorm affine=false\n"
+                           "    t2 = resize_like(t0, t0) -> conv 2 3 stride=2x1\n}\n",
+}
+
+
+@pytest.mark.parametrize("source", RESIZE_LIKE_DIAGRAMS.values(), ids=RESIZE_LIKE_DIAGRAMS.keys())
+def test_a_size_reference_is_a_data_edge_in_the_diagram_and_in_fx(source):
+    """`draw --full` draws resize_like's reference as an edge; in the fx graph the reference is read
+    through `shape[2:]`, which the oracle follows back to the tensor (one edge per use)."""
+    from collections import Counter
+
+    from benchmarks.oracle_torch import data_edges, every_tensor
+    from benchmarks.oracle_views import drawn_edges
+    from cnndsl.render.diagram import to_dot
+
+    net = cnndsl.check_text(source)
+    drawn = drawn_edges(to_dot(net, depth=None))
+    assert drawn == Counter(data_edges(net, cnndsl.compile(net.with_outputs(every_tensor(net))).eval()))
+    assert sum(n for (a, b), n in drawn.items() if b == "resize_like1") == 2

@@ -2,12 +2,13 @@
 (onnxruntime, a saved TorchScript or torch.export program) and of the differential oracle's
 comparisons (benchmarks/oracle_exports.py); docs/export.md states it.
 
-An output agrees where every |runtime - torch| <= ATOL + RTOL x m + r: m is the output's
+An output agrees where every |runtime - torch| <= ATOL + RTOL x m + MARGIN x r: m is the output's
 largest finite |torch value| (float32 rounding grows with the values; ATOL is a floor for
 outputs near 0), and r its rounding spread: how far the output moves when the output of every
 normalisation that uses its own input's statistics (groupnorm, layernorm, layernorm2d,
-instancenorm without running statistics) is moved, at random signs, by what rounding inside it
-can be: NORM_ROUNDING x the largest |value| of the group it normalises x its gain
+instancenorm without running statistics) is moved, at random signs per element and then all one
+way (a rounding of the group's mean moves the whole group), by what rounding inside it can be:
+NORM_ROUNDING x the largest |value| of the group it normalises x its gain
 1/sqrt(var + eps) (x |its weight|). The gain is a few units for an ordinary group, and r is then
 below RTOL x m: the rule stays about as tight as ATOL + RTOL x m. Where a group's values (nearly)
 agree (groupnorm over one value per group, layernorm2d over channels equal after a pool) the
@@ -30,6 +31,10 @@ RTOL, ATOL = 1e-4, 1e-5
 # group's largest |value| (sums of many values: more); 8 of them bounds what torch and
 # onnxruntime were seen to differ by (0.4 of one epsilon at most)
 NORM_ROUNDING = 8 * torch.finfo(torch.float32).eps
+# the moves above estimate the rounding, they do not bound it: an output made of amplified rounding
+# alone (lrn with k=0 of an instancenorm's mean, 1/sqrt of values near 0) differs between runtimes by
+# up to about 1.3 r (the 1,500-program oracle run of 2026-11-30); twice r leaves room
+MARGIN = 2.0
 
 
 def _batch_statistics(module: nn.Module) -> bool:
@@ -72,10 +77,21 @@ def rounding_spreads(model: nn.Module, x: torch.Tensor, want: list[torch.Tensor]
     norms = [m for m in model.modules() if _batch_statistics(m)]
     if not norms:
         return [0.0] * len(want)
+    spreads = [0.0] * len(want)
+    for shift in (False, True):  # rounding per element, and of the group's mean (one shift for the group)
+        spreads = [max(a, b) for a, b in zip(spreads, _moved(model, norms, x, want, shift), strict=True)]
+    return spreads
+
+
+def _moved(model: nn.Module, norms: list[nn.Module], x: torch.Tensor, want: list[torch.Tensor],
+           shift: bool) -> list[float]:
+    """How far each output moves when every normalisation's output moves by its rounding, at random
+    signs per element, or (`shift`) all one way, as a rounding of the mean moves the whole group."""
     generator = torch.Generator().manual_seed(0)
 
     def move(module: nn.Module, inputs: tuple, out: torch.Tensor) -> torch.Tensor:
-        signs = torch.randint(0, 2, out.shape, generator=generator).double() * 2 - 1
+        signs = torch.ones(out.shape, dtype=torch.float64) if shift else \
+            torch.randint(0, 2, out.shape, generator=generator).double() * 2 - 1
         return (out.double() + NORM_ROUNDING * signs * _gain_scale(module, inputs[0])).to(out.dtype)
 
     hooks = [m.register_forward_hook(move) for m in norms]
@@ -104,10 +120,10 @@ def difference(got: torch.Tensor, want: torch.Tensor) -> float:
 
 def allowed(model: nn.Module, x: torch.Tensor, want: list[torch.Tensor]) -> list[float]:
     """What each output of `model` on `x` (`want`) may differ by in another runtime:
-    ATOL + RTOL x its largest finite |value| + its rounding spread."""
+    ATOL + RTOL x its largest finite |value| + MARGIN x its rounding spread."""
     largest = [w[w.isfinite()].abs().max().item() if w.isfinite().any() else 0.0 for w in want]
     spreads = rounding_spreads(model, x, want)
-    return [ATOL + RTOL * m + r for m, r in zip(largest, spreads, strict=True)]
+    return [ATOL + RTOL * m + MARGIN * r for m, r in zip(largest, spreads, strict=True)]
 
 
 def agree(model: nn.Module, x: torch.Tensor, got: list[torch.Tensor], want: list[torch.Tensor] | None = None) -> bool:
