@@ -1,0 +1,48 @@
+"""Dead layers: those whose result reaches no network output (`(a, b) = split 2`, `add(a, b) -> relu`,
+`output a` leaves the add and the relu dead). A pure pass over the IR: it finds them and words the
+warnings `IRBuilder.finish` records; the torch back end keeps their modules but does not compute them
+(docs/language.md, "Unused layers")."""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from ..errors import Diagnostic
+from .network import Layer, Network
+
+NAMED = 4  # dead layers named in one warning before "and N more"
+
+
+def live_ids(net: Network) -> set[int]:
+    """The ids of the layers an output reads, directly or through other layers (the outputs' own included)."""
+    ends = {node for node, _ in net.graph.graph["outputs"]}
+    return ends.union(*(nx.ancestors(net.graph, n) for n in ends))
+
+
+def dead_ends(net: Network) -> list[tuple[Layer, list[Layer]]]:
+    """Each dead chain, as its last layer (a dead layer that no layer reads) with the other dead layers
+    that feed it, in creation order; the chains in creation order of their last layers. Every dead layer
+    is in at least one chain (one that feeds several dead ends is in each). The network input is never
+    dead: it is not computed."""
+    live = live_ids(net)
+    dead = {n for n in net.graph.nodes if n not in live and net.graph.nodes[n]["inputs"]}
+    layers = {layer.id: layer for layer in net.layers() if layer.id in dead}
+    ends = [n for n in sorted(dead) if not any(True for _ in net.graph.successors(n))]
+    return [(layers[n], [layers[a] for a in sorted(nx.ancestors(net.graph, n) & dead)]) for n in ends]
+
+
+def dead_warnings(net: Network) -> list[Diagnostic]:
+    """One warning per dead chain, located at its last layer (the value nothing reads, which is where the
+    program most likely lacks a use or an `output`), naming the dead layers that feed it."""
+    found = []
+    for end, before in dead_ends(net):
+        message = f"{end.qualname} ({end.label}) reaches no output: no layer or output reads it"
+        if before:
+            names = [layer.qualname for layer in before]
+            more = f" and {len(names) - NAMED} more" if len(names) > NAMED else ""
+            one = len(names) == 1
+            message += f"; neither do{'es' if one else ''} {', '.join(names[:NAMED])}{more}, which feed{'s' if one else ''} it"
+        kept = " (it keeps their parameters)" if any(layer.params for layer in (end, *before)) else ""
+        hint = f"use its result, name it in an `output`, or delete it; the compiled model does not compute it{kept}"
+        found.append(Diagnostic(message, end.span, chain=end.chain, severity="warning", hint=hint))
+    return found
