@@ -95,7 +95,8 @@ def test_the_hint_says_parameters_are_kept_only_where_there_are_some():
 
 
 def test_check_prints_the_warning(tmp_path: Path, capsys):
-    (tmp_path / "d.cnn").write_text(f"network D {{\n    input 4x8x8\n    {NEWCOMER.replace(chr(10), chr(10) + '    ')}\n}}\n")
+    body = NEWCOMER.replace("\n", "\n    ")
+    (tmp_path / "d.cnn").write_text(f"network D {{\n    input 4x8x8\n    {body}\n}}\n")
     assert main(["check", str(tmp_path / "d.cnn"), "-q"]) == 0
     err = capsys.readouterr().err
     assert "d.cnn:4:18: warning: relu1 (relu) reaches no output" in err and "d.cnn:5:5: warning: mul1" in err

@@ -42,7 +42,8 @@ def network(leaf: str) -> cnndsl.Network:
 def signatures(net: cnndsl.Network) -> dict[str, tuple]:
     """Each layer's path -> what it is and what it reads, by path."""
     names = {layer.id: layer.qualname for layer in net.layers()}
-    return {layer.qualname: (layer.label, layer.init, tuple(names[n] for n, _ in layer.inputs)) for layer in net.layers()}
+    return {layer.qualname: (layer.label, layer.init, tuple(names[n] for n, _ in layer.inputs))
+            for layer in net.layers()}
 
 
 def rows(a: cnndsl.Network, b: cnndsl.Network, depth: int) -> set[str]:

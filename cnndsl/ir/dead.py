@@ -40,8 +40,8 @@ def dead_warnings(net: Network) -> list[Diagnostic]:
         if before:
             names = [layer.qualname for layer in before]
             more = f" and {len(names) - NAMED} more" if len(names) > NAMED else ""
-            one = len(names) == 1
-            message += f"; neither do{'es' if one else ''} {', '.join(names[:NAMED])}{more}, which feed{'s' if one else ''} it"
+            verb, feed = ("does", "feeds") if len(names) == 1 else ("do", "feed")
+            message += f"; neither {verb} {', '.join(names[:NAMED])}{more}, which {feed} it"
         kept = " (it keeps their parameters)" if any(layer.params for layer in (end, *before)) else ""
         hint = f"use its result, name it in an `output`, or delete it; the compiled model does not compute it{kept}"
         found.append(Diagnostic(message, end.span, chain=end.chain, severity="warning", hint=hint))
