@@ -107,3 +107,13 @@ def test_no_zoo_network_has_dead_layers():
         for name in re.findall(r"^network\s+(\w+)", path.read_text(), re.M):
             net = cnndsl.check(path, net=name)
             assert not dead_named(net), f"{path.name} {name}: {[w.message for w in net.warnings]}"
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript", "py"])
+def test_a_network_with_dead_layers_exports(tmp_path: Path, fmt):
+    """Each export writes the forward the model computes; the export checks it against torch itself."""
+    from cnndsl.pytorch.export import export
+
+    net = check_body(PROGRAMS["dead conv chain"] + "\nx -> adaptive_avgpool 1 as 7", "4x8x8")  # lowered for onnx
+    export(net, fmt, tmp_path / f"d.{fmt}")
+    assert (tmp_path / f"d.{fmt}").stat().st_size > 0
