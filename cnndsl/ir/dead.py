@@ -15,7 +15,7 @@ NAMED = 4  # dead layers named in one warning before "and N more"
 
 def live_ids(net: Network) -> set[int]:
     """The ids of the layers an output reads, directly or through other layers (the outputs' own included)."""
-    ends = {node for node, _ in net.graph.graph["outputs"]}
+    ends = {ref.layer.id for ref in net.outputs}
     return ends.union(*(nx.ancestors(net.graph, n) for n in ends))
 
 
@@ -25,10 +25,9 @@ def dead_ends(net: Network) -> list[tuple[Layer, list[Layer]]]:
     is in at least one chain (one that feeds several dead ends is in each). The network input is never
     dead: it is not computed."""
     live = live_ids(net)
-    dead = {n for n in net.graph.nodes if n not in live and net.graph.nodes[n]["inputs"]}
-    layers = {layer.id: layer for layer in net.layers() if layer.id in dead}
-    ends = [n for n in sorted(dead) if not any(True for _ in net.graph.successors(n))]
-    return [(layers[n], [layers[a] for a in sorted(nx.ancestors(net.graph, n) & dead)]) for n in ends]
+    dead = {layer.id: layer for layer in net.layers() if layer.inputs and layer.id not in live}
+    ends = [n for n in sorted(dead) if net.graph.out_degree(n) == 0]
+    return [(dead[n], [dead[a] for a in sorted(nx.ancestors(net.graph, n) & dead.keys())]) for n in ends]
 
 
 def dead_warnings(net: Network) -> list[Diagnostic]:
