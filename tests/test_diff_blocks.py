@@ -91,3 +91,18 @@ def test_diff_marks_the_block_calls_a_dropout_was_added_in(tmp_path: Path, capsy
     assert [name for name in first if name in instances] == instances
     for name in instances:
         assert f"{name}.dropout1: -  ->  dropout 0.1" in out
+
+
+@pytest.mark.parametrize("depth", DEPTHS)
+def test_a_call_that_reads_differently_marks_the_blocks_around_it(depth):
+    """An argument the block does not use changes no layer, only the call (`leaf(8, 1)`), a row of its own
+    at depth 2: the rows around it show it at every depth above."""
+    program = PROGRAM.replace("block leaf(c)", "block leaf(c, unused=0)")
+    a = cnndsl.check_text(program.format(leaf=LEAF))
+    b = cnndsl.check_text(program.replace("leaf(c), leaf(c)", "leaf(c), leaf(c, 1)").format(leaf=LEAF))
+    calls_a, calls_b = ({".".join(p): blk.call for p, blk in net.blocks.items()} for net in (a, b))
+    changed = {name for name in calls_a if calls_a[name] != calls_b[name]}
+    assert changed and signatures(a) == signatures(b)
+    # deeper than the call itself, every row is a layer: nothing differs there
+    enclosing = {".".join(name.split(".")[:depth + 1]) for name in changed if name.count(".") >= depth}
+    assert rows(a, b, depth) == enclosing

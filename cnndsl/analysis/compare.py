@@ -65,10 +65,14 @@ def _row_key(path: tuple[str, ...], depth: int) -> str:
 
 def _contents(net: Network, summary: Summary, depth: int) -> dict[str, list[tuple]]:
     """Each row's layers at `depth`, in order, each as its full signature: path, op, arguments, init,
-    the tensors it reads (by path and port), output shapes, parameters, MACs and memory."""
+    the tensors it reads (by path and port), output shapes, parameters, MACs and memory; and the calls
+    of the block instances folded into it (a call that differs is a row of its own deeper)."""
     names = {layer.id: layer.qualname for layer in net.layers()}
     numbers = {r.name: (r.params, r.macs, r.memory) for r in summary.rows}
     contents: dict[str, list[tuple]] = {}
+    for path, block in net.blocks.items():
+        if len(path) > depth:  # folded into the row of its instance at `depth`, or that row itself
+            contents.setdefault(".".join(path[:depth + 1]), []).append((".".join(path), block.call))
     for layer in net.layers():
         reads = tuple((names[node], port) for node, port in layer.inputs)
         signature = (layer.qualname, layer.op, layer.attrs, layer.init, reads, layer.shapes, numbers[layer.qualname])
