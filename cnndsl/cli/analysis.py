@@ -125,7 +125,7 @@ def diff_text(comparison: Comparison) -> str:
         if la != lb:
             lines.append(f"      {la or '-'}  ->  {lb or '-'}")
         else:
-            lines += [f"      {c.name}: {c.label_a}  ->  {c.label_b}" for c in d.changed]
+            lines += [f"      {c.name}: {c.label_a or '-'}  ->  {c.label_b or '-'}" for c in d.changed]
     if not comparison.differences:
         lines.append("  (no layer differs)")
     lines.append(f"  {'total':<28} {'':<27} {_delta(a.params, b.params):>20} {_delta(a.macs, b.macs):>20}")

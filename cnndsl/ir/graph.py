@@ -11,6 +11,7 @@ import networkx as nx
 from ..errors import CallChain, Diagnostic, Span
 from ..ops import REGISTRY, Shape
 from ..ops.inits import LayerInit
+from .dead import dead_warnings
 from .network import Network
 
 NODE_KEYS = {"op": str, "name": str, "path": tuple, "attrs": dict, "inputs": tuple, "shapes": tuple,
@@ -120,7 +121,8 @@ class IRBuilder:
         """The finished network (the builder is spent); `output_names` are the outputs' names in
         the source ("" for none, the default). When CNNDSL_DEBUG is set (to 1, as the tests do)
         the graph is linted first: LintError if it breaks the schema. A layer written
-        `inplace=true` where it may not overwrite its input (`Network.not_in_place`) is warned about."""
+        `inplace=true` where it may not overwrite its input (`Network.not_in_place`) is warned about, and so is
+        each chain of layers whose result reaches no output (`dead.dead_warnings`)."""
         outputs = list(outputs)
         names = list(output_names) if output_names is not None else [""] * len(outputs)
         self._graph.graph.update(name=name, params=params, outputs=outputs, output_names=names, sources=sources)
@@ -129,6 +131,8 @@ class IRBuilder:
             self.add_warning(Diagnostic(f"{layer.qualname} ({layer.label}) is computed out of place, "
                                         f"not as `inplace=true` asks: {why}", layer.span, chain=layer.chain,
                                         severity="warning"))
+        for warning in dead_warnings(network):
+            self.add_warning(warning)
         if os.environ.get("CNNDSL_DEBUG"):  # debug mode, as for the CLI's tracebacks
             lint(self._graph)
         return network

@@ -77,7 +77,9 @@ def compile_network(net: Network, max_bytes: int | None = None, inplace: bool = 
     by torch's default layer initialisers, in the order of the layers (so a seed makes it reproducible). The
     model takes a
     batch (N, *net.input_shape): the network's shapes are per sample. Submodules sit at the layers'
-    paths, so state_dict keys follow the spec's names.
+    paths, so state_dict keys follow the spec's names. A layer whose result reaches no output (check warns)
+    keeps its module and parameters (state_dict keys and parameter counts follow the text) but is not
+    computed: the forward pass computes only what reaches an output.
 
     A network whose float32 parameters would not fit in `max_bytes` (default: the memory available now)
     is refused with a CnnError before anything is allocated; so is an `as` name that is a Python keyword
@@ -131,6 +133,8 @@ def compile_network(net: Network, max_bytes: int | None = None, inplace: bool = 
     name = net.name if net.name.isidentifier() else "Network"
     model = fx.GraphModule(root, graph, class_name=name)
     _check_plugin_layers(net, steps, model, values)
+    model.graph.eliminate_dead_code()  # layers no output reads (check warns): their modules stay, uncomputed
+    model.recompile()
     return model
 
 

@@ -77,9 +77,13 @@ class _Lowered(nn.Module):
 def lowered_for_export(net: Network, model: fx.GraphModule) -> fx.GraphModule:
     """A copy of the compiled model with every layer that has an export lowering replaced by it;
     `model` itself (for training and the other exports) keeps its plain modules. The copy has
-    its own containers and graph but shares the layers (and their parameters) it keeps."""
+    its own containers and graph but shares the layers (and their parameters) it keeps: those the
+    forward computes, so not those of layers that reach no output (docs/language.md, "Unused layers")."""
     copied = fx.GraphModule(model, copy.deepcopy(model.graph), class_name=model.__class__.__name__)
+    kept = _kept_layers(net, copied)
     for step in net.walk():
+        if step.layer.qualname not in kept:
+            continue
         lowering = step.entry.export_lowering
         forward = lowering(step.layer.attrs, list(step.input_shapes)) if lowering else None
         if forward is not None:
@@ -88,6 +92,12 @@ def lowered_for_export(net: Network, model: fx.GraphModule) -> fx.GraphModule:
             setattr(parent, path[-1], _Lowered(getattr(parent, path[-1]), forward))
     _rename_numbered_parameters(copied)
     return copied
+
+
+def _kept_layers(net: Network, copied: fx.GraphModule) -> set[str]:
+    """The paths of the layers whose module or parameter the copy holds (every computed one)."""
+    held = {name for name, _ in copied.named_modules()} | {name for name, _ in copied.named_parameters()}
+    return {layer.qualname for layer in net.layers() if layer.qualname in held}
 
 
 def _rename_numbered_parameters(copied: fx.GraphModule) -> None:
@@ -171,9 +181,10 @@ def _failing_layer(net: Network, lowered: fx.GraphModule, run: bool) -> Layer | 
     every one fails, the cause is not a layer): the whole network's error rarely says which
     layer it came from. Layers alike (op, attributes, input shape) are tried once."""
     failing, tried, fine = None, set(), False
+    kept = _kept_layers(net, lowered)
     for step in net.walk():
         key = repr((step.entry.name, step.layer.attrs, step.input_shapes))
-        if step.entry.module is None or key in tried:
+        if step.entry.module is None or key in tried or step.layer.qualname not in kept:
             continue
         tried.add(key)
         if _fails(lowered.get_submodule(step.layer.qualname), step.input_shapes[0], run):
