@@ -7,9 +7,8 @@ and the MAC conventions `PER_WEIGHT` and `PER_ELEMENT`. A plugin registers its o
 """
 
 from . import activations, generative, layers, merges, modern, norms, windowed  # noqa: F401  (each module registers its ops)
-from .layers import IDENTITY, INPUT
 from .generative import CONV_TRANSPOSE
-from .layers import FLATTEN
+from .layers import FLATTEN, IDENTITY, INPUT
 from .merges import CONCAT
 from .modern import LAYER_SCALE
 from .registry import (
@@ -37,6 +36,7 @@ BUILTIN_OPS = frozenset(REGISTRY)
 # the ops that passes outside cnndsl.ops create themselves (the elaborator its input, the
 # importer the empty branch, a layer scale, DenseNet's concatenations); they refer to them by
 # these constants, never by their names
-__all__ = ["BUILTIN_OPS", "CONCAT", "CONV_TRANSPOSE", "FLATTEN", "IDENTITY", "INPUT", "LAYER_SCALE", "PER_ELEMENT", "PER_WEIGHT", "REGISTRY",
+__all__ = ["BUILTIN_OPS", "CONCAT", "CONV_TRANSPOSE", "FLATTEN", "IDENTITY", "INPUT", "LAYER_SCALE",
+           "PER_ELEMENT", "PER_WEIGHT", "REGISTRY",
            "ArgError", "Attrs", "Family", "Op", "Param", "Shape", "ShapeError", "boolean", "choice", "dims", "integer",
            "number", "pair"]
