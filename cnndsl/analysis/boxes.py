@@ -42,6 +42,7 @@ class Boxes:
                               for k in (0, 1) for m in (0, 1)))
 
     def grids(self) -> tuple[Grid, Grid, Grid, Grid]:
+        """The four grids: first and last input row, first and last input column, per element."""
         return self.r0, self.r1, self.c0, self.c1
 
     def pixel(self, i: int, j: int) -> tuple[Span | None, Span | None]:
