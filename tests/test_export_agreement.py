@@ -133,3 +133,16 @@ def test_the_rule_is_documented():
     text = (ROOT / "docs/export.md").read_text()
     assert all(f"{value:g}" in text for value in (RTOL, ATOL)) and "1/sqrt(var + eps)" in text
     assert f"{NORM_ROUNDING / torch.finfo(torch.float32).eps:g} float32 epsilons" in text
+
+
+def test_where_torch_gives_nan_the_runtime_may_give_anything_else_must_match():
+    """`layernorm eps=0` of a row that relu made zeros is 0/0 in torch; its max-pool keeps the NaN,
+    onnxruntime's skips it (the oracle, in the full suite). Torch's numbers still bind the runtime."""
+    want = torch.tensor([[1.0, float("nan"), float("inf")]])
+    assert difference(torch.tensor([[1.0, 1.0, float("inf")]]), want) == 0.0
+    assert difference(torch.tensor([[float("nan"), 1.0, float("inf")]]), want) == float("inf")
+    assert difference(torch.tensor([[1.0, 1.0, 5.0]]), want) == float("inf")
+    source = ("network Net {\n    input 1x2x2\n    relu\n    layernorm eps=0\n    maxpool 2/1\n}\n")
+    net, model, x, wants = model_and_outputs(source)
+    assert wants[0].isnan().any() and not wants[0].isnan().all()
+    assert agree(model, x, [torch.nan_to_num(wants[0], nan=1.0)], wants)
