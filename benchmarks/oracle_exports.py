@@ -66,11 +66,26 @@ def onnx(case: Case) -> list[Finding]:
         elif shape != want:
             found.append(Finding("onnx_shape", f"output {k}: ONNX declares {shape}, torch and cnndsl {want}"))
         elif not difference(got, mine) <= limit:
-            kind = "onnx_lowering" if _lowering(net) else inplace_explains(
-                net, model, x, run_onnx(onnx_bytes(without_inplace(model), x), x), "onnx")
+            kind = ("onnx_rounding" if difference(got, mine) <= ROUNDING_SLACK * limit else "onnx_lowering"
+                    if _lowering(net) else _explained(net, model, x))
             found.append(Finding(kind, f"output {k}: onnxruntime's values differ from torch's by "
                                        f"{difference(got, mine):.2g}, more than the {limit:.2g} allowed"))
     return found
+
+
+# a difference within this many times the agreement rule's bound is reported as `onnx_rounding`: the
+# rule estimates the rounding of norms and products, and on some draws real rounding exceeds it a little
+ROUNDING_SLACK = 4.0
+
+
+def _explained(net: Network, model: torch.nn.Module, x: torch.Tensor) -> str:
+    """`onnx`, or the in-place kind when the out-of-place model's ONNX agrees; `onnx` also when torch.onnx
+    cannot export the model as built (without cnndsl's lowerings), which leaves nothing to compare."""
+    try:
+        theirs = run_onnx(onnx_bytes(without_inplace(model), x), x)
+    except Exception:  # noqa: BLE001 (torch.onnx refuses, e.g. instance_norm of an unknown channel count)
+        return "onnx"
+    return inplace_explains(net, model, x, theirs, "onnx")
 
 
 def _lowering(net: Network) -> bool:
