@@ -27,6 +27,15 @@ def inits(network) -> dict[str, str | None]:
     return {layer.qualname: None if layer.init is None else str(layer.init) for layer in network.layers()}
 
 
+
+def exported_state(path, name: str) -> dict:  # noqa: ANN001
+    """The state_dict of network N in an exported Python file, built after seeding torch with 0."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    torch.manual_seed(0)
+    return module.N().state_dict()
+
 def test_a_layers_own_init_and_the_defaults_of_op_and_family():
     got = inits(net("""
     init norm=(ones, zeros), conv=xavier_uniform
@@ -159,11 +168,7 @@ def test_exported_python_initialises_as_the_compiled_model(tmp_path):
     export(network, "py", out)
     text = out.read_text()
     assert "nn.init.xavier_normal_(self.conv1.weight, gain=2.0)" in text
-    spec = importlib.util.spec_from_file_location("exported", out)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    torch.manual_seed(0)
-    exported = module.N().state_dict()
+    exported = exported_state(out, "exported")
     torch.manual_seed(0)
     compiled = cnndsl.compile(network).state_dict()
     for key in ("conv1.bias", "bn1.weight", "bn1.bias", "fc1.weight"):
@@ -226,11 +231,7 @@ def test_prelu_and_layer_scale_take_initialisers(tmp_path):
            "py", out)
     text = out.read_text()
     assert "nn.init.zeros_(self.prelu1.weight)" not in text and "nn.init.zeros_(self.prelu2.weight)" in text
-    spec = importlib.util.spec_from_file_location("exported_scale", out)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    torch.manual_seed(0)
-    exported = module.N().state_dict()
+    exported = exported_state(out, "exported_scale")
     torch.manual_seed(0)
     compiled = cnndsl.compile(net("    init act=zeros\n    prelu init=0.5, prelu, layer_scale init=normal(0, 2)",
                                   shape="4x6x6")).state_dict()
