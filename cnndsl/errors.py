@@ -44,6 +44,7 @@ class Diagnostic:
     hint: str | None = None
     chain: CallChain = ()
     severity: str = "error"
+    drops: bool = False  # a warning that a layer leaves input rows or columns out (`Op.drops`)
 
     def render(self, sources: dict[str, str] | None = None) -> str:
         """This diagnostic as the compiler prints it (see `render`); `sources` maps file -> text, else the file

@@ -163,3 +163,31 @@ def test_a_periodic_pattern_is_written_in_a_few_numbers_however_many_sizes_it_ha
     text = size_list(sizes)
     assert expand(text) == sizes
     assert len(re.findall(r"\d+", text)) <= 2 * 3 + 1 + 2  # 3 runs of two ends, the step, a cut-off last run
+
+
+# every size warns here (groups of one value after the global pool; a branch nothing reads), but only the
+# pool's dropped rows and columns make a size inexact
+OTHER_WARNINGS = """network Net {
+    input 4x8x8
+    x = maxpool 2x2/2
+    unused = conv 1x1 2
+    x -> gap
+    groupnorm 4
+}
+"""
+
+
+def test_warnings_other_than_dropped_pixels_leave_a_size_exact(tmp_path):
+    path = tmp_path / "w.cnn"
+    path.write_text(OTHER_WARNINGS)
+    checked = run("check", str(path))
+    assert "warning: groupnorm1 (groupnorm 4) normalises groups of one value" in checked.stderr
+    assert "drops pixels" not in checked.stderr and "note:" not in checked.stderr
+    found = inputs_json(path, "Net", SIZES)
+    pooled = {s: torch.nn.functional.max_pool2d(torch.zeros(1, 1, s, s), 2).shape[-1] if s > 1 else 0 for s in SIZES}
+    assert found["exact"] == [s for s in SIZES if pooled[s] and 2 * pooled[s] == s]
+    assert found["declared"]["exact"] is True
+    assert "declared input 4x8x8 fits exactly" in run("inputs", str(path), "--range", "1:40").stdout
+    odd = path.with_name("odd.cnn")
+    odd.write_text(OTHER_WARNINGS.replace("4x8x8", "4x9x9"))
+    assert "note: no layer of Net drops pixels at an input of 4x8x8 or 4x10x10" in run("check", str(odd)).stderr

@@ -21,12 +21,12 @@ Weights = tuple[tuple[str, int], ...]  # every layer's qualified name and parame
 class Fit:
     """One square input size `scan` tried: the side `size` in pixels, whether the network elaborates at it
     (`valid`), whether no layer then drops input rows or columns (`exact`), why not (`reason`: the first
-    error or warning) and, where valid, every layer's parameter count (`weights`)."""
+    error, or warning that a layer drops pixels) and, where valid, every layer's parameter count (`weights`)."""
 
     size: int
     valid: bool
     exact: bool      # valid and no layer drops rows or columns
-    reason: str = ""  # why not: the first error or warning
+    reason: str = ""  # why not: the first error, or warning that a layer drops pixels
     weights: Weights = ()
 
 
@@ -48,8 +48,8 @@ def scan(request: Request, channels: int, sizes: Iterable[int],
         except CnnError as exc:
             out.append(Fit(s, False, False, exc.message))
         else:
-            warnings = checked.warnings
-            out.append(Fit(s, True, not warnings, warnings[0].message if warnings else "", weights_of(checked)))
+            drops = [w for w in checked.warnings if w.drops]  # other warnings do not make a size inexact
+            out.append(Fit(s, True, not drops, drops[0].message if drops else "", weights_of(checked)))
         if progress:
             progress(s)
     return out

@@ -44,18 +44,19 @@ def cmd_inputs(args: argparse.Namespace) -> int:
     sizes = range(int(low), int(high) + 1)
     found = input_sizes(scan(request, channels, sizes, _progress(len(sizes))), net)
     declared = net.input_shape
+    drops = any(w.drops for w in net.warnings)  # other warnings (groups of one value) keep a size exact
     square = len(declared) == 3 and declared[1] == declared[2]  # valid (checked above), in --range or not
     if args.json:
         print(json.dumps({"network": net.name, "file": args.file, "channels": channels, "range": [sizes[0], sizes[-1]],
                           "valid": found.valid, "exact": found.exact, "same_weights": found.same_weights,
                           "params": found.params, "params_change_at": found.changed,
-                          "declared": {"shape": list(declared), "exact": not net.warnings}}))
+                          "declared": {"shape": list(declared), "exact": not drops}}))
         return 0
     print(f"{net.name} ({args.file}): inputs {channels}xSxS for S in {low}..{high}")
     for line in _inputs_lines(found, channels, sizes):
         print(f"  {line}")
     if square:
-        print(f"  declared input {dims(declared)} {'drops pixels' if net.warnings else 'fits exactly'}")
+        print(f"  declared input {dims(declared)} {'drops pixels' if drops else 'fits exactly'}")
     return 0
 
 

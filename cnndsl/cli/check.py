@@ -29,7 +29,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         sources = net.sources
         for w in net.warnings:
             print(render(w, sources), file=sys.stderr)
-        if any(") drops the last " in w.message for w in net.warnings):  # the windows' warning (ops/windowed.py)
+        if any(w.drops for w in net.warnings):
             _exact_hint(request, net)
         if not args.quiet:
             print(f"{net.name}  ({args.file})")

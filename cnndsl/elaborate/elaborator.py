@@ -65,10 +65,11 @@ class Elaborator(ItemSteps):
             check_init_fits(entry, attrs, init, span, f"{'.'.join((*frame.path, name))} ({entry.describe(attrs)})")
         n = self.ir.add_layer(op, (*frame.path, *name.split(".")), attrs, [(t.node, t.port) for t in inputs], shapes,
                               span, frame.chain, init)
-        for message in entry.warn(attrs, in_shapes):
-            who = ".".join((*frame.path, name))
+        who = ".".join((*frame.path, name))
+        for message, drops in [*((m, False) for m in entry.warn(attrs, in_shapes)),
+                               *((m, True) for m in entry.drops(attrs, in_shapes))]:
             self.ir.add_warning(Diagnostic(f"{who} ({entry.describe(attrs)}) {message}", span,
-                                           chain=frame.chain, severity="warning"))
+                                           chain=frame.chain, severity="warning", drops=drops))
         return n
 
     def claim(self, frame: Frame, base: str, alias: str | None, span: Span) -> str:

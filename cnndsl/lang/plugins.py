@@ -69,7 +69,7 @@ def owner(name: str) -> str | None:
 
 # the rules of an entry that cnndsl calls while checking and analysing a network; a plugin's bug in
 # one of them is reported as the plugin's, naming op and module, never as cnndsl's internal error
-_RULES = ("count_params", "count_macs", "warn", "prepare", "reach", "window", "label", "outputs")
+_RULES = ("count_params", "count_macs", "warn", "drops", "prepare", "reach", "window", "label", "outputs")
 
 
 def _guarded(op: Op, module: str) -> Op:

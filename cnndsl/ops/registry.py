@@ -145,7 +145,10 @@ class Op:
     # None keeps the module. Only the exporter uses it (cnndsl/ops/lowering.py)
     export_lowering: Callable[[Attrs, list[Shape]], Callable[[Any, Any, Any], Any] | None] | None = None
     label: Callable[[Attrs], str] | None = None
+    # warnings about a layer on its input shapes (groups of one value); `drops` only for input rows or
+    # columns a window leaves out (LANGUAGE.md §7): `cnndsl inputs` calls a size exact where no layer has one
     warn: Callable[[Attrs, list[Shape]], list[str]] = field(default=lambda a, s: [])
+    drops: Callable[[Attrs, list[Shape]], list[str]] = field(default=lambda a, s: [])
     prepare: Callable[[Attrs], Attrs] | None = None  # derived defaults (pool stride = kernel)
     merge: bool = False     # takes branches: `concat { a | b }` or named tensors `concat(a, b)`
     passes_one: bool = False  # a merge whose one branch is its output (the fx model has no node)

@@ -127,7 +127,7 @@ CONV = Op(
             Param("pad", pad_or_same, (0, 0), symbols=("same",), note="int, `HxW` or `same`"),
             Param("dilation", pair(1), (1, 1)), Param("groups", integer(1), 1), Param("bias", boolean, True)),
     infer=_conv_shape, count_params=_conv_params, count_macs=_conv_macs, macs=PER_WEIGHT, module=_conv_module,
-    warn=_window_warnings, init_axes=weight_and_bias(4),
+    drops=_window_warnings, init_axes=weight_and_bias(4),
     examples=(("conv 3x3/2 8 pad=1 groups=2 bias=false", (4, 9, 9)), ("conv 2x3 6 pad=same dilation=2", (3, 8, 7))),
     inplace_after=True,
     reach=_sliding_reach,
@@ -173,7 +173,7 @@ def _pool(name: str, torch_class: str, lowering_rule, examples: tuple) -> Op:  #
     kind = "Max" if dilated else "Average"
     return Op(name, Family.POOL, f"{kind} pooling (`nn.{torch_class}`); the stride defaults to the kernel.",
               params=_pool_params(dilated), prepare=_pool_prepare, infer=_pool_shape(name), module=module,
-              warn=lambda a, s: [] if a["ceil"] else _window_warnings(a, s), examples=examples,
+              drops=lambda a, s: [] if a["ceil"] else _window_warnings(a, s), examples=examples,
               reach=_sliding_reach, export_lowering=lowering_rule)
 
 
