@@ -73,8 +73,9 @@ def onnx(case: Case) -> list[Finding]:
     return found
 
 
-# a difference within this many times the agreement rule's bound is reported as `onnx_rounding`: the
-# rule estimates the rounding of norms and products, and on some draws real rounding exceeds it a little
+# a difference within this many times the agreement rule's bound is reported as `onnx_rounding`, a finding
+# like any other, but telling a rounding the rule's estimate r missed (agreement.py) from a wrong lowering,
+# which differs by orders of magnitude more
 ROUNDING_SLACK = 4.0
 
 
