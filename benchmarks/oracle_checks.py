@@ -214,13 +214,15 @@ def inputs(case: Case, extra: int = 4) -> list[Finding]:
 
 
 def shape(case: Case) -> list[Finding]:
-    """Every layer's static shape equals the compiled fx graph's (ShapeProp), every output too."""
+    """Every layer's static shape equals the compiled fx graph's (ShapeProp), every output too; and
+    the compiled model leaves the caller's input as it was (`input_overwritten`: an in-place layer)."""
     if not case.runs:
         return []
     model, x = case.tensors_model, case.example()
     outs = outputs_of(case.model, x)
-    ShapeProp(model).propagate(x)
-    found = []
+    found = [] if torch.equal(x, case.example()) else [Finding("input_overwritten", "the compiled model "
+                                                               "changed the tensor it was called with")]
+    ShapeProp(model).propagate(case.example())
     for ref, node in zip(every_tensor(case.net), output_nodes(model), strict=True):
         got, want = tuple(node.meta["tensor_meta"].shape[1:]), ref.shape
         if got != want:

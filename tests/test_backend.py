@@ -105,6 +105,26 @@ def test_inplace_is_never_applied_to_a_shared_tensor():
     assert not model.get_submodule("relu2").inplace  # conv2 is a network output
 
 
+@pytest.mark.parametrize("body", ["add { identity }\nsilu", "add { identity }\nrelu inplace=true"])
+def test_an_add_of_one_branch_makes_no_tensor_to_overwrite(body):
+    """`add { identity }` is its branch's own tensor (the fx model has no node for it): an activation
+    after it overwrote the caller's input (the differential oracle, `add { identity }` then `silu`).
+    Nothing is computed in place after it, and the outputs are those of the model without in-place."""
+    from cnndsl.pytorch.fx_backend import compile_network
+
+    net = check_body(body, "3x4x4")
+    model, plain = compile_network(net).eval(), compile_network(net, inplace=False).eval()
+    plain.load_state_dict(model.state_dict())
+    x = torch.randn(2, 3, 4, 4)
+    kept = x.clone()
+    with torch.no_grad():
+        got = model(x)
+    assert torch.equal(x, kept)
+    assert not any(getattr(m, "inplace", False) for m in model.modules())
+    with torch.no_grad():
+        torch.testing.assert_close(got, plain(kept))
+
+
 @pytest.mark.parametrize("name,why", [("class", "a Python keyword"), ("forward", "an attribute of torch.nn.Module"),
                                       ("_modules", "an attribute of torch.nn.Module")])
 def test_names_that_would_break_the_generated_code_are_refused(name, why):

@@ -177,6 +177,9 @@ class Network:
             return "it reads several tensors"
         node, port = layer.inputs[0]
         producer = self._layer(node)
+        if producer.entry.passes_one and len(producer.inputs) == 1:  # `add { identity }`: no new tensor
+            return (f"its input, the output of '{producer.qualname}' ({producer.label}) of one branch, is that "
+                    "branch's own tensor")
         if not producer.entry.inplace_after:
             if producer.entry.is_input:
                 return "its input is the network input, the caller's tensor"
