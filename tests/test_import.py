@@ -84,6 +84,17 @@ def test_resnet_blocks_are_blocks():
     assert "layer(256, 6) as layer3" in text
 
 
+def test_a_loop_block_is_called_with_the_number_of_layers_it_makes():
+    """DenseNet's blocks: `DenseBlock(6)` makes torchvision's 6 layers (`range(1, n + 1)`, its names
+    count from 1), not `DenseBlock(7)` (a newcomer's report)."""
+    original = _model("densenet121")
+    text = cnndsl.import_module(original, torch.randn(1, 3, 64, 64), name="densenet121")
+    assert "for i in range(1, n + 1)" in text
+    for name, block in original.features.named_children():
+        if name.startswith("denseblock"):
+            assert f"DenseBlock({len(list(block.children()))}) as {name}" in text
+
+
 def test_unknown_name_lists_close_matches(capsys, tmp_path):
     from cnndsl.cli import main
 

@@ -62,7 +62,10 @@ def _loop(run: list, index: list[bool], stage: bool) -> Loop | None:
         if expr is None or (isinstance(expr, Bin) and not floats and not is_index and len(run) < 3 and not stage):
             return None
         exprs.append(expr)
-    return Loop(Const(start), Const(start + len(run)), fill((run[0],), exprs))
+    # a block's parameter is the count of what it repeats: a stage's blocks, its first one included
+    # (`range(1, n)` of resnet50's layer(64, 3)), else the loop's own (DenseBlock(6): `range(1, n + 1)`)
+    stop = Const(start + len(run)) if stage or not start else Bin("+", Const(len(run)), Const(start))
+    return Loop(Const(start), stop, fill((run[0],), exprs))
 
 
 def _index_holes(item: object) -> list[bool]:

@@ -20,6 +20,7 @@ from .items import (
     NamedMerge,
     Output,
     Stmt,
+    Value,
     Var,
     uses_loop_var,
 )
@@ -51,6 +52,18 @@ def value(v: object, atom: bool = False, kernel: bool = False, symbol: bool = Fa
             return "x".join(map(str, c))
         return "(" + ", ".join(value(Const(x)) for x in c) + ("," if len(c) == 1 else "") + ")"
     raise TypeError(type(c))
+
+
+def _count(loop: Loop) -> Value:
+    """How many times `loop` runs: its stop less its start, as written (`n` of `range(1, n + 1)`)."""
+    start, stop = loop.start, loop.stop
+    if start == Const(0):
+        return stop
+    if isinstance(stop, Bin) and stop.op == "+" and stop.right == start:
+        return stop.left
+    if isinstance(start, Const) and isinstance(stop, Const):
+        return Const(stop.value - start.value)
+    return Bin("-", stop, start)
 
 
 def _operand(v: object, op: str, right: bool) -> str:
@@ -142,10 +155,7 @@ class Writer:
 
     def _loop_head(self, item: Loop) -> str:
         if not uses_loop_var(item.body):
-            count = value(Bin("-", item.stop, item.start)) if item.start != Const(0) else value(item.stop)
-            if isinstance(item.start, Const) and isinstance(item.stop, Const):
-                count = str(item.stop.value - item.start.value)
-            return f"repeat {count}"
+            return f"repeat {value(_count(item))}"
         span = value(item.stop) if item.start == Const(0) else f"{value(item.start)}, {value(item.stop)}"
         return f"for {LOOP_VAR} in range({span})"
 
