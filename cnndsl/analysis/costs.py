@@ -47,6 +47,7 @@ class Row:
     init: str | None = None  # the layer's `init` as the language writes it; None for PyTorch's default
     inputs: tuple[str, ...] = ()  # the names of the layers it reads (for the stage tables' main paths)
     attrs: dict = field(default_factory=dict, compare=False)  # the layer's attributes (kernel, stride, out, ...)
+    paper_word: str = ""  # what the papers' tables write after its kernel (`Op.paper_word`: up-conv)
 
     @property
     def rf(self) -> tuple[int, int] | None:
@@ -168,5 +169,5 @@ def analyse(net: Network, batch: int = 1, dtype: str = "float32") -> Summary:
                         step.params, op.count_macs(layer.attrs, step.input_shapes, layer.shapes),
                         memory, memory if op.stores_output else 0, field_of[layer.id], op.family,
                         None if layer.init is None else str(layer.init),
-                        tuple(ref.layer.qualname for ref in step.inputs), dict(layer.attrs)))
+                        tuple(ref.layer.qualname for ref in step.inputs), dict(layer.attrs), op.paper_word))
     return Summary(net.name, net.input_shape, batch, dtype, rows, net.blocks)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ..ops import CONV_TRANSPOSE, FLATTEN, Family
+from ..ops import Family
 from .costs import Row, Summary
 from .units import human
 
@@ -54,8 +54,9 @@ def layer_text(r: Row, stride: bool = True) -> str | None:
         return None
     kernel, out = r.attrs.get("kernel"), r.attrs.get("out")
     if r.family is Family.CONV and kernel and out:  # a transposed one as U-Net's paper writes it: up-conv
-        up = " up-conv" if r.op == CONV_TRANSPOSE.name else ""
-        text = f"{times(kernel)}{up}, {out}" + (f", groups {r.attrs['groups']}" if r.attrs.get("groups", 1) > 1 else "")
+        word = f" {r.paper_word}" if r.paper_word else ""
+        groups = r.attrs.get("groups", 1)
+        text = f"{times(kernel)}{word}, {out}" + (f", groups {groups}" if groups > 1 else "")
     elif r.family is Family.POOL and kernel:
         text = f"{times(kernel)} {r.op}"
     elif r.family is Family.FC and out:
@@ -124,7 +125,7 @@ def _joins(r: Row, rows: list[Row]) -> bool:
     (a concat, pixel_shuffle, center_crop) is a row of its own, so that no row shows another's size."""
     if r.family not in SILENT or not rows or rows[-1].name not in r.inputs:
         return False
-    return r.shape == rows[-1].shape or r.op == FLATTEN.name
+    return r.shape == rows[-1].shape or _flattens(r)
 
 
 def stages(s: Summary, depth: int | None = 1) -> list[Stage]:
@@ -148,9 +149,14 @@ def stages(s: Summary, depth: int | None = 1) -> list[Stage]:
             items = _items(rows, depth)
         else:
             items = [t for r in rows if (t := layer_text(r)) is not None] or [_source_text(rows[0])]
-        shown = [r for r in rows if r.op != FLATTEN.name] or rows
+        shown = [r for r in rows if not _flattens(r)] or rows
         out.append(Stage(name, shown[-1].shape, items, sum(r.params for r in rows), sum(r.macs for r in rows)))
     return out
+
+
+def _flattens(r: Row) -> bool:
+    """A reshape to flat features (`flatten`): the tables go from the last pool straight to the fc rows."""
+    return r.family is Family.RESHAPE and len(r.shape) == 1
 
 
 def _source_text(r: Row) -> str:

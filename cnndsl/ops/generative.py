@@ -141,7 +141,7 @@ def _output_pad_lowering(a: Attrs, shapes: list[Shape]) -> Any:
 CONV_TRANSPOSE = Op(
     "conv_transpose", Family.CONV,
     "Transposed 2-D convolution (`nn.ConvTranspose2d`): H becomes (H-1)*stride - 2*pad + dilation*(k-1) + "
-    "output_pad + 1.",
+    "output_pad + 1.", paper_word="up-conv",
     params=(Param("kernel", pair(1), positional=True, stride=True),
             Param("out", integer(1), positional=True),
             Param("stride", pair(1), (1, 1)),

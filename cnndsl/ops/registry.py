@@ -145,6 +145,8 @@ class Op:
     # None keeps the module. Only the exporter uses it (cnndsl/ops/lowering.py)
     export_lowering: Callable[[Attrs, list[Shape]], Callable[[Any, Any, Any], Any] | None] | None = None
     label: Callable[[Attrs], str] | None = None
+    # the word the papers' stage tables write after a kernel (`2×2 up-conv, 512`, as U-Net's paper)
+    paper_word: str = ""
     # warnings about a layer on its input shapes (groups of one value); `drops` only for input rows or
     # columns a window leaves out (LANGUAGE.md §7): `cnndsl inputs` calls a size exact where no layer has one
     warn: Callable[[Attrs, list[Shape]], list[str]] = field(default=lambda a, s: [])
