@@ -72,7 +72,13 @@ def test_compact_folds_norms_and_activations_into_the_layer_before_them():
     assert sum(b.family is Family.ACT for b in pic.boxes.values()) == after_merge
     assert len(pic.boxes) == len(full.boxes) - sum(len(b.folded) for b in pic.boxes.values())
     dot = to_dot(net, None, compact=True)
-    assert "conv 7x7/2 64 pad=3 bias=false · bn · relu" in dot
+    # labels as papers print them: no bias=false (the bn after it says so), no inplace or eps
+    assert "conv 7x7/2 64 pad=3 · bn · relu" in dot and "bias=false" not in dot
+    assert "conv 7x7/2 64 pad=3 bias=false" in to_dot(net, None)  # the full graph keeps every argument
+    tuned = cnndsl.check_text("network N {\n    input 3x8x8\n    conv 3x3 4 bias=false, bn eps=0.001 momentum=0.5\n"
+                              "    relu inplace=true, conv 1x1 2 stride=2\n}\n")
+    assert "conv 3x3 4 · bn · relu" in to_dot(tuned, None, compact=True)
+    assert "conv 1x1/2 2" in to_dot(tuned, None, compact=True)  # a stride changes the architecture: kept
     assert sum(b.params for b in pic.boxes.values()) == sum(b.params for b in full.boxes.values())
 
 

@@ -19,7 +19,7 @@ _TORCH = {
 
 
 def _activation(name: str, torch_class: str, inplace: bool) -> Op:
-    params = (Param("inplace", boolean, False),) if inplace else ()
+    params = (Param("inplace", boolean, False, in_figures=False),) if inplace else ()
 
     def module(nn, a, s):  # noqa: ANN001, ANN202
         cls = getattr(nn, torch_class)  # a fixed table above, never user text
@@ -41,7 +41,7 @@ for name, (cls, _) in _TORCH.items():
 GELU = _activation("gelu", "GELU", False)
 LEAKY_RELU = Op(
     "leaky_relu", Family.ACT, "Leaky ReLU with the given negative slope (`nn.LeakyReLU`).",
-    params=(Param("slope", number(), 0.01, positional=True), Param("inplace", boolean, False)),
+    params=(Param("slope", number(), 0.01, positional=True), Param("inplace", boolean, False, in_figures=False)),
     infer=lambda a, s: (s[0],), module=lambda nn, a, s: nn.LeakyReLU(a["slope"], a["inplace"]),
     examples=(("leaky_relu 0.2", (3, 4, 4)),),
 )
@@ -65,7 +65,7 @@ PRELU = Op(
 # alpha >= 0: torch's in-place ELU (which the backend chooses after conv, bn, ...) has no backward for alpha < 0
 ELU = Op(
     "elu", Family.ACT, "The ELU activation with the given alpha (`nn.ELU`).",
-    params=(Param("alpha", number(0.0), 1.0), Param("inplace", boolean, False)),
+    params=(Param("alpha", number(0.0), 1.0), Param("inplace", boolean, False, in_figures=False)),
     infer=lambda a, s: (s[0],), module=lambda nn, a, s: nn.ELU(a["alpha"], a["inplace"]),
     examples=(("elu", (3, 4, 4)), ("elu alpha=0.5", (5,))),
 )

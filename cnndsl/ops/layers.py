@@ -40,7 +40,8 @@ def _bn_shape(a: Attrs, s: list[Shape]) -> tuple[Shape, ...]:
 
 BN = Op(
     "bn", Family.NORM, "Batch normalisation: `nn.BatchNorm2d` on CxHxW inputs, `nn.BatchNorm1d` on flat ones.",
-    params=(Param("eps", number(0.0), 1e-5), Param("momentum", number(0.0, 1.0), 0.1)),
+    params=(Param("eps", number(0.0), 1e-5, in_figures=False),
+            Param("momentum", number(0.0, 1.0), 0.1, in_figures=False)),
     infer=_bn_shape, count_params=lambda a, s: 2 * s[0][0],
     count_macs=lambda a, s, o: prod(s[0]), macs="one per element: a scale and shift in eval mode (fvcore counts two)",
     module=lambda nn, a, s: (nn.BatchNorm2d if len(s[0]) == 3 else nn.BatchNorm1d)(
@@ -78,7 +79,7 @@ def _fc_shape(a: Attrs, s: list[Shape]) -> tuple[Shape, ...]:
 
 FC = Op(
     "fc", Family.FC, "Fully-connected layer (`nn.Linear`); input features come from the input shape.",
-    params=(Param("out", integer(1), positional=True), Param("bias", boolean, True)),
+    params=(Param("out", integer(1), positional=True), Param("bias", boolean, True, in_figures=False)),
     infer=_fc_shape, count_params=lambda a, s: s[0][0] * a["out"] + (a["out"] if a["bias"] else 0),
     count_macs=lambda a, s, o: s[0][0] * a["out"], macs=PER_WEIGHT,
     module=lambda nn, a, s: nn.Linear(s[0][0], a["out"], a["bias"]), init_axes=weight_and_bias(2),

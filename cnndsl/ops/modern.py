@@ -123,7 +123,8 @@ def _along_last(s: list[Shape], o: Shape, norm: bool = False) -> tuple[tuple[rea
 LAYERNORM = Op(
     "layernorm", Family.NORM,
     "Layer normalisation over the last axis (`nn.LayerNorm`); with `permute` for channels-last.",
-    params=(Param("eps", number(0.0), 1e-5),), infer=lambda a, s: (_last_axis("layernorm", s[0]) and s[0],),
+    params=(Param("eps", number(0.0), 1e-5, in_figures=False),),
+    infer=lambda a, s: (_last_axis("layernorm", s[0]) and s[0],),
     count_params=lambda a, s: 2 * s[0][-1], count_macs=lambda a, s, o: prod(s[0]), macs=PER_ELEMENT,
     module=lambda nn, a, s: nn.LayerNorm(s[0][-1], eps=a["eps"]), init_axes=scale_and_shift,
     reach=lambda a, s, o, port: _along_last(s, o, norm=True),
@@ -132,7 +133,7 @@ LAYERNORM = Op(
 LAYERNORM2D = Op(
     "layernorm2d", Family.NORM, "Layer normalisation over the channels of a CxHxW input at each position "
     "(ConvNeXt's `LayerNorm2d`).",
-    params=(Param("eps", number(0.0), 1e-5),), infer=lambda a, s: (spatial("layernorm2d", s[0]),),
+    params=(Param("eps", number(0.0), 1e-5, in_figures=False),), infer=lambda a, s: (spatial("layernorm2d", s[0]),),
     count_params=lambda a, s: 2 * s[0][0], count_macs=lambda a, s, o: prod(s[0]), macs=PER_ELEMENT,
     module=lambda nn, a, s: _torch_layers().LayerNorm2d(s[0][0], eps=a["eps"]), init_axes=scale_and_shift,
     reach=lambda a, s, o, port: (reach.replace_axis(reach.elementwise(s, o)[0], 0, reach.normalised(0, o[0])),),
@@ -141,7 +142,7 @@ LAYERNORM2D = Op(
 LINEAR = Op(
     "linear", Family.FC, "`nn.Linear` applied along the last axis of any input (a 1x1 convolution on "
     "channels-last tensors); `fc` is the same on flat inputs.",
-    params=(Param("out", integer(1), positional=True), Param("bias", boolean, True)),
+    params=(Param("out", integer(1), positional=True), Param("bias", boolean, True, in_figures=False)),
     infer=lambda a, s: ((*s[0][:-1], a["out"]) if _last_axis("linear", s[0]) else s[0],),
     count_params=lambda a, s: s[0][-1] * a["out"] + (a["out"] if a["bias"] else 0),
     count_macs=lambda a, s, o: prod(s[0]) * a["out"], macs=PER_WEIGHT,

@@ -77,7 +77,7 @@ def _groupnorm_warnings(a: Attrs, s: list[Shape]) -> list[str]:
 GROUPNORM = Op(
     "groupnorm", Family.NORM, "Group normalisation over `groups` groups of channels, each sample's own statistics "
     "(`nn.GroupNorm`); `affine` learns a per-channel scale and shift.",
-    params=(Param("groups", integer(1), positional=True), Param("eps", number(0.0), 1e-5),
+    params=(Param("groups", integer(1), positional=True), Param("eps", number(0.0), 1e-5, in_figures=False),
             Param("affine", boolean, True)),
     infer=_groupnorm_shape, warn=_groupnorm_warnings,
     count_params=lambda a, s: 2 * s[0][0] if a["affine"] else 0,
@@ -107,7 +107,8 @@ def _instancenorm_warnings(a: Attrs, s: list[Shape]) -> list[str]:
 INSTANCENORM = Op(
     "instancenorm", Family.NORM, "Instance normalisation of each channel of each sample over its positions "
     "(`nn.InstanceNorm2d`; as there, no affine scale and shift and no running statistics by default).",
-    params=(Param("eps", number(0.0), 1e-5), Param("momentum", number(0.0, 1.0), 0.1),
+    params=(Param("eps", number(0.0), 1e-5, in_figures=False),
+            Param("momentum", number(0.0, 1.0), 0.1, in_figures=False),
             Param("affine", boolean, False), Param("track_running_stats", boolean, False)),
     infer=_instancenorm_shape, warn=_instancenorm_warnings,
     count_params=lambda a, s: 2 * s[0][0] if a["affine"] else 0,

@@ -81,6 +81,9 @@ class Param:
     stride: bool = False          # a kernel: accepts the `/S` stride suffix
     symbols: tuple[str, ...] = ()  # bare words taken literally: `pad=same`, `mode=bilinear`
     note: str = ""  # the values it takes, for the op table of docs/language.md: "int, `HxW` or `same`"
+    # False: a print figure (`draw --compact`) leaves it out, as papers do (bias, inplace, eps, momentum):
+    # it changes the module, not the architecture a reader of the figure looks at
+    in_figures: bool = True
 
     @property
     def required(self) -> bool:
@@ -199,12 +202,13 @@ class Op:
         input."""
         return self.examples or ((self.name, (4, 9, 9)),)
 
-    def describe(self, attrs: Attrs) -> str:
+    def describe(self, attrs: Attrs, brief: bool = False) -> str:
         """The layer as the source writes it, with every argument that changes its module:
         `conv 11x11/4 96 pad=2`, `maxpool 3x3/2`, `bn eps=0.001`. Positional arguments are
         always written; a keyword (or a kernel's `/S` stride) only where its value is not what
         the language infers without it (a pool's stride is its kernel). Parsed back as a layer,
-        the label binds the same attributes (tests/test_labels.py)."""
+        the label binds the same attributes (tests/test_labels.py). `brief`: without the
+        keywords print figures leave out (`Param.in_figures`: `conv 3x3 64`, not `bias=false`)."""
         if self.label:
             return self.label(attrs)
         words = [self.name]
@@ -214,6 +218,8 @@ class Op:
                 if p.stride and not self._inferred(attrs, "stride"):
                     text += "/" + written(attrs["stride"], short=True)
                 words.append(text)
+            elif brief and not p.in_figures:
+                continue
             elif not (p.name == "stride" and self._stride_suffix) and not self._inferred(attrs, p.name):
                 words.append(f"{p.name}={written(attrs[p.name], p.symbols, short=True)}")
         return " ".join(words)

@@ -55,7 +55,8 @@ def layout(net: Network, depth: int | None = 0) -> Picture:
         else:
             key = layer.path
             label = op.glyph or layer.label  # merges show a glyph
-            box = boxes.setdefault(key, Box(key, label, op.family, name=_given(layer.name, layer.op)))
+            box = boxes.setdefault(key, Box(key, label, op.family, name=_given(layer.name, layer.op),
+                                            brief=op.glyph or op.describe(layer.attrs, brief=True)))
         box.layers.append(layer.id)
         box.params += step.params
         owner[layer.id] = key

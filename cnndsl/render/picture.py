@@ -22,6 +22,7 @@ class Box:
     output: int | None = None      # the index of the network output it marks
     name: str | None = None        # the name the source gives it with `as`
     folded: list[str] = field(default_factory=list)  # the layers `--compact` folded into it (`bn`, `relu`)
+    brief: str = ""  # a layer's label as `--compact` prints it (`Op.describe(brief=True)`: no `bias=false`)
 
     def text(self, with_params: bool, with_name: bool = False) -> str:
         """The box's label: the layer as written (or a block call, or an output), `as NAME` when `with_name`

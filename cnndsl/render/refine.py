@@ -18,8 +18,11 @@ HOSTLESS = frozenset({Family.IO, Family.MERGE, Family.BLOCK})
 
 def compact(pic: Picture) -> Picture:
     """Fold every norm and activation box into the box of the layer before it, where that layer feeds it
-    alone: its label joins the host's after a `·`, its parameters add to the host's. Changes `pic`'s boxes
-    in place and returns the picture without the folded boxes."""
+    alone: its label joins the host's after a `·`, its parameters add to the host's. Labels are brief, as
+    papers print them (`Box.brief`: no `bias=false`, `inplace=true` or `eps`). Changes `pic`'s boxes in
+    place and returns the picture without the folded boxes."""
+    for box in pic.boxes.values():
+        box.label = box.brief or box.label
     outs = Counter(src for src, _, _ in pic.edges)
     ins: dict[tuple, list] = defaultdict(list)
     for edge in pic.edges:
