@@ -130,3 +130,28 @@ def test_diff_of_two_settings_and_two_networks():
 def test_analysis_commands_reject_bad_input(args, message):
     result = run(*args)
     assert result.returncode == 1 and message in result.stderr
+
+
+def test_cnndsl_alone_lists_the_commands():
+    """A newcomer's first command: every subcommand with its one-line help, exit status 1."""
+    from cnndsl.cli.main import build_parser
+
+    result = run()
+    assert result.returncode == 1
+    commands = next(a for a in build_parser()._actions if a.dest == "command").choices
+    assert all(f"    {name}" in result.stderr for name in commands)
+
+
+def test_memory_beyond_gib_is_written_in_larger_units():
+    from cnndsl.analysis.units import human_bytes
+
+    assert human_bytes(3 * 2**40) == "3.0 TiB" and human_bytes(2**50 * 1.5) == "1.5 PiB"
+    assert human_bytes(35865977.4 * 2**30) == f"{35865977.4 * 2**30 / 2**50:.1f} PiB"
+
+
+def test_torchs_note_on_even_same_padding_does_not_reach_the_user(tmp_path):
+    """torch warns (twice) that `pad=same` with an even kernel copies the input padded: nothing to act on."""
+    path = tmp_path / "s.cnn"
+    path.write_text("network N {\n    input 3x8x8\n    conv 4x4 8 pad=same\n}\n")
+    result = run("export", str(path), "--format", "onnx", "-o", str(tmp_path / "s.onnx"))
+    assert result.returncode == 0 and "UserWarning" not in result.stderr, result.stderr

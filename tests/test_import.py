@@ -66,6 +66,7 @@ def test_every_model_is_documented():
     for name in NAMES:
         if unsupported(name):
             assert f"`{name}`" in DOCS, name
+    assert f"`resnet50` is {documented['resnet50']} lines" in (ROOT / "README.md").read_text()
 
 
 def test_readable_families_stay_short():

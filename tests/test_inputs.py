@@ -191,3 +191,12 @@ def test_warnings_other_than_dropped_pixels_leave_a_size_exact(tmp_path):
     odd = path.with_name("odd.cnn")
     odd.write_text(OTHER_WARNINGS.replace("4x8x8", "4x9x9"))
     assert "note: no layer of Net drops pixels at an input of 4x8x8 or 4x10x10" in run("check", str(odd)).stderr
+
+
+def test_a_range_without_a_valid_size_says_so_and_the_default_reaches_the_declared_input():
+    """No valid size: no line about weights (it printed `None's parameter count changes`); the default
+    range reaches a declared input larger than 512 (U-Net's 572), so that it is not 'none in range'."""
+    text = run("inputs", "architectures/lenet.cnn", "--net", "LeNet", "--range", "1:3").stdout
+    assert "None" not in text and "weights" not in text and "valid (the network runs) at S = none in range" in text
+    found = json.loads(run("inputs", "architectures/unet.cnn", "--net", "UNet", "--json").stdout)
+    assert found["range"][1] >= found["declared"]["shape"][1] and found["declared"]["shape"][1] in found["valid"]

@@ -166,3 +166,13 @@ def test_an_output_without_extension_says_so(tmp_path, capsys):
     code = main(["draw", str(ARCH / "lenet.cnn"), "--net", "LeNet", "-o", str(tmp_path / "v")])
     err = capsys.readouterr().err
     assert code == 1 and "has no extension: it names the figure's format" in err and not (tmp_path / "v").exists()
+
+
+def test_names_keep_differently_named_calls_apart():
+    """A folded box shows one name: `as stage_1` and `as a-b` (a newcomer's report) are two boxes with
+    --names, one `×2` box without."""
+    net = cnndsl.check_text('block my_blk(c) { conv 3x3 c pad=1, relu }\nnetwork N {\n    input 3x8x8\n'
+                            '    my_blk(8) as "stage_1"\n    my_blk(8) as "a-b"\n}\n')
+    named = to_dot(net, names=True)
+    assert "my_blk(8) as stage_1" in named and "my_blk(8) as a-b" in named and "×2" not in named
+    assert "my_blk(8) ×2" in to_dot(net)

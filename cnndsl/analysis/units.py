@@ -12,8 +12,9 @@ def human(n: float) -> str:
 
 
 def human_bytes(n: float) -> str:
-    """A size in bytes in binary units: `512 B`, `23.3 KiB`, `72.3 MiB`, `1.5 GiB` (2^10, 2^20, 2^30)."""
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+    """A size in bytes in binary units: `512 B`, `23.3 KiB`, `72.3 MiB`, `1.5 GiB`, ... `EiB` (2^10 to 2^60)."""
+    for unit, scale in (("EiB", 2**60), ("PiB", 2**50), ("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20),
+                        ("KiB", 2**10)):
         if abs(n) >= scale:
             return f"{n / scale:.1f} {unit}"
     return f"{n:g} B"

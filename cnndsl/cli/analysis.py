@@ -35,11 +35,12 @@ def cmd_inputs(args: argparse.Namespace) -> int:
     the smallest, those at which no layer drops pixels and those at which the declared input's weights load
     (all as JSON with --json); returns 0. CnnError for a malformed --range."""
 
-    low, _, high = args.range.partition(":")
-    if not (low.isdigit() and high.isdigit() and 0 < int(low) <= int(high)):
-        raise CnnError(f"--range takes LOW:HIGH, e.g. 1:512, got '{args.range}'")
     request = request_of(args.file, args.net, None, args.set)
     net = request.check()
+    side = max(net.input_shape[1:], default=0) if len(net.input_shape) == 3 else 0
+    low, _, high = (args.range or f"1:{max(512, side)}").partition(":")  # the default reaches U-Net's 572
+    if not (low.isdigit() and high.isdigit() and 0 < int(low) <= int(high)):
+        raise CnnError(f"--range takes LOW:HIGH, e.g. 1:512, got '{args.range}'")
     channels = net.input_shape[0]
     sizes = range(int(low), int(high) + 1)
     found = input_sizes(scan(request, channels, sizes, _progress(len(sizes))), net)
@@ -74,7 +75,9 @@ def _inputs_lines(found: InputSizes, channels: int, sizes: range) -> list[str]:
              f"smallest valid input: {smallest}",
              f"no layer drops pixels at S = {size_list(found.exact) or 'none in range'}"]
     weights = f"same weights as the declared input ({found.params:,} parameters)"
-    if found.changed is None and found.valid:
+    if not found.valid:
+        return lines
+    if found.changed is None:
         lines.append(f"{weights} at every valid size")
     else:
         lines += [f"{weights} at S = {size_list(found.same_weights) or 'none in range'}",
@@ -170,7 +173,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--net", metavar="N", help="the network to use when the file defines several")
     p.add_argument("--set", metavar="K=V", action="append", default=[], help="set a network parameter")
     add_plugin(p)
-    p.add_argument("--range", default="1:512", metavar="LOW:HIGH", help="sizes to try (default 1:512)")
+    p.add_argument("--range", metavar="LOW:HIGH",
+                   help="sizes to try (default 1:512, or up to the declared input's side where it is larger)")
     p.add_argument("--json", action="store_true", help="print every size found as JSON (docs/analysis.md)")
     p.set_defaults(run=cmd_inputs)
 

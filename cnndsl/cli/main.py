@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 
 from ..errors import CnnError
@@ -50,7 +51,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the `cnndsl` command line on `argv` (default: sys.argv[1:]); returns the exit status: 0, 1 for a
     CnnError (printed as `file:line:col: error: message`), 130 after Ctrl-C, 70 for an internal error
     (re-raised when CNNDSL_DEBUG is set). A bad command line exits with 1 (SystemExit)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv:  # `cnndsl` alone: the commands, not only a usage error
+        build_parser().print_help(sys.stderr)
+        return 1
     args = build_parser().parse_args(argv)
+    # torch's note that `pad=same` with an even kernel copies the input padded: how torch computes what the
+    # file says, nothing the user can act on (the results are exact, tests/test_windows.py)
+    warnings.filterwarnings("ignore", "Using padding='same' with even kernel lengths", UserWarning)
     try:
         load_plugins_of(args)  # before the command reads its file: the file may use the plugins' ops
         return args.run(args)

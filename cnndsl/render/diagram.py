@@ -26,12 +26,13 @@ def _output_box(i: int, name: str, shape: Shape) -> Box:
     return Box(("", str(i)), text, Family.IO, output=i)
 
 
-def layout(net: Network, depth: int | None = 0) -> Picture:
+def layout(net: Network, depth: int | None = 0, names: bool = False) -> Picture:
     """Group the layers into boxes at `depth` (None: every layer; 0 or more) and connect them: an edge per
     use of a tensor (a layer that reads one tensor twice, `concat(x, x)`, gets two; each output of a
     `split` its own), labelled with the tensor's shape per sample, where a folded block call receives
     each tensor from outside it once. Layers that are not drawn (identity) are the edge they pass their
-    input along. Each network output gets a marker box."""
+    input along. Each network output gets a marker box. Consecutive identical block calls fold into one
+    box with a count (with `names` shown, only calls of one name)."""
     boxes: dict[tuple[str, ...], Box] = {}
     owner: dict[int, tuple[str, ...]] = {}
     passing: set[int] = set()  # layers drawn as the edge they are
@@ -75,7 +76,7 @@ def layout(net: Network, depth: int | None = 0) -> Picture:
     for i, (ref, name) in enumerate(zip(net.outputs, net.output_names, strict=True)):
         box = boxes[("", str(i))] = _output_box(i, name, ref.shape)
         edges.append((owner[ref.layer.id], box.key, _shape(ref.shape)))
-    return _fold(Picture(boxes, edges))
+    return _fold(Picture(boxes, edges), names)
 
 
 def _folded(path: tuple[str, ...], depth: int | None, blocks: dict) -> tuple[str, ...] | None:
@@ -98,8 +99,9 @@ def _shape(shape: Shape) -> str:
     return dims(shape).replace("x", "×")
 
 
-def _fold(pic: Picture) -> Picture:
-    """Fold chains of identical block calls into one box with a count."""
+def _fold(pic: Picture, names: bool = False) -> Picture:
+    """Fold chains of identical block calls into one box with a count; where `names` are shown, only
+    calls of one name (`as stage_1` and `as a-b` stay two boxes: a folded box shows one name)."""
     outs: dict[tuple, list] = {}
     ins: dict[tuple, list] = {}
     for e in pic.edges:
@@ -112,7 +114,8 @@ def _fold(pic: Picture) -> Picture:
             continue
         target = nxt[0][1]
         other = pic.boxes[target]
-        if other.family is Family.BLOCK and other.label == box.label and len(ins.get(target, [])) == 1:
+        if other.family is Family.BLOCK and other.label == box.label and len(ins.get(target, [])) == 1 \
+                and not (names and other.name != box.name):
             merged[target] = merged.get(key, key)
     if not merged:
         return pic
@@ -154,7 +157,7 @@ def to_dot(net: Network, depth: int | None = 0, rankdir: str = "TB", shapes: boo
     if shapes not in SHAPES:
         raise ValueError(f"shapes must be one of {SHAPES}, got {shapes!r}")
     colours = THEMES[theme]
-    pic = layout(net, depth)
+    pic = layout(net, depth, names)
     if compact:
         pic = refine.compact(pic)
     ids = {key: f"n{i}" if box.output is None else f"out{box.output}" for i, (key, box) in enumerate(pic.boxes.items())}
