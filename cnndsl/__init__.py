@@ -20,11 +20,12 @@ from .api import (
     parse_shape,
     register_ops,
 )
-from .errors import CnnError, Diagnostic, Span
+from .errors import CnnError, Diagnostic, Span, explained
 from .ir import Network
 from .version import __version__  # noqa: F401 (cnndsl.__version__)
 
 
+@explained
 def train(*args, **kwargs):  # noqa: ANN002, ANN003, ANN201 (see cnndsl.training.loop.train)
     """Train network `net` of `file` on real data; returns one dict of metrics per epoch.
 
@@ -40,6 +41,7 @@ def train(*args, **kwargs):  # noqa: ANN002, ANN003, ANN201 (see cnndsl.training
     return run(*args, **kwargs)
 
 
+@explained
 def import_module(module, example_input, name=None, verify=True):  # noqa: ANN001, ANN201
     """A torch model as `.cnn` text a person would write (torchvision's classification models and models
     built like them); see `cnndsl.importer.import_module`. Imports torch.
@@ -55,6 +57,7 @@ def import_module(module, example_input, name=None, verify=True):  # noqa: ANN00
     return run(module, example_input, name=name, verify=verify)
 
 
+@explained
 def transfer_weights(src, dst):  # noqa: ANN001, ANN201 (torch types; see cnndsl.pytorch.weights)
     """Copy `src`'s state_dict (a module or a mapping of tensors) into `dst` by position, checking every
     shape; returns the (source key, destination key) pairs. Raises ValueError (not CnnError: the

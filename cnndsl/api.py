@@ -6,7 +6,7 @@ import os
 from typing import TYPE_CHECKING
 
 from .elaborate.frames import Limits
-from .errors import CnnError
+from .errors import CnnError, add_context, explained
 from .ir import Network
 from .lang import plugins as plugin_modules
 from .lang.source import Program, load_program, program_from_text
@@ -26,6 +26,7 @@ __all__ = ["Request", "check", "check_text", "compile", "draw", "export", "load"
 register_ops = plugin_modules.register
 
 
+@explained
 def load_plugins(plugins: Plugins) -> list[str]:
     """Load plugin ops (docs/plugins.md): each of `plugins` is an installed plugin's entry-point name
     (group `cnndsl.ops`), an importable module or a `.py` file; each is loaded once, and its ops stay
@@ -41,6 +42,7 @@ def load_plugins(plugins: Plugins) -> list[str]:
 
 
 
+@explained
 def check(path: PathLike, net: str | None = None, input: Shape | None = None,
           limits: Limits | None = None, plugins: Plugins = None, **params: object) -> Network:
     """Parse, elaborate and shape-check network `net` of the `.cnn` file at `path`; returns the graph.
@@ -76,9 +78,14 @@ def check_text(text: str, net: str | None = None, input: Shape | None = None, fi
     to `file`'s folder (the current directory for the default `<string>`). Arguments, shapes (per
     sample, no batch axis), result and errors (CnnError) as `check`."""
     load_plugins(plugins)
-    return Request.of(program_from_text(text, file), net, input, params, limits).check()
+    try:
+        return Request.of(program_from_text(text, file), net, input, params, limits).check()
+    except CnnError as exc:
+        add_context(exc, {file: text})  # the text is in no file
+        raise
 
 
+@explained
 def load(path: PathLike, net: str | None = None, input: Shape | None = None, max_bytes: int | None = None,
          weights: PathLike | None = None, plugins: Plugins = None, seed: int | None = None,
          **params: object) -> torch.fx.GraphModule:
@@ -109,6 +116,7 @@ def load(path: PathLike, net: str | None = None, input: Shape | None = None, max
     return model
 
 
+@explained
 def export(path: PathLike, format: str, output: PathLike, net: str | None = None,  # noqa: A002
            input: Shape | None = None, weights: PathLike | None = None, preprocess: bool = False,
            plugins: Plugins = None, **params: object) -> str:
@@ -133,6 +141,7 @@ def export(path: PathLike, format: str, output: PathLike, net: str | None = None
     return write(network, format, output, model=trained_model(network, weights, preprocess))
 
 
+@explained
 def compile(network: Network, max_bytes: int | None = None,  # noqa: A001
             seed: int | None = None) -> torch.fx.GraphModule:
     """Compile an already checked network (from `check` or `check_text`) to a trainable
@@ -163,6 +172,7 @@ def compile(network: Network, max_bytes: int | None = None,  # noqa: A001
         return compile_network(network, max_bytes)
 
 
+@explained
 def networks(path: PathLike) -> dict[str, dict[str, str | None]]:
     """The networks the file at `path` defines itself (not those it imports), in order: name -> {parameter:
     its default value as the language writes it (`10`, `true`, `(1, 2)`), None for a required one}. A
@@ -171,6 +181,7 @@ def networks(path: PathLike) -> dict[str, dict[str, str | None]]:
     return _networks(load_program(path))
 
 
+@explained
 def networks_in_text(text: str, file: str = "<string>") -> dict[str, dict[str, str | None]]:
     """`networks` for source text in memory (`file` names it in messages; imports resolve relative to its
     folder). Raises CnnError as `networks`."""
@@ -189,6 +200,7 @@ def _default_text(expr: object) -> str:
         return "..."
 
 
+@explained
 def draw(path: PathLike, output: PathLike, net: str | None = None, input: Shape | None = None,
          depth: int | None = 0, full: bool = False, rankdir: str = "TB", shapes: bool | str = True,
          params: bool = False, theme: str = "color", plugins: Plugins = None, compact: bool = False,

@@ -12,9 +12,15 @@ an optional hint; :func:`render` prints it the way a C compiler would::
 from __future__ import annotations
 
 import difflib
+import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ParamSpec, TypeVar
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,29 @@ class CnnError(Exception):
     def __str__(self) -> str:
         where = f"{self.span}: " if self.span else ""
         return printable(f"{where}{self.message}")
+
+
+def add_context(exc: CnnError, sources: dict[str, str] | None = None) -> CnnError:
+    """Attach to `exc`, once, what `render` shows under its first line (the source line, a caret, the block
+    call chain, the hint) as a note (PEP 678), which Python's traceback prints under `str(exc)`: a
+    notebook sees what the command line prints. Returns `exc`."""
+    if not getattr(exc, "__notes__", None):
+        rest = exc.render(sources).partition("\n")[2]
+        if rest:
+            exc.add_note(rest)
+    return exc
+
+
+def explained(fn: Callable[P, R]) -> Callable[P, R]:
+    """A public API function whose CnnError carries its context as a note (`add_context`)."""
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except CnnError as exc:
+            add_context(exc)
+            raise
+    return wrapper
 
 
 def suggest(word: str, candidates: object) -> str | None:

@@ -94,3 +94,20 @@ def test_unknown_set_parameter_suggests():
     exc = error_of("network A(ratio=1) {\n    input 3x8x8\n}\n", rato=2)
     assert "network 'A' has no parameter 'rato'" in exc.message
     assert exc.diagnostic.hint == "did you mean 'ratio'?"
+
+
+@pytest.mark.parametrize("call", ["file", "text"])
+def test_an_api_error_shows_its_line_caret_and_hint_in_a_traceback(tmp_path, call):
+    """A notebook shows a CnnError's traceback, not the CLI's report: the line, caret and hint ride
+    along as a note (PEP 678) under `str(exc)`, which stays `file:line:col: message`."""
+    import traceback
+
+    text = "network N {\n    input 3x8x8\n    conv 3x3 4, rleu\n}\n"
+    path = tmp_path / "bad.cnn"
+    path.write_text(text)
+    with pytest.raises(cnndsl.CnnError) as info:
+        cnndsl.check(path) if call == "file" else cnndsl.check_text(text)
+    assert str(info.value).endswith("3:17: unknown op 'rleu'")
+    shown = "".join(traceback.format_exception(info.value))
+    assert "    conv 3x3 4, rleu\n                ^~~~\n  hint: did you mean 'relu'?" in shown
+    assert info.value.__notes__ == [info.value.render({str(path): text, "<string>": text}).partition("\n")[2]]

@@ -35,12 +35,13 @@ def cmd_inputs(args: argparse.Namespace) -> int:
     the smallest, those at which no layer drops pixels and those at which the declared input's weights load
     (all as JSON with --json); returns 0. CnnError for a malformed --range."""
 
-    request = request_of(args.file, args.net, None, args.set)
-    net = request.check()
-    side = max(net.input_shape[1:], default=0) if len(net.input_shape) == 3 else 0
-    low, _, high = (args.range or f"1:{max(512, side)}").partition(":")  # the default reaches U-Net's 572
+    low, _, high = (args.range or "1:512").partition(":")
     if not (low.isdigit() and high.isdigit() and 0 < int(low) <= int(high)):
         raise CnnError(f"--range takes LOW:HIGH, e.g. 1:512, got '{args.range}'")
+    request = request_of(args.file, args.net, None, args.set)
+    net = request.check()
+    if args.range is None and len(net.input_shape) == 3:  # the default reaches a larger declared input (U-Net's 572)
+        high = str(max(int(high), *net.input_shape[1:]))
     channels = net.input_shape[0]
     sizes = range(int(low), int(high) + 1)
     found = input_sizes(scan(request, channels, sizes, _progress(len(sizes))), net)
