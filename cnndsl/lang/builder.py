@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from lark import Token
 
-from ..errors import Span
+from ..errors import CnnError, Span
 from . import syntax as ast
 from .built import Built
 from .limits import float_literal, int_literal
@@ -266,6 +266,11 @@ class Builder:
     def call_expr(self, kids: list) -> Built:  # CALL [call_arg ("," call_arg)*] ")"
         """`name(args, key=value)`: an ast.Call; `func_span` covers the name without its `(`."""
         args = _nodes(kids)
+        named = [isinstance(a, ast.Keyword) for a in args]
+        after = next((a for i, a in enumerate(args) if not named[i] and any(named[:i])), None)
+        if after is not None:  # as in Python: `b(c=4, 2)` would bind 2 to the first parameter not named
+            raise CnnError("a positional argument follows a keyword argument", after.span,
+                           hint="write the positional arguments first, or name this one too")
         positional = tuple(a for a in args if not isinstance(a, ast.Keyword))
         keywords = tuple(a for a in args if isinstance(a, ast.Keyword))
         func = kids[0]
