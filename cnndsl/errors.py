@@ -118,14 +118,20 @@ def explained(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def suggest(word: str, candidates: object) -> str | None:
-    """`did you mean 'conv'?` for the closest candidate, or None."""
+def closest(word: str, candidates: object) -> str | None:
+    """The candidate `word` most likely misspells, or None."""
     names = sorted(str(c) for c in candidates)
     close = difflib.get_close_matches(word, names, n=1, cutoff=0.6)
     if not close:
         # prefixes: 'convolution' -> 'conv'
         close = [n for n in names if len(n) >= 2 and word.startswith(n)][:1]
-    return f"did you mean '{close[0]}'?" if close else None
+    return close[0] if close else None
+
+
+def suggest(word: str, candidates: object) -> str | None:
+    """`did you mean 'conv'?` for the closest candidate, or None."""
+    close = closest(word, candidates)
+    return f"did you mean '{close}'?" if close else None
 
 
 # characters that a terminal obeys rather than shows: C0 and C1 controls and DEL, and the bidirectional

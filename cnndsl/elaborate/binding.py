@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ..errors import CnnError, Span, suggest
+from ..errors import CnnError, Span, closest, suggest
 from ..lang import syntax as ast
 from ..lang.values import Scope, evaluate, show, type_name
 from ..ops import REGISTRY, ArgError, Family, Op, Param
@@ -196,11 +196,14 @@ def _signature(block: ast.BlockDef) -> str:
 _STATEMENT_WORDS = {"let", "output", "repeat", "for", "if"}
 
 
-def op_named(name: str, span: Span, extra: set[str]) -> Op:
-    """The registry entry of op `name`; CnnError at `span` (with a suggestion among ops and `extra`) when
-    there is none."""
+def op_named(name: str, span: Span, blocks: set[str]) -> Op:
+    """The registry entry of op `name`; CnnError at `span` (with a suggestion among ops and `blocks`, the
+    names of the blocks in scope, written as a call: `vgg_block(...)`) when there is none."""
     op = REGISTRY.get(name)
     if op is None:
-        hint = meaning_hint(name, REGISTRY) or suggest(name, set(REGISTRY) | extra | _STATEMENT_WORDS)
+        close = closest(name, set(REGISTRY) | blocks | _STATEMENT_WORDS)
+        hint = meaning_hint(name, REGISTRY) or (  # a block is called with parentheses
+            f"did you mean the block '{close}'? call it with its arguments: {close}(...)" if close in blocks
+            else close and f"did you mean '{close}'?")
         raise CnnError(f"unknown op '{name}'", span, hint)
     return op
