@@ -27,7 +27,7 @@ from benchmarks.oracle_checks import Case, outputs_of
 from benchmarks.oracle_exports import _export_onnx, run_onnx
 from cnndsl.errors import CnnError
 from cnndsl.ir import Network
-from cnndsl.pytorch.agreement import allowed, difference
+from cnndsl.pytorch.agreement import allowed, computes_nan, difference
 
 NORMS = ["instancenorm", "layernorm2d", "groupnorm 1", "bn"]
 POOLS = ["avgpool 2x2/1", "maxpool 2x2/1", "adaptive_avgpool 1x1", "avgpool 3x3/1 pad=1"]
@@ -81,7 +81,8 @@ def ratios(net: Network, example: torch.Tensor) -> list[float]:
     torch.manual_seed(0)  # the weights _export_onnx exported
     model = cnndsl.compile(net).eval()
     ours, theirs = outputs_of(model, example.clone()), run_onnx(data, example)  # each its own copy
-    return [difference(g, w) / limit for g, w, limit in zip(theirs, ours, allowed(model, example, ours), strict=True)
+    nan, limits = computes_nan(model, example), allowed(model, example, ours)
+    return [difference(g, w, nan) / limit for g, w, limit in zip(theirs, ours, limits, strict=True)
             if g.shape == w.shape]
 
 

@@ -27,7 +27,7 @@ from benchmarks.oracle_checks import Case, outputs_of
 from benchmarks.oracle_known import Finding
 from cnndsl.errors import CnnError
 from cnndsl.ir import Network
-from cnndsl.pytorch.agreement import agree, allowed, difference
+from cnndsl.pytorch.agreement import agree, allowed, computes_nan, difference
 
 
 def onnx(case: Case) -> list[Finding]:
@@ -54,7 +54,7 @@ def onnx(case: Case) -> list[Finding]:
         return [Finding("onnx_outputs", f"{len(net.outputs)} outputs; ONNX declares {len(declared)}, "
                                         f"onnxruntime gives {len(ran)}")]
     found = []
-    limits = allowed(model, x, ours)
+    limits, nan = allowed(model, x, ours), computes_nan(model, x)
     if refused is not None and agree(model, x, ran, ours):
         found.append(Finding("onnx_check", f"export refuses ({refused.message}) though onnxruntime's outputs "
                                            "agree with torch's by its rule (agreement.allowed)"))
@@ -65,11 +65,11 @@ def onnx(case: Case) -> list[Finding]:
                                  f"onnxruntime {tuple(got.shape[1:])}, torch {tuple(mine.shape[1:])}"))
         elif shape != want:
             found.append(Finding("onnx_shape", f"output {k}: ONNX declares {shape}, torch and cnndsl {want}"))
-        elif not difference(got, mine) <= limit:
-            kind = ("onnx_rounding" if difference(got, mine) <= ROUNDING_SLACK * limit else "onnx_lowering"
+        elif not difference(got, mine, nan) <= limit:
+            kind = ("onnx_rounding" if difference(got, mine, nan) <= ROUNDING_SLACK * limit else "onnx_lowering"
                     if _lowering(net) else _explained(net, model, x))
             found.append(Finding(kind, f"output {k}: onnxruntime's values differ from torch's by "
-                                       f"{difference(got, mine):.2g}, more than the {limit:.2g} allowed"))
+                                       f"{difference(got, mine, nan):.2g}, more than the {limit:.2g} allowed"))
     return found
 
 

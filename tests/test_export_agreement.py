@@ -193,3 +193,45 @@ def test_onnxruntime_stays_within_the_rule_where_rounding_is_amplified():
             continue
         found += ratios(net, torch.randn(2, *net.input_shape, generator=torch.Generator().manual_seed(0)))
     assert len(found) > 30 and max(found) < 1
+
+
+def test_instancenorm_without_eps_exports_torchs_zero_for_a_constant_channel(tmp_path):
+    """torch's instance norm takes 1/sqrt(var + eps) as 0 where both are 0 (a channel relu made zeros):
+    the output is 0 (or the bias), where ONNX's InstanceNormalization gives 0/0. The export lowers it
+    (the 20,000-program oracle, seed 2032): onnxruntime gives torch's numbers, no NaN."""
+    from cnndsl.pytorch.onnx_export import lowered_for_export
+
+    for affine in ("false", "true"):
+        net = cnndsl.check_text("network N {\n    input 3x4x4\n    conv 1x1 3\n    relu\n"
+                                f"    instancenorm eps=0 affine={affine}\n}}\n")
+        torch.manual_seed(0)
+        model = cnndsl.compile(net).eval()
+        with torch.no_grad():
+            model.conv1.weight[0] = 0.0
+            model.conv1.bias[0] = -1.0  # channel 0 is relu(-1) = 0 everywhere
+            if affine == "true":
+                model.instancenorm1.bias.uniform_(0.5, 1.0)
+        x = torch.randn(2, 3, 4, 4)
+        torch.onnx.export(lowered_for_export(net, model), (x,), tmp_path / "n.onnx", dynamo=False,
+                          input_names=["input"])
+        session = ort.InferenceSession(str(tmp_path / "n.onnx"), providers=["CPUExecutionProvider"])
+        got = torch.from_numpy(session.run(None, {"input": x.numpy()})[0])
+        with torch.no_grad():
+            want = model(x)
+        shift = 0.0 if affine == "false" else model.instancenorm1.bias[0].item()
+        assert not want.isnan().any() and (want[:, 0] == shift).all()
+        assert not got.isnan().any() and agree(model, x, [got], [want])
+        assert (got[:, 0] == shift).all()
+
+
+def test_a_runtimes_nan_is_accepted_where_torch_computed_a_nan_upstream():
+    """`layernorm eps=0` over one value is 0/0 in torch too; torch's transposed convolution never reads
+    the padding it multiplies by zero, onnxruntime's does and spreads the NaN (the 20,000-program
+    oracle, seed 2032). A runtime's NaN where torch has a number is accepted only then."""
+    want, got = torch.tensor([[1.0, -0.5]]), torch.tensor([[1.0, float("nan")]])
+    assert difference(got, want) == float("inf") and difference(got, want, nan_inside=True) == 0.0
+    source = "network N {\n    input 1x2x1\n    layernorm eps=0\n    conv_transpose 1x3 4 stride=3 pad=1\n}\n"
+    _, model, x, wants = model_and_outputs(source)
+    from cnndsl.pytorch.agreement import computes_nan
+
+    assert computes_nan(model, x) and not computes_nan(*model_and_outputs(WELL_CONDITIONED)[1:3])

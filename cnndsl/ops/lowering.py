@@ -210,10 +210,26 @@ def instancenorm(a: Attrs, shapes: list[Shape]) -> Forward | None:
                                                   ones if norm.weight is None else norm.weight,
                                                   zeros if norm.bias is None else norm.bias, False, 0.0, norm.eps)
         return forward
+    if a["eps"] == 0:
+        return _instancenorm_without_eps
     if a["affine"]:
         return None
     return lambda torch, norm, x: torch.nn.functional.instance_norm(
         x, weight=torch.ones(channels, dtype=x.dtype), bias=torch.zeros(channels, dtype=x.dtype), eps=norm.eps)
+
+
+def _instancenorm_without_eps(torch: Any, norm: Any, x: Any) -> Any:
+    """Instance norm with eps = 0, as torch computes it: a channel whose positions all hold one value
+    normalises to 0 (torch's batch-norm kernel takes 1/sqrt(var + eps) as 0 where both are 0), where
+    ONNX's InstanceNormalization divides 0 by 0 (NaN). The max and min tell a constant channel exactly
+    (a computed variance may round to a tiny number)."""
+    mean = x.mean((2, 3), keepdim=True)
+    var = (x - mean).square().mean((2, 3), keepdim=True)
+    constant = x.amax((2, 3), keepdim=True) == x.amin((2, 3), keepdim=True)
+    y = (x - mean) * torch.where(constant, torch.zeros_like(var), var.rsqrt())
+    if norm.weight is None:
+        return y
+    return y * norm.weight.view(1, -1, 1, 1) + norm.bias.view(1, -1, 1, 1)
 
 
 def lrn(a: Attrs, shapes: list[Shape]) -> Forward | None:

@@ -22,7 +22,7 @@ from ..errors import CnnError
 from ..files import write_atomic
 from ..ir import Network
 from ..ops import dims, torch_layers
-from .agreement import allowed, difference
+from .agreement import allowed, computes_nan, difference
 from .fx_backend import compile_network
 from .initialise import init_code, init_lines
 from .onnx_export import CHECK_BATCH, INPUT_NAME, OPSET, check_input, onnx_model, output_names, run_onnx
@@ -217,14 +217,14 @@ def compare(net: Network, model: nn.Module, got: list[torch.Tensor], runtime: st
     names = output_names(net)
     if len(got) != len(want):
         raise CnnError(f"{runtime} gives {len(got)} outputs, torch {len(want)}")
-    worst, limits = 0.0, allowed(model, x, want)
+    worst, limits, nan = 0.0, allowed(model, x, want), computes_nan(model, x)
     for k, (name, ref, g, w) in enumerate(zip(names, net.outputs, got, want, strict=True)):
         where = {"span": ref.layer.span, "chain": ref.layer.chain}
         expected = (CHECK_BATCH, *ref.shape)
         if tuple(g.shape) != expected or tuple(w.shape) != expected:
             raise CnnError(f"output '{name}' (layer '{ref.layer.qualname}') is {dims(tuple(g.shape))} in {runtime} "
                            f"and {dims(tuple(w.shape))} in torch, but cnndsl computed {dims(expected)}", **where)
-        diff = difference(g, w)
+        diff = difference(g, w, nan)
         if not diff <= limits[k]:
             raise CnnError(f"{runtime} disagrees with torch on output '{name}' (layer '{ref.layer.qualname}'): "
                            f"difference {diff:.1e}, more than the {limits[k]:.1e} allowed", **where)
