@@ -155,3 +155,14 @@ def test_torchs_note_on_even_same_padding_does_not_reach_the_user(tmp_path):
     path.write_text("network N {\n    input 3x8x8\n    conv 4x4 8 pad=same\n}\n")
     result = run("export", str(path), "--format", "onnx", "-o", str(tmp_path / "s.onnx"))
     assert result.returncode == 0 and "UserWarning" not in result.stderr, result.stderr
+
+
+def test_check_takes_several_files_and_reports_each(tmp_path):
+    """As `list` and `fmt` do: a file that fails is reported, the others checked; exit 1 if any failed."""
+    bad = tmp_path / "bad.cnn"
+    bad.write_text("network N {\n    input 3x8x8\n    conv 3x3 4, rleu\n}\n")
+    result = run("check", "architectures/lenet.cnn", str(bad), "architectures/nin.cnn")
+    assert result.returncode == 1
+    assert "LeNet  (architectures/lenet.cnn)" in result.stdout and "NiN  (architectures/nin.cnn)" in result.stdout
+    assert f"{bad}:3:17: error: unknown op 'rleu'" in result.stderr
+    assert run("check", "architectures/lenet.cnn", "architectures/nin.cnn", "-q").returncode == 0

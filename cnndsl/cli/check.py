@@ -23,8 +23,23 @@ def _table(net: Network) -> str:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """`cnndsl check`: check each selected network, print its warnings (with the nearest input sizes at
-    which nothing drops) and, unless --quiet, each layer's output shape per sample; returns 0."""
+    """`cnndsl check`: check each selected network of each file, print its warnings (with the nearest input
+    sizes at which nothing drops) and, unless --quiet, each layer's output shape per sample. A file that fails
+    is reported and the others checked; returns 1 if any failed, else 0."""
+    if len(args.files) == 1:  # one file: its error goes to main(), as every command's does
+        _check_file(argparse.Namespace(**vars(args), file=args.files[0]))
+        return 0
+    status = 0
+    for file in args.files:
+        try:
+            _check_file(argparse.Namespace(**vars(args), file=file))
+        except CnnError as exc:
+            print(exc.render(), file=sys.stderr)
+            status = 1
+    return status
+
+
+def _check_file(args: argparse.Namespace) -> None:
     for request, net in networks_of(args):
         sources = net.sources
         for w in net.warnings:
@@ -36,7 +51,6 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(_table(net))
             outs = ", ".join("x".join(map(str, s)) for s in net.output_shapes)
             print(f"  {len(net)} layers, {net.count_params():,} parameters, output {outs}\n")
-    return 0
 
 
 def _exact_hint(request: Request, net: Network) -> None:
@@ -90,9 +104,10 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     """Add `check`, `list` and `plugins` to the command line."""
     p = sub.add_parser("check", help="parse and shape-check a network; print each layer's output shape",
-                       description="Parse and shape-check FILE; print each layer's name, op and output shape. "
-                                   "Without --net, every network the file defines is checked.", epilog=EPILOG)
-    p.add_argument("file", metavar="FILE")
+                       description="Parse and shape-check each FILE; print each layer's name, op and output shape. "
+                                   "Without --net, every network a file defines is checked; a file that fails "
+                                   "is reported and the others checked.", epilog=EPILOG)
+    p.add_argument("files", metavar="FILE", nargs="+")
     add_common(p)
     p.add_argument("-q", "--quiet", action="store_true", help="print only errors and warnings")
     p.set_defaults(run=cmd_check)
