@@ -176,7 +176,8 @@ def test_weights_that_are_no_run_say_what_they_are(trained, capsys, tmp_path: Pa
     for weights, message in cases:
         code, _, err = cli(capsys, command, str(spec), "--weights", str(weights), *tail[command])
         assert code == 1 and message in err and "weights_only" not in err and "miniz" not in err, err
-        assert len(err.strip().splitlines()) <= 2  # the error and its hint
+        shown = [line for line in err.strip().splitlines() if not line.startswith("note: as trained")]
+        assert len(shown) <= 2  # the error and its hint (after the note of what run.json gave, for a run)
     plain = tmp_path / "plain.pt"
     torch.save(cnndsl.load(spec).state_dict(), plain)
     code, _, err = cli(capsys, command, str(spec), "--weights", str(plain), *tail[command])
@@ -246,11 +247,40 @@ def test_a_run_json_that_cannot_be_the_runs_is_refused(trained, capsys, tmp_path
 # 9. hints in the command line's words --------------------------------------------------------------------------------
 
 def test_several_networks_ask_for_net_name(trained, capsys, tmp_path: Path):
+    """Without a run to say which network was trained (a plain state_dict file), --net is asked for."""
     _, data, run = trained
     spec = tmp_path / "two.cnn"
     spec.write_text(TWO)
-    code, _, err = cli(capsys, "predict", str(spec), "--weights", str(run), str(data / "cats" / "0.png"))
+    state = tmp_path / "weights.pt"
+    torch.save(torch.load(run / "model.pt", weights_only=True)["model"], state)
+    code, _, err = cli(capsys, "export", str(spec), "--weights", str(state), "--format", "py", "-o",
+                       str(tmp_path / "m.py"))
     assert code == 1 and "choose one with --net NAME" in err and "networks: Tiny, Other" in err and "net=" not in err
+
+
+WIDE = ("network Tiny(classes=2, width=4) {\n    input 3x8x8\n    conv 3x3 width pad=1, bn, relu, gap, flatten, "
+        "fc classes\n}\nnetwork Other {\n    input 3x8x8\n    gap, flatten, fc 2\n}\n")
+
+
+def test_commands_on_a_run_build_the_network_it_trained(capsys, tmp_path: Path):
+    """--net, --input and --set default to the run's (run.json): a run of `Tiny` with --set width=6 at
+    --input 3x12x12 is predicted, evaluated and exported from the file and the run folder alone (a
+    newcomer's report: predict refused the weights, 16x1x3x3 in the file and 16x3x3x3 in the network)."""
+    spec = tmp_path / "wide.cnn"
+    spec.write_text(WIDE)
+    data = make_folder(tmp_path / "imgs")
+    cnndsl.train(spec, net="Tiny", input="3x12x12", progress=False, width=6,
+                 options=Options(data=str(data), resize=12, epochs=1, batch_size=4, device="cpu",
+                                 out=str(tmp_path / "run")))
+    run = tmp_path / "run"
+    code, out, err = cli(capsys, "predict", str(spec), "--weights", str(run), "--json", str(data / "dogs" / "1.png"))
+    assert code == 0, err
+    assert f"note: as trained ({run / 'run.json'}): --net Tiny --input 3x12x12" in err and "--set width=6" in err
+    assert json.loads(out)[0]["top"][0]["class"] in ("cats", "dogs")
+    assert cli(capsys, "evaluate", str(spec), "--weights", str(run))[0] == 0
+    code, _, err = cli(capsys, "predict", str(spec), "--weights", str(run), "--set", "width=4",
+                       str(data / "dogs" / "1.png"))
+    assert code == 1 and "--set width=6" not in err  # what the command line says wins
 
 
 @pytest.mark.parametrize(("body", "message", "hint"), [

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from pathlib import Path
 
 from ..errors import CnnError, render
 from ..ir import Network
@@ -76,11 +78,50 @@ def request_of(file: str, net: str | None, shape: str | None, sets: Sequence[str
 
 
 def checked(args: argparse.Namespace) -> Network:
-    """The network a command's own arguments name, shape-checked, with its warnings printed."""
+    """The network a command's own arguments name, shape-checked, with its warnings printed. With
+    --weights of a training run, what the command line leaves out (--net, --input, each --set) is the
+    run's (its run.json), so `predict --weights RUN` builds the network that was trained."""
+    as_trained(args)
     net = request_of(args.file, args.net, args.input, args.set).check()
     for w in net.warnings:
         print(render(w, net.sources), file=sys.stderr)
     return net
+
+
+def as_trained(args: argparse.Namespace) -> None:
+    """Fill in `args` what a run's run.json records (docs/deploy.md) and the command line leaves out:
+    --net, --input and each --set; a note on stderr says what was taken."""
+    run = _run_of(getattr(args, "weights", None))
+    if run is None:
+        return
+    given = parse_sets(args.set)
+    taken = []
+    if args.net is None and isinstance(run.get("network"), str):
+        args.net = run["network"]
+        taken.append(f"--net {args.net}")
+    if args.input is None and isinstance(run.get("input"), list):
+        args.input = "x".join(map(str, run["input"]))
+        taken.append(f"--input {args.input}")
+    for key, value in (run.get("params") or {}).items():
+        if key not in given and isinstance(value, (int, float, bool)):
+            args.set = [*args.set, f"{key}={str(value).lower() if isinstance(value, bool) else value}"]
+            taken.append(f"--set {args.set[-1]}")
+    if taken:
+        print(f"note: as trained ({run['_path']}): {' '.join(taken)}", file=sys.stderr)
+
+
+def _run_of(weights: str | None) -> dict | None:
+    """The run.json of a run folder, or of the folder of a model.pt; None for a plain state_dict file, or
+    a run.json that cannot be read (loading the weights then says why)."""
+    if not weights:
+        return None
+    path = Path(weights)
+    info = path / "run.json" if path.is_dir() else path.with_name("run.json")
+    try:
+        run = json.loads(info.read_text())
+    except (OSError, ValueError):
+        return None
+    return {**run, "_path": str(info)} if isinstance(run, dict) else None
 
 
 def networks_of(args: argparse.Namespace) -> list[tuple[Request, Network]]:
