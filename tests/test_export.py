@@ -97,6 +97,7 @@ def test_python_export_reproduces_every_output_and_says_what_they_are(tmp_path: 
     assert shapes == net.output_shapes
     said = ", ".join(f"{n} Nx{'x'.join(map(str, s))}" for n, s in zip("bal", shapes, strict=True))
     assert f"forward(Nx3x9x9) -> ({said})" in line
+    assert line.endswith("the file holds code, no weights: load a state_dict into it")  # a newcomer expected them
     printed = subprocess.run([sys.executable, str(tmp_path / "two.py")], capture_output=True, text=True).stdout
     assert printed.splitlines() == [f"{n} {(2, *s)}" for n, s in zip("bal", shapes, strict=True)]
 

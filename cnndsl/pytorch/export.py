@@ -314,7 +314,7 @@ def export(net: Network, fmt: str, output: str | os.PathLike, check_onnx: bool =
         data, note = _pt2(net, model)
         what = f"torch.export program: {_signature(net, onnx=False, shape=shape)}"
     else:
-        data, note = to_python(net, model).encode(), ""
+        data, note = to_python(net, model).encode(), "; the file holds code, no weights: load a state_dict into it"
         what = f"Python: {_signature(net, onnx=False, shape=shape)}"
     write_atomic(Path(output), data)
     return f"wrote {output} ({what}){note}"
