@@ -179,3 +179,19 @@ def test_diff_names_the_layer_inside_a_block_whose_call_reads_the_same(tmp_path:
     assert main(["diff", str(a), str(b)]) == 0
     out = capsys.readouterr().out
     assert "unit1.bn1: bn  ->  bn momentum=0.3" in out and "(no layer differs)" not in out
+
+
+def test_diff_lists_rows_in_the_order_of_both_networks():
+    """A row only the second network has stands where that network has it, not after every row of the
+    first (a newcomer's diff showed B's conv1 after A's fc2)."""
+    text = ("network A {\n    input 3x32x32\n    conv 3x3 16 pad=1, relu, maxpool 2x2\n"
+            "    conv 3x3 32 pad=1, relu, maxpool 2x2\n    flatten, fc 10\n}\n"
+            "network B {\n    input 3x32x32\n    conv 3x3 16 pad=1, relu, maxpool 2x2\n"
+            "    conv 3x3 32 pad=1, bn, relu, maxpool 2x2\n    conv 3x3 32 pad=1, relu\n    flatten, fc 10\n}\n")
+    a, b = cnndsl.check_text(text, net="A"), cnndsl.check_text(text, net="B")
+    names = [d.name for d in compare(a, b).differences]
+    for net in (a, b):
+        order = [layer.qualname for layer in net.layers()]
+        mine = [n for n in names if n in order]
+        assert mine == sorted(mine, key=order.index), (net.name, names)
+    assert {"bn1", "conv3"} <= set(names) and names.index("bn1") < names.index("conv3")

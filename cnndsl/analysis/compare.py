@@ -12,6 +12,7 @@ names it with both labels, which write every argument (`Op.describe`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 
 from ..ir import Layer, Network
 from ..ops import Shape
@@ -89,6 +90,15 @@ def _changed_layers(net_a: Network, net_b: Network) -> list[Changed]:
     return changed + [Changed(name, None, y.label) for name, y in layers_b.items() if name not in layers_a]
 
 
+def _merged(names_a: list[str], names_b: list[str]) -> list[str]:
+    """Both lists of row names in one order that keeps each list's own (difflib's alignment: where the
+    lists differ, `names_a`'s rows, then `names_b`'s); a name both have appears once, where first met."""
+    order: list[str] = []
+    for tag, i1, i2, j1, j2 in SequenceMatcher(None, names_a, names_b, autojunk=False).get_opcodes():
+        order += names_a[i1:i2] if tag == "equal" else [*names_a[i1:i2], *names_b[j1:j2]]
+    return list(dict.fromkeys(order))
+
+
 def _same_module(x: Layer, y: Layer) -> bool:
     return x.op == y.op and x.attrs == y.attrs
 
@@ -99,7 +109,8 @@ def _inside(name: str, row: str) -> bool:
 
 def compare(net_a: Network, net_b: Network, depth: int = 0) -> Comparison:
     """The rows of `net_a` and `net_b` at `depth` (block calls deeper are folded into one row per instance)
-    that differ, in the order of `net_a` then the rows only `net_b` has. Rows are matched by path; they
+    that differ, in the order of both networks (`_merged`: a row only `net_b` has stands where `net_b` has
+    it). Rows are matched by path; they
     differ in output shape (per sample), parameters, MACs (per sample), memory, label, or in anything
     about the layers inside (`_contents`: a layer added, removed, moved, rewired or changed, at any
     depth). Raises no CnnError (both networks are checked)."""
@@ -109,7 +120,7 @@ def compare(net_a: Network, net_b: Network, depth: int = 0) -> Comparison:
     inside_a, inside_b = _contents(net_a, a, depth), _contents(net_b, b, depth)
     changed = _changed_layers(net_a, net_b)
     differences = []
-    for name in [*rows_a, *(n for n in rows_b if n not in rows_a)]:
+    for name in _merged(list(rows_a), list(rows_b)):
         ra, rb = rows_a.get(name), rows_b.get(name)
         inner = tuple(c for c in changed if _inside(c.name, name))
         numbers = [(r.shape, r.params, r.macs, r.memory, r.label) if r else None for r in (ra, rb)]
