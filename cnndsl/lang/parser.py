@@ -63,6 +63,14 @@ def _translate(exc: Exception, file: str, text: str) -> CnnError:
             line = text.count("\n") + 1
             col = len(text.rsplit("\n", 1)[-1]) + 1
             return CnnError("unexpected end of file" + _expected(exc), Span(file, line, col, line, col + 1))
+        stack = _stack(exc)
+        last = stack[-1] if stack and isinstance(stack[-1], Token) else None
+        if tok.type == "RBRACE" and last is not None and (last.end_line or last.line) < tok.line:
+            # the newline before `}` is dropped (grammar.py): the line above is what ended too soon
+            line, col = last.end_line or last.line, last.end_column or last.column + 1
+            comma = "nothing follows the ',' before the '}': remove it"
+            hint = comma if last.type == "COMMA" else _hint(tok, exc, text)
+            return CnnError("unexpected end of line" + _expected(exc), Span(file, line, col, line, col + 1), hint)
         end_col = tok.end_column if tok.end_line == tok.line else tok.column + 1
         span = Span(file, tok.line, tok.column, tok.line, max(end_col, tok.column + 1))
         return CnnError(f"unexpected {_describe(tok)}" + _expected(exc), span, _hint(tok, exc, text))
