@@ -8,8 +8,9 @@ request: no pass loads, parses or validates the arguments again, and none change
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -17,6 +18,7 @@ from .elaborate.elaborator import elaborate
 from .elaborate.frames import Limits
 from .errors import CnnError, suggest
 from .ir import Network
+from .lang import syntax as ast
 from .lang.limits import int_literal
 from .lang.parser import parse_expr
 from .lang.source import Program
@@ -61,7 +63,27 @@ class Request:
         no batch axis), its warnings attached. Each call elaborates anew. Raises CnnError for any error in
         the network's text with these values (a shape that does not fit, an unknown name, a missing
         parameter, a limit passed, ...); LintError only under CNNDSL_DEBUG, for a bug in cnndsl."""
-        return elaborate(self.program, self.net, self.params, self.input, self.limits)
+        try:
+            return elaborate(self.program, self.net, self.params, self.input, self.limits)
+        except CnnError as exc:
+            if self.input is not None and exc.diagnostic.hint is None:
+                exc.diagnostic.hint = self._sized_by()
+            raise
+
+    def _sized_by(self) -> str | None:
+        """Where the input was replaced and the network's own `input` is written with its parameters
+        (U-Net's `input (1, size, size)`, whose crops follow `size`), a hint to set those instead."""
+        definition = self.program.networks.get(self.net or next(iter(self.program.own_networks), ""))
+        if definition is None:
+            return None
+        params = {p.name for p in definition.params}
+        used = sorted({n.id for stmt in definition.body if isinstance(stmt, ast.Input) for n in _names(stmt.shape)}
+                      & params)
+        if not used:
+            return None
+        sets = " ".join(f"--set {name}=N" for name in used)
+        return (f"{definition.name}'s input is written with {', '.join(used)}, which other layers read too: "
+                f"set {'that' if len(used) == 1 else 'those'} ({sets}; {used[0]}=N in Python) rather than the input")
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
@@ -119,3 +141,14 @@ def _pick(program: Program, net: str | None) -> str:
         raise CnnError(f"{program.file} defines no network")
     raise CnnError(f"{program.file} defines several networks; choose one with net=",
                    hint="networks: " + ", ".join(program.own_networks))
+
+
+def _names(expr: object) -> Iterator[ast.Name]:
+    """Every name an expression reads."""
+    if isinstance(expr, ast.Name):
+        yield expr
+    elif dataclasses.is_dataclass(expr):
+        for f in dataclasses.fields(expr):
+            value = getattr(expr, f.name)
+            for item in value if isinstance(value, tuple) else (value,):
+                yield from _names(item)

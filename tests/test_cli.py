@@ -166,3 +166,12 @@ def test_check_takes_several_files_and_reports_each(tmp_path):
     assert "LeNet  (architectures/lenet.cnn)" in result.stdout and "NiN  (architectures/nin.cnn)" in result.stdout
     assert f"{bad}:3:17: error: unknown op 'rleu'" in result.stderr
     assert run("check", "architectures/lenet.cnn", "architectures/nin.cnn", "-q").returncode == 0
+
+
+def test_an_input_a_parameter_sizes_says_to_set_the_parameter():
+    """U-Net's input is `(1, size, size)` and its crops follow `size`: --input alone cannot fit, and the
+    error says to --set size (a newcomer's report), which works."""
+    result = run("check", "architectures/unet.cnn", "--input", "1x252x252")
+    assert result.returncode == 1
+    assert "hint: UNet's input is written with size, which other layers read too: set that (--set size=N" in result.stderr
+    assert run("check", "architectures/unet.cnn", "--set", "size=252", "-q").returncode == 0
