@@ -173,5 +173,6 @@ def test_an_input_a_parameter_sizes_says_to_set_the_parameter():
     error says to --set size (a newcomer's report), which works."""
     result = run("check", "architectures/unet.cnn", "--input", "1x252x252")
     assert result.returncode == 1
-    assert "hint: UNet's input is written with size, which other layers read too: set that (--set size=N" in result.stderr
+    hint = "hint: UNet's input is written with size, which other layers read too: set that (--set size=N"
+    assert hint in result.stderr
     assert run("check", "architectures/unet.cnn", "--set", "size=252", "-q").returncode == 0
