@@ -94,6 +94,9 @@ def test_a_loop_block_is_called_with_the_number_of_layers_it_makes():
     for name, block in original.features.named_children():
         if name.startswith("denseblock"):
             assert f"DenseBlock({len(list(block.children()))}) as {name}" in text
+    # a loop whose count no parameter takes writes its end as a number (`range(5, 7)`, not `range(5, 2 + 5)`)
+    text = cnndsl.import_module(_model("mobilenet_v3_small"), torch.randn(1, 3, 64, 64), name="m")
+    assert re.search(r"range\(\d+, \d+\)", text) and not re.search(r"range\(\d+, \d+ \+ \d+\)", text)
 
 
 def test_unknown_name_lists_close_matches(capsys, tmp_path):

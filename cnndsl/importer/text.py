@@ -156,7 +156,10 @@ class Writer:
     def _loop_head(self, item: Loop) -> str:
         if not uses_loop_var(item.body):
             return f"repeat {value(_count(item))}"
-        span = value(item.stop) if item.start == Const(0) else f"{value(item.start)}, {value(item.stop)}"
+        stop = item.stop  # `range(5, 7)`, not `range(5, 2 + 5)`, where no parameter took the count
+        if isinstance(stop, Bin) and stop.op == "+" and isinstance(stop.left, Const) and isinstance(stop.right, Const):
+            stop = Const(stop.left.value + stop.right.value)
+        span = value(stop) if item.start == Const(0) else f"{value(item.start)}, {value(stop)}"
         return f"for {LOOP_VAR} in range({span})"
 
     def sequence(self, items: tuple) -> str:
