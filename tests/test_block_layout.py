@@ -59,10 +59,11 @@ def test_a_figure_that_fits_stays_one_row_and_option_row_keeps_a_wide_one():
 def test_a_wide_chain_wraps_into_rows_cut_where_no_skip_spans():
     order, arrows, one = laid_out("googlenet.cnn", "googlenet", layout="row")
     _, _, geo = laid_out("googlenet.cnn", "googlenet")
-    assert len(rows(geo)) == math.ceil(width(one) / MAX_WIDTH)
-    for r in rows(geo):  # each row narrower than the one row, and they stack downwards
+    # as few rows as the width takes, give or take one where the cuts that no skip spans fall
+    assert math.ceil(width(one) / MAX_WIDTH) <= len(rows(geo)) <= math.ceil(width(one) / MAX_WIDTH) + 1
+    for r in rows(geo):  # each row within the width and narrower than the one row, and they stack downwards
         row = {k: g for k, g in geo.items() if g.row == r}
-        assert width(row) < width(one)
+        assert width(row) < width(one) and width(row) <= MAX_WIDTH
         assert len({g.y for g in row.values()}) == 1
     index = {s.key: i for i, s in enumerate(order)}
     for a in arrows:  # only the arrow from a row's last slab to the next row's first crosses rows

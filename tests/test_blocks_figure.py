@@ -179,3 +179,18 @@ def test_layers_passed_through_label_every_arrow_and_parallel_arrows_stay_apart(
     assert "{input}" in tex and "input, output" not in tex
     g = to_tikz(cnndsl.check_text("network G { input 100x1x1\n conv 3x3 48 pad=1, pixel_shuffle 4, tanh }"))
     assert re.search(r"\\draw\[flow\] [^;]* node\[via\] \{pixel\\_shuffle\}", g)
+
+
+@pytest.mark.parametrize(("file", "name"), [("vgg.cnn", "vgg16"), ("resnet.cnn", "resnet18"), ("nin.cnn", "NiN")])
+def test_captions_break_between_words_never_inside_a_call(file, name):
+    """`vgg_block(1, 16)` stays on one caption line (a newcomer saw `vgg_block(1,` over `16)`)."""
+    from cnndsl.render.blocks import slabs
+    from cnndsl.render.placement import caption_lines
+
+    order, _ = slabs(cnndsl.check(ARCH / file, net=name))
+    calls = [slab for slab in order if "(" in slab.label]
+    assert calls
+    for slab in calls:
+        lines = caption_lines(slab)[1:]
+        assert all(line.count("(") == line.count(")") for line in lines), lines
+        assert " ".join(lines).startswith(slab.label.split(" ×")[0])

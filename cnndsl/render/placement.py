@@ -82,8 +82,19 @@ def caption_lines(slab: Slab) -> list[str]:
     light layers' op names), and the output it is, when named."""
     label = slab.label + (f" ×{slab.count}" if slab.count > 1 else "")
     label += "".join(" · " + f.split()[0] for f in slab.folded)
-    lines = [caption(slab.shape), *textwrap.wrap(label, WRAP, break_long_words=False, break_on_hyphens=False)]
+    lines = [caption(slab.shape), *_wrapped(label)]
     return lines + ([f"output {slab.output}"] if slab.output else [])
+
+
+def _wrapped(label: str) -> list[str]:
+    """`label` in lines of about WRAP characters, broken at spaces outside parentheses: a call's
+    arguments stay together (`vgg_block(1, 16)`, not `vgg_block(1,` over `16)`)."""
+    depth, kept = 0, []
+    for ch in label:
+        depth += (ch == "(") - (ch == ")")
+        kept.append("\x00" if ch == " " and depth > 0 else ch)
+    lines = textwrap.wrap("".join(kept), WRAP, break_long_words=False, break_on_hyphens=False)
+    return [line.replace("\x00", " ") for line in lines]
 
 
 def text_width(lines: list[str]) -> float:
