@@ -176,3 +176,21 @@ def test_names_keep_differently_named_calls_apart():
     named = to_dot(net, names=True)
     assert "my_blk(8) as stage_1" in named and "my_blk(8) as a-b" in named and "×2" not in named
     assert "my_blk(8) ×2" in to_dot(net)
+
+
+def test_lr_rows_keep_a_residual_block_on_one_row():
+    """A cut is made only where no skip spans it: both ends of every edge that skips ranks sit on one
+    row, and a row runs past --wrap where a block is longer (a newcomer's tangled LR residual net)."""
+    from cnndsl.render.diagram import layout
+    from cnndsl.render.refine import rows
+
+    net = cnndsl.check_text("block res(c) {\n    add { conv 3x3 c pad=1, bn, relu, conv 3x3 c pad=1, bn | identity }\n"
+                            "    relu\n}\nnetwork MiniRes {\n    input 3x32x32\n    conv 3x3 16 pad=1, bn, relu\n"
+                            "    res(16)\n    conv 3x3/2 32 pad=1, bn, relu\n    res(32)\n    gap, flatten, fc 10\n}\n")
+    pic = layout(net, None)
+    lines = rows(pic, 6)
+    row_of = {key: i for i, line in enumerate(lines) for key in line}
+    merges = [key for key, box in pic.boxes.items() if box.family is Family.MERGE]
+    assert len(merges) == 2 and len(lines) > 1
+    for merge in merges:  # the skip into each add comes from its own row
+        assert all(row_of[src] == row_of[merge] for src, dst, _ in pic.edges if dst == merge)

@@ -63,19 +63,59 @@ def changed_shapes(pic: Picture) -> set[int]:
 def rows(pic: Picture, width: int) -> list[list[tuple]]:
     """The boxes in rows of at most `width` ranks (a box's rank: the longest path to it from the input), for
     an LR figure that wraps like text instead of running off as one strip. One row when it fits; else as few
-    rows as that takes, evened out (7 ranks at width 6: rows of 4 and 3, not a lone box on a row of its own)."""
+    rows as that takes, evened out (7 ranks at width 6: rows of 4 and 3, not a lone box on a row of its own),
+    cut only where no skip spans the cut (a residual block stays on one row; a row runs past `width` where
+    a block is longer)."""
+    rank = _ranks(pic)
+    ranks = max(rank.values(), default=0) + 1
+    spans = [(rank[src], rank[dst]) for src, dst, _ in pic.edges]
+    ends = [r for r in range(1, ranks) if all(b - a == 1 for a, b in spans if a < r <= b)] + [ranks]
+    starts = _greedy_rows(ends, width)
+    even = _evened(starts, ends, ranks)
+    bounds = [*even[1:], ranks]
+    out: list[list[tuple]] = [[] for _ in even]
+    for key in pic.boxes:
+        out[next(i for i, end in enumerate(bounds) if rank[key] < end)].append(key)
+    return out
+
+
+def _ranks(pic: Picture) -> dict[tuple, int]:
+    """Each box's rank: the longest path to it from a box nothing enters."""
     graph = TopologicalSorter({key: set() for key in pic.boxes})
-    for src, dst, _ in pic.edges:
-        graph.add(dst, src)
-    rank: dict[tuple, int] = {}
     preds: dict[tuple, list] = defaultdict(list)
     for src, dst, _ in pic.edges:
+        graph.add(dst, src)
         preds[dst].append(src)
+    rank: dict[tuple, int] = {}
     for key in graph.static_order():
         rank[key] = 1 + max((rank[p] for p in preds[key]), default=-1)
-    ranks = max(rank.values(), default=0) + 1
-    count = math.ceil(ranks / width)
-    out: list[list[tuple]] = [[] for _ in range(count)]
-    for key in pic.boxes:  # row i holds the ranks r with r * count // ranks == i: at most `width`, none empty
-        out[rank[key] * count // ranks].append(key)
-    return out
+    return rank
+
+
+def _evened(starts: list[int], ends: list[int], ranks: int) -> list[int]:
+    """As many rows as `starts` has, cut at the allowed ends nearest the even split (row i from rank
+    ceil(i x ranks / rows)); `starts` itself where that would make the longest row longer."""
+    n, even = len(starts), [0]
+    for i in range(1, n):
+        later = [e for e in ends[:-1] if e > even[-1]]
+        if not later:
+            return starts
+        target = math.ceil(i * ranks / n)
+        even.append(min(later, key=lambda e: (abs(e - target), -e)))
+
+    def longest(cuts: list[int]) -> int:
+        return max(b - a for a, b in zip(cuts, [*cuts[1:], ranks], strict=True))
+    return even if longest(even) <= longest(starts) else starts
+
+
+def _greedy_rows(ends: list[int], width: int) -> list[int]:
+    """The first rank of each row when each runs to the furthest allowed end (`ends`, ascending, the last the
+    number of ranks) within `width` ranks, or to the first allowed end when none is."""
+    starts = [0]
+    while True:
+        later = [e for e in ends if e > starts[-1]]
+        fitting = [e for e in later if e - starts[-1] <= width]
+        end = fitting[-1] if fitting else later[0]
+        if end == ends[-1]:
+            return starts
+        starts.append(end)
