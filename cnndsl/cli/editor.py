@@ -27,7 +27,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         serve(args.file, args.port, args.no_browser)
     except KeyboardInterrupt:
-        print("cnndsl serve: stopped")
+        print("cnndsl serve: stopped", flush=True)
     return 0
 
 

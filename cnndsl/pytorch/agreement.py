@@ -6,9 +6,11 @@ An output agrees where every |runtime - torch| <= ATOL + RTOL x m + MARGIN x r: 
 largest finite |torch value| (float32 rounding grows with the values; ATOL is a floor for
 outputs near 0), and r its rounding spread: how far the output moves when what rounding can
 change is moved, at random signs per element and then all one way:
-- the input and every layer's result by ROUNDING of its own value. Where a later sum cancels (a
-  conv whose terms are much larger than their total) what is left is mostly rounding, in torch
-  and in any runtime, and moves with it; elsewhere r stays far below RTOL x m;
+- the input and every layer's result by ROUNDING of its tensor's largest |value|. Where a later sum
+  cancels (a conv whose terms are much larger than their total) what is left is mostly rounding, in
+  torch and in any runtime, and moves with it; and runtimes approximate sigmoid, tanh and exp to a
+  few epsilons of their range, so a tiny sigmoid in the tail is off by about its own size, which a
+  later product can make large; elsewhere r stays far below RTOL x m;
 - the output of every normalisation that uses its own input's statistics (groupnorm, layernorm,
   layernorm2d, instancenorm without running statistics) by NORM_ROUNDING x the largest |value| of
   the group it normalises x its gain 1/sqrt(var + eps) (x |its weight|): a rounding of the group's
@@ -33,9 +35,12 @@ RTOL, ATOL = 1e-4, 1e-5
 # group's largest |value| (sums of many values: more); 8 of them bounds what torch and
 # onnxruntime were seen to differ by (0.4 of one epsilon at most)
 NORM_ROUNDING = 8 * torch.finfo(torch.float32).eps
-# any other layer's result (and the input) moves by this much of its own value: where a later sum
-# cancels (a conv's or an add's terms much larger than their total, products of such differences)
-# what is left of the output is mostly rounding, in torch and in any runtime, which moves with it
+# any other layer's result (and the input) moves by this much of its tensor's largest |value| (or of
+# its input element's, for an elementwise layer, where that is more): where a
+# later sum cancels (a conv's terms much larger than their total) what is left of the output is mostly
+# rounding, in torch and in any runtime; and a runtime computes sigmoid, tanh, exp by approximations
+# good to a few epsilons of their range, not of each value (onnxruntime's sigmoid of -17, 4e-8, is off
+# by about its own size, which a product with 280 x 17 makes 2e-4)
 ROUNDING = 8 * torch.finfo(torch.float32).eps
 # the moves above estimate the rounding, they do not bound it: an output made of amplified rounding
 # alone (lrn with k=0 of an instancenorm's mean, 1/sqrt of values near 0) differs between runtimes by
@@ -95,15 +100,20 @@ def _moved(model: nn.Module, x: torch.Tensor, want: list[torch.Tensor], shift: b
         return torch.ones(shape, dtype=torch.float64) if shift else \
             torch.randint(0, 2, shape, generator=generator).double() * 2 - 1
 
-    def rounded(t: torch.Tensor) -> torch.Tensor:  # a result rounded to ROUNDING of its own value
-        return (t.double() * (1 + ROUNDING * signs(t.shape))).to(t.dtype)
+    def rounded(t: torch.Tensor, source: object = None) -> torch.Tensor:
+        """`t` off by ROUNDING of its tensor's largest |value|, or of |its source element| where that is
+        more (an elementwise layer: silu(x) = x sigmoid(x) is off by |x| times sigmoid's error)."""
+        scale = _largest_abs(t)
+        if torch.is_tensor(source) and source.shape == t.shape and source.is_floating_point():
+            scale = torch.maximum(source.double().abs().nan_to_num(0.0, 0.0, 0.0), torch.tensor(scale))
+        return (t.double() + ROUNDING * scale * signs(t.shape)).to(t.dtype)
 
     def move(module: nn.Module, inputs: tuple, out: object) -> object:
         if not torch.is_tensor(out) or not out.is_floating_point():
             return out
         if _batch_statistics(module):
             return (out.double() + NORM_ROUNDING * signs(out.shape) * _gain_scale(module, inputs[0])).to(out.dtype)
-        return rounded(out)
+        return rounded(out, inputs[0] if inputs else None)
 
     layers = [m for m in model.modules() if not any(True for _ in m.children())]  # fx calls these
     hooks = [m.register_forward_hook(move) for m in layers]
@@ -160,13 +170,14 @@ def allowed(model: nn.Module, x: torch.Tensor, want: list[torch.Tensor]) -> list
     """What each output of `model` on `x` (`want`) may differ by in another runtime:
     ATOL + RTOL x its largest finite |value| + MARGIN x its rounding spread."""
     spreads = rounding_spreads(model, x, want)
-    return [ATOL + RTOL * _largest(w) + MARGIN * r for w, r in zip(want, spreads, strict=True)]
+    return [ATOL + RTOL * _largest_abs(w) + MARGIN * r for w, r in zip(want, spreads, strict=True)]
 
 
-def _largest(want: torch.Tensor) -> float:
-    """The largest finite |value| of an output (0 where it has none)."""
-    finite = want[want.isfinite()]
-    return finite.abs().max().item() if finite.numel() else 0.0
+def _largest_abs(t: torch.Tensor) -> float:
+    """The largest finite |value| of a tensor, in float64 (0 where it has none)."""
+    finite = t[t.isfinite()]
+    return finite.abs().max().double().item() if finite.numel() else 0.0
+
 
 
 def agree(model: nn.Module, x: torch.Tensor, got: list[torch.Tensor], want: list[torch.Tensor] | None = None) -> bool:
@@ -177,7 +188,7 @@ def agree(model: nn.Module, x: torch.Tensor, got: list[torch.Tensor], want: list
             want = _outputs(model(x))
     if len(got) != len(want) or any(g.shape != w.shape for g, w in zip(got, want, strict=True)):
         return False
-    if all(difference(g, w) <= ATOL + RTOL * _largest(w) for g, w in zip(got, want, strict=True)):
+    if all(difference(g, w) <= ATOL + RTOL * _largest_abs(w) for g, w in zip(got, want, strict=True)):
         return True  # within the rule without r (r >= 0): the spreads' forward passes are not needed
     nan = computes_nan(model, x)
     return all(difference(g, w, nan) <= limit for g, w, limit in zip(got, want, allowed(model, x, want), strict=True))
