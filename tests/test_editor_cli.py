@@ -38,8 +38,11 @@ def test_serve_prints_its_local_address_and_stops_on_ctrl_c(tmp_path):
 
     file = tmp_path / "small.cnn"
     file.write_text("network Small {\n    input 1x8x8\n    conv 3x3 4\n}\n")
+    # Ctrl-C as in a terminal: a job a shell started in the background (`make test &`) inherits SIGINT
+    # ignored, and Python then never raises KeyboardInterrupt
     server = subprocess.Popen([sys.executable, "-m", "cnndsl.cli", "serve", str(file), "--no-browser"], cwd=ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         line = server.stdout.readline()
         url = re.search(r"http://127\.0\.0\.1:\d+/", line).group()
