@@ -8,9 +8,8 @@ request: no pass loads, parses or validates the arguments again, and none change
 
 from __future__ import annotations
 
-import dataclasses
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -77,8 +76,8 @@ class Request:
         if definition is None:
             return None
         params = {p.name for p in definition.params}
-        used = sorted({n.id for stmt in definition.body if isinstance(stmt, ast.Input) for n in _names(stmt.shape)}
-                      & params)
+        shapes = tuple(stmt.shape for stmt in definition.body if isinstance(stmt, ast.Input))
+        used = sorted({name.id for name in ast.names_read(shapes)} & params)
         if not used:
             return None
         sets = " ".join(f"--set {name}=N" for name in used)
@@ -142,13 +141,3 @@ def _pick(program: Program, net: str | None) -> str:
     raise CnnError(f"{program.file} defines several networks; choose one with net=",
                    hint="networks: " + ", ".join(program.own_networks))
 
-
-def _names(expr: object) -> Iterator[ast.Name]:
-    """Every name an expression reads."""
-    if isinstance(expr, ast.Name):
-        yield expr
-    elif dataclasses.is_dataclass(expr):
-        for f in dataclasses.fields(expr):
-            value = getattr(expr, f.name)
-            for item in value if isinstance(value, tuple) else (value,):
-                yield from _names(item)

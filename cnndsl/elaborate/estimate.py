@@ -16,7 +16,6 @@ graph grows.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 
 from ..errors import CnnError
@@ -210,15 +209,8 @@ class Estimator:
 
     def _reads_target(self, item: ast.For) -> bool:
         if id(item) not in self.reads:
-            names, stack, found = set(_names(item.target)), [item.body], False
-            while stack and not found:  # the syntax below the body: dataclasses and tuples of them
-                node = stack.pop()
-                found = isinstance(node, ast.Name) and node.id in names
-                if isinstance(node, tuple):
-                    stack.extend(node)
-                elif dataclasses.is_dataclass(node):
-                    stack.extend(getattr(node, f.name) for f in dataclasses.fields(node))
-            self.reads[id(item)] = found
+            names = set(_names(item.target))
+            self.reads[id(item)] = any(name.id in names for name in ast.names_read(item.body))
         return self.reads[id(item)]
 
     def call(self, call: ast.Call, scope: Scope, depth: int) -> Size:

@@ -5,6 +5,8 @@ The parser builds these from Lark's tree; elaboration reads them and never chang
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Union
 
@@ -276,3 +278,16 @@ class Module:
 
     file: str
     definitions: tuple[BlockDef | NetworkDef | Import, ...]
+
+
+def names_read(node: object) -> Iterator[Name]:
+    """Every `Name` in a piece of syntax (a node, or a tuple of nodes), at any depth."""
+    stack = [node]
+    while stack:  # the syntax below: dataclasses and tuples of them
+        node = stack.pop()
+        if isinstance(node, Name):
+            yield node
+        elif isinstance(node, tuple):
+            stack.extend(node)
+        elif dataclasses.is_dataclass(node):
+            stack.extend(getattr(node, f.name) for f in dataclasses.fields(node))
