@@ -22,6 +22,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from .blocks import Arrow, Slab, caption
+from .refine import greedy_rows
 
 LAYOUTS = ("auto", "row", "rows", "u")
 MAX_WIDTH = 24.0  # cm: wider one-row figures wrap (a landscape A4 text width; 0 never wraps)
@@ -221,9 +222,9 @@ def _rows(order: list[Slab], arrows: list[Arrow], row: dict[tuple[str, ...], Geo
     about equal width, each from x = 0; a last row under a quarter of `max_width` joins the one before."""
     pos = [row[s.key].left for s in order] + [max(g.right for g in row.values())]
     ends = [*_cuts(order, arrows), len(order)]
-    starts = _greedy(pos, ends, max_width)
+    starts = greedy_rows(pos, ends, max_width)
     limit = pos[-1] / len(starts)
-    while len(balanced := _greedy(pos, ends, limit)) > len(starts):  # the same rows, widths evened out
+    while len(balanced := greedy_rows(pos, ends, limit)) > len(starts):  # the same rows, widths evened out
         limit *= 1.02
     starts = balanced
     if len(starts) > 1 and pos[-1] - pos[starts[-1]] < max_width / 4:
@@ -234,19 +235,6 @@ def _rows(order: list[Slab], arrows: list[Arrow], row: dict[tuple[str, ...], Geo
             g.row = r
             geo[key] = g
     return geo
-
-
-def _greedy(pos: list[float], ends: list[int], limit: float) -> list[int]:
-    """Where rows start when each runs to the furthest allowed end (`ends`, ascending, the last one the end of
-    the figure) that keeps it within `limit` cm, or to the first when none does."""
-    starts = [0]
-    while True:
-        later = [c for c in ends if c > starts[-1]]
-        fitting = [c for c in later if pos[c] - pos[starts[-1]] <= limit]
-        end = fitting[-1] if fitting else later[0]
-        if end == ends[-1]:
-            return starts
-        starts.append(end)
 
 
 def skip_heights(order: list[Slab], arrows: list[Arrow], geo: dict[tuple[str, ...], Geometry]) -> dict[int, float]:

@@ -70,7 +70,7 @@ def rows(pic: Picture, width: int) -> list[list[tuple]]:
     ranks = max(rank.values(), default=0) + 1
     spans = [(rank[src], rank[dst]) for src, dst, _ in pic.edges]
     ends = [r for r in range(1, ranks) if all(b - a == 1 for a, b in spans if a < r <= b)] + [ranks]
-    starts = _greedy_rows(ends, width)
+    starts = greedy_rows(list(range(ranks + 1)), ends, width)  # a rank is one unit wide
     even = _evened(starts, ends, ranks)
     bounds = [*even[1:], ranks]
     out: list[list[tuple]] = [[] for _ in even]
@@ -108,13 +108,14 @@ def _evened(starts: list[int], ends: list[int], ranks: int) -> list[int]:
     return even if longest(even) <= longest(starts) else starts
 
 
-def _greedy_rows(ends: list[int], width: int) -> list[int]:
-    """The first rank of each row when each runs to the furthest allowed end (`ends`, ascending, the last the
-    number of ranks) within `width` ranks, or to the first allowed end when none is."""
+def greedy_rows(pos: list[float], ends: list[int], limit: float) -> list[int]:
+    """Where rows start when each runs to the furthest allowed end (`ends`, ascending, the last one the end of
+    the figure) that keeps it within `limit` of `pos` (cm across a block figure, ranks across a graph), or to
+    the first when none does."""
     starts = [0]
     while True:
-        later = [e for e in ends if e > starts[-1]]
-        fitting = [e for e in later if e - starts[-1] <= width]
+        later = [c for c in ends if c > starts[-1]]
+        fitting = [c for c in later if pos[c] - pos[starts[-1]] <= limit]
         end = fitting[-1] if fitting else later[0]
         if end == ends[-1]:
             return starts
