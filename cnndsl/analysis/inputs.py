@@ -48,7 +48,7 @@ def scan(request: Request, channels: int, sizes: Iterable[int],
         except CnnError as exc:
             out.append(Fit(s, False, False, exc.message))
         else:
-            drops = [w for w in checked.warnings if w.drops]  # other warnings do not make a size inexact
+            drops = checked.drops  # other warnings do not make a size inexact
             out.append(Fit(s, True, not drops, drops[0].message if drops else "", weights_of(checked)))
         if progress:
             progress(s)

@@ -46,7 +46,7 @@ def cmd_inputs(args: argparse.Namespace) -> int:
     sizes = range(int(low), int(high) + 1)
     found = input_sizes(scan(request, channels, sizes, _progress(len(sizes))), net)
     declared = net.input_shape
-    drops = any(w.drops for w in net.warnings)  # other warnings (groups of one value) keep a size exact
+    drops = bool(net.drops)  # other warnings (groups of one value) keep a size exact
     square = len(declared) == 3 and declared[1] == declared[2]  # valid (checked above), in --range or not
     if args.json:
         print(json.dumps({"network": net.name, "file": args.file, "channels": channels, "range": [sizes[0], sizes[-1]],

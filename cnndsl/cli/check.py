@@ -26,9 +26,6 @@ def cmd_check(args: argparse.Namespace) -> int:
     """`cnndsl check`: check each selected network of each file, print its warnings (with the nearest input
     sizes at which nothing drops) and, unless --quiet, each layer's output shape per sample. A file that fails
     is reported and the others checked; returns 1 if any failed, else 0."""
-    if len(args.files) == 1:  # one file: its error goes to main(), as every command's does
-        _check_file(argparse.Namespace(**vars(args), file=args.files[0]))
-        return 0
     status = 0
     for file in args.files:
         try:
@@ -44,7 +41,7 @@ def _check_file(args: argparse.Namespace) -> None:
         sources = net.sources
         for w in net.warnings:
             print(render(w, sources), file=sys.stderr)
-        if any(w.drops for w in net.warnings):
+        if net.drops:
             _exact_hint(request, net)
         if not args.quiet:
             print(f"{net.name}  ({args.file})")

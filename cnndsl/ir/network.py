@@ -147,6 +147,11 @@ class Network:
         return list(self.graph.graph["warnings"])
 
     @property
+    def drops(self) -> list[Diagnostic]:
+        """The warnings that a layer leaves input rows or columns out (`Op.drops`), in order."""
+        return [w for w in self.graph.graph["warnings"] if w.drops]
+
+    @property
     def sources(self) -> dict[str, str]:
         """file -> text of every source file, for rendering diagnostics."""
         return self.graph.graph["sources"]
