@@ -88,6 +88,15 @@ def test_every_op_with_parameters_takes_init_and_no_other():
     assert net("    layer_scale init=0.5").layer("layer_scale1").attrs["init"] == 0.5
 
 
+def error_saying(text: str, message: str) -> CnnError:
+    """The error `net(text)` raises, its message (alone: pytest's `match` also reads the exception's note)
+    searched for `message`."""
+    with pytest.raises(CnnError) as info:
+        net(text)
+    assert re.search(message, info.value.message), info.value.message
+    return info.value
+
+
 @pytest.mark.parametrize("text,message", [
     ("    init relu=zeros", "no op with parameters"),
     ("    init conv=3", "init conv must be an initialiser"),
@@ -104,10 +113,8 @@ def test_every_op_with_parameters_takes_init_and_no_other():
     ("    conv 3x3 4 init=zeros init=ones", "conv init is given twice"),
 ])
 def test_bad_inits_are_located_errors(text, message):
-    with pytest.raises(CnnError) as info:  # the message alone: pytest's `match` also reads the exception's note
-        net(text)
-    assert re.search(message, info.value.message), info.value.message
-    assert info.value.span is not None and info.value.span.line == 4
+    error = error_saying(text, message)
+    assert error.span is not None and error.span.line == 4
 
 
 def test_the_compiled_model_is_initialised_as_written():
@@ -250,10 +257,8 @@ def test_prelu_and_layer_scale_take_initialisers(tmp_path):
     ("    layer_scale 0.5 init=zeros", "layer_scale init is given twice"),
 ])
 def test_messages_show_values_as_the_source_writes_them(text, message):
-    with pytest.raises(CnnError) as info:  # the message alone: pytest's `match` also reads the exception's note
-        net(text)
-    assert re.search(message, info.value.message), info.value.message
-    assert "<function" not in str(info.value) and info.value.span.line == 4
+    error = error_saying(text, message)
+    assert "<function" not in str(error) and error.span.line == 4
 
 
 @pytest.mark.parametrize("body,tensor", [
